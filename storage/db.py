@@ -1,0 +1,75 @@
+"""Engines and the unit of work.
+
+One transaction per unit of work, committed by the caller: repositories take a
+Connection and never commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.pool import NullPool
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
+    # Python's sqlite3 opens transactions lazily; we issue BEGIN ourselves so
+    # that writers can ask for BEGIN IMMEDIATE (one writer at a time).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def is_sqlite(engine_or_conn: Engine | Connection) -> bool:
+    return engine_or_conn.dialect.name == "sqlite"
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    if url.startswith("sqlite"):
+        engine = create_engine(url, poolclass=NullPool, **kwargs) if ":memory:" not in url else \
+            create_engine(url, **kwargs)
+        event.listen(engine, "connect", _sqlite_pragmas)
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Connection) -> None:
+            mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+            conn.exec_driver_sql(f"BEGIN {mode}")
+
+        return engine
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 20)
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kwargs)
+
+
+@lru_cache(maxsize=4)
+def engine_for(url: str) -> Engine:
+    return make_engine(url)
+
+
+def get_engine() -> Engine:
+    from worker.settings import get_settings
+
+    return engine_for(get_settings().resolved_database_url)
+
+
+@contextmanager
+def unit_of_work(engine: Engine | None = None, *, write: bool = True) -> Iterator[Connection]:
+    """A transaction: commits when the block ends, rolls back when it raises.
+
+    `write=True` takes SQLite's write lock up front (BEGIN IMMEDIATE) so that
+    concurrent writers queue instead of failing on a lock upgrade.
+    """
+    engine = engine or get_engine()
+    options = {"sqlite_begin": "IMMEDIATE"} if write and is_sqlite(engine) else {}
+    with engine.connect().execution_options(**options) as conn, conn.begin():
+        yield conn

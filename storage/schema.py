@@ -1,0 +1,316 @@
+"""The SQL schema: tenants, the IdP mirror, the event log, the workspace, operations.
+
+Every table carries `tenant_id` first in its keys so the schema shards by tenant
+(DESIGN.md section 9). Core tables rather than ORM classes: the hot paths are
+set-based statements and streaming selects.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+Id = String(64)
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+Timestamp = DateTime(timezone=True)
+
+# --- tenants and credentials -------------------------------------------------
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("idp", String(20), nullable=False, default="generic"),
+    Column("sso_domains", JSON, nullable=False, default=list),
+    Column("sso_provider", String(200)),
+    Column("sso_configured", Boolean, nullable=False, default=False),
+    Column("scim_enabled", Boolean, nullable=False, default=False),
+    Column("owner_email", String(320)),
+    Column("options", JSON, nullable=False, default=dict),
+    Column("created_at", Timestamp, nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", Id),  # NULL for the global operator token
+    Column("kind", String(20), nullable=False),  # scim | admin | webhook | operator
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("secret", String(128)),  # webhook signing key only: HMAC needs the key itself
+    Column("created_at", Timestamp, nullable=False),
+    Column("revoked_at", Timestamp),
+    Index("ix_api_tokens_tenant_kind", "tenant_id", "kind"),
+)
+
+# --- the mirror: what the IdP asserts ------------------------------------------
+
+mirror_users = Table(
+    "mirror_users",
+    metadata,
+    Column("tenant_id", Id, primary_key=True),
+    Column("id", Id, primary_key=True),
+    Column("user_name", String(320), nullable=False),
+    Column("user_name_ci", String(320), nullable=False),
+    Column("external_id", String(320)),
+    Column("display_name", String(320)),
+    Column("given_name", String(200)),
+    Column("family_name", String(200)),
+    Column("email_ci", String(320)),  # the rule-2 email, lower-cased; NULL when none
+    Column("active", Boolean, nullable=False, default=True),
+    Column("has_password", Boolean, nullable=False, default=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Column("resource", JSON, nullable=False),  # SCIM body without meta and password
+    UniqueConstraint("tenant_id", "user_name_ci"),
+    Index("ix_mirror_users_external_id", "tenant_id", "external_id"),
+    Index("ix_mirror_users_email", "tenant_id", "email_ci"),
+)
+
+# Multi-valued attributes of users (emails, phoneNumbers, ...), one row per value,
+# so that filters such as emails[type eq "work"].value compile to indexed SQL.
+mirror_user_values = Table(
+    "mirror_user_values",
+    metadata,
+    Column("tenant_id", Id, nullable=False),
+    Column("user_id", Id, nullable=False),
+    Column("attr", String(40), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("value", Text),
+    Column("value_ci", Text),
+    Column("type", String(100)),
+    Column("display", String(320)),
+    Column("primary", Boolean, nullable=False, default=False),
+    ForeignKeyConstraint(
+        ["tenant_id", "user_id"], ["mirror_users.tenant_id", "mirror_users.id"], ondelete="CASCADE"
+    ),
+    Index("ix_mirror_user_values_user", "tenant_id", "user_id"),
+    Index("ix_mirror_user_values_lookup", "tenant_id", "attr", "value_ci"),
+)
+
+mirror_groups = Table(
+    "mirror_groups",
+    metadata,
+    Column("tenant_id", Id, primary_key=True),
+    Column("id", Id, primary_key=True),
+    Column("display_name", String(320), nullable=False),
+    Column("display_name_ci", String(320), nullable=False),
+    Column("external_id", String(320)),
+    Column("version", Integer, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Column("resource", JSON, nullable=False),  # SCIM body without meta and members
+    Index("ix_mirror_groups_name", "tenant_id", "display_name_ci"),
+    Index("ix_mirror_groups_external_id", "tenant_id", "external_id"),
+)
+
+# Group membership, set-based: one row per member.
+mirror_group_members = Table(
+    "mirror_group_members",
+    metadata,
+    Column("tenant_id", Id, primary_key=True),
+    Column("group_id", Id, primary_key=True),
+    Column("member_id", Id, primary_key=True),
+    Column("member_type", String(10), nullable=False, default="User"),
+    ForeignKeyConstraint(
+        ["tenant_id", "group_id"], ["mirror_groups.tenant_id", "mirror_groups.id"], ondelete="CASCADE"
+    ),
+    Index("ix_mirror_group_members_member", "tenant_id", "member_id"),
+)
+
+# --- the event log (transactional outbox) -------------------------------------
+
+change_events = Table(
+    "change_events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("tenant_id", Id, nullable=False),
+    Column("resource_type", String(10), nullable=False),  # User | Group
+    Column("resource_id", Id, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("operation", String(20), nullable=False),  # create | replace | patch | delete
+    Column("source", String(20), nullable=False, default="scim"),  # scim | webhook | reconcile
+    Column("payload", JSON, nullable=False),
+    Column("received_at", Timestamp, nullable=False),
+    Column("published_at", Timestamp),
+    Column("applied_at", Timestamp),
+    Column("state", String(10), nullable=False, default="pending"),  # pending | applied | dead
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Index("ix_change_events_pending", "tenant_id", "state", "id"),
+    Index("ix_change_events_unpublished", "published_at", "state"),
+    Index("ix_change_events_applied_at", "applied_at"),
+)
+
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("tenant_id", Id, nullable=False),
+    Column("event_id", BigInteger, nullable=False),
+    Column("resource_type", String(10), nullable=False),
+    Column("resource_id", Id, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("error_code", String(40), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("first_failed_at", Timestamp, nullable=False),
+    Column("last_failed_at", Timestamp, nullable=False),
+    Index("ix_dead_letters_tenant", "tenant_id", "id"),
+)
+
+# Which mirror version the workspace reflects, per resource.
+applied_versions = Table(
+    "applied_versions",
+    metadata,
+    Column("tenant_id", Id, primary_key=True),
+    Column("resource_type", String(10), primary_key=True),
+    Column("resource_id", Id, primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("applied_at", Timestamp, nullable=False),
+)
+
+# Signed webhook deliveries already seen, so a replay has no effect.
+webhook_receipts = Table(
+    "webhook_receipts",
+    metadata,
+    Column("tenant_id", Id, primary_key=True),
+    Column("event_id", String(200), primary_key=True),
+    Column("received_at", Timestamp, nullable=False),
+)
+
+# --- the workspace -----------------------------------------------------------
+
+members = Table(
+    "members",
+    metadata,
+    Column("tenant_id", Id, primary_key=True),
+    Column("id", Id, primary_key=True),
+    Column("email", String(320), nullable=False),
+    Column("email_ci", String(320), nullable=False),
+    Column("display_name", String(320)),
+    Column("status", String(12), nullable=False),  # active | pending | deactivated
+    Column("status_before_deactivation", String(12)),
+    Column("role", String(10), nullable=False, default="member"),  # owner | admin | member
+    Column("has_password", Boolean, nullable=False, default=False),
+    Column("scim_user_id", Id),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    UniqueConstraint("tenant_id", "email_ci"),
+    Index("ix_members_scim_user", "tenant_id", "scim_user_id"),
+    Index("ix_members_status", "tenant_id", "status"),
+)
+
+workspace_groups = Table(
+    "workspace_groups",
+    metadata,
+    Column("tenant_id", Id, primary_key=True),
+    Column("id", Id, primary_key=True),
+    Column("name", String(400), nullable=False),
+    Column("name_ci", String(400), nullable=False),
+    Column("scim_group_id", Id),  # set: SCIM-managed
+    Column("created_at", Timestamp, nullable=False),
+    UniqueConstraint("tenant_id", "name_ci"),
+    Index("ix_workspace_groups_scim_group", "tenant_id", "scim_group_id"),
+)
+
+group_memberships = Table(
+    "group_memberships",
+    metadata,
+    Column("tenant_id", Id, primary_key=True),
+    Column("group_id", Id, primary_key=True),
+    Column("member_id", Id, primary_key=True),
+    Column("source", String(10), nullable=False),  # scim | native
+    Column("created_at", Timestamp, nullable=False),
+    ForeignKeyConstraint(
+        ["tenant_id", "group_id"],
+        ["workspace_groups.tenant_id", "workspace_groups.id"],
+        ondelete="CASCADE",
+    ),
+    ForeignKeyConstraint(
+        ["tenant_id", "member_id"], ["members.tenant_id", "members.id"], ondelete="CASCADE"
+    ),
+    Index("ix_group_memberships_member", "tenant_id", "member_id"),
+)
+
+group_permissions = Table(
+    "group_permissions",
+    metadata,
+    Column("tenant_id", Id, primary_key=True),
+    Column("group_id", Id, primary_key=True),
+    Column("path", String(1000), primary_key=True),
+    Column("access", String(10), nullable=False),  # read | write | admin
+    ForeignKeyConstraint(
+        ["tenant_id", "group_id"],
+        ["workspace_groups.tenant_id", "workspace_groups.id"],
+        ondelete="CASCADE",
+    ),
+)
+
+invitations = Table(
+    "invitations",
+    metadata,
+    Column("tenant_id", Id, primary_key=True),
+    Column("id", Id, primary_key=True),
+    Column("member_id", Id, nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("accepted_at", Timestamp),
+    Index("ix_invitations_member", "tenant_id", "member_id"),
+)
+
+# --- operations --------------------------------------------------------------
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("tenant_id", Id),
+    Column("actor", String(100), nullable=False),  # token id, "worker", "reconciler", "cli"
+    Column("action", String(60), nullable=False),
+    Column("target", String(200)),
+    Column("detail", JSON, nullable=False, default=dict),
+    Column("at", Timestamp, nullable=False),
+    Index("ix_audit_log_tenant", "tenant_id", "id"),
+)
+
+reconcile_runs = Table(
+    "reconcile_runs",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("tenant_id", Id, nullable=False),
+    Column("source", String(400), nullable=False),
+    Column("dry_run", Boolean, nullable=False),
+    Column("forced", Boolean, nullable=False, default=False),
+    Column("outcome", String(20), nullable=False),  # running | applied | dry_run | halted | failed
+    Column("counts", JSON, nullable=False, default=dict),
+    Column("actions", JSON, nullable=False, default=list),
+    Column("error", Text),
+    Column("started_at", Timestamp, nullable=False),
+    Column("finished_at", Timestamp),
+    Column("duration_seconds", JSON),
+    Index("ix_reconcile_runs_tenant", "tenant_id", "id"),
+)

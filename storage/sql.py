@@ -1,0 +1,50 @@
+"""Small dialect bridges used by the repositories (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Select, Table
+from sqlalchemy.dialects import postgresql, sqlite
+
+T = TypeVar("T")
+
+
+def dialect_insert(conn: Connection, table: Table) -> Any:
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+def insert_ignoring_duplicates(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> int:
+    if not rows:
+        return 0
+    stmt = dialect_insert(conn, table).on_conflict_do_nothing()
+    return conn.execute(stmt, list(rows)).rowcount or 0
+
+
+def upsert(
+    conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str]
+) -> None:
+    if not rows:
+        return
+    stmt = dialect_insert(conn, table)
+    updated = {c: stmt.excluded[c] for c in rows[0] if c not in keys}
+    conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=updated), list(rows))
+
+
+def for_update(conn: Connection, query: Select[Any], *, skip_locked: bool = False) -> Select[Any]:
+    """Row locks where the database has them; SQLite's writer lock already serialises."""
+    if conn.dialect.name == "postgresql":
+        return query.with_for_update(skip_locked=skip_locked)
+    return query
+
+
+def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    chunk: list[T] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

@@ -1,0 +1,234 @@
+"""Tenants and their credentials.
+
+Tokens are 256 random bits, shown once, stored only as a SHA-256 hash (a slow
+hash buys nothing against 256 bits of entropy) and compared in constant time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import Connection, func, select, update
+
+from events.errors import NotFound, RuleRefusal, Unauthorized
+from storage.clock import new_id, utcnow
+from storage.schema import api_tokens, tenants
+
+TokenKind = Literal["scim", "admin", "webhook", "operator"]
+TOKEN_PREFIX = {"scim": "scim_", "admin": "adm_", "webhook": "whk_", "operator": "op_"}
+
+
+@dataclass(frozen=True)
+class Tenant:
+    id: str
+    name: str
+    idp: str
+    sso_domains: tuple[str, ...]
+    sso_configured: bool
+    scim_enabled: bool
+    owner_email: str | None
+    options: dict[str, Any]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    id: str
+    token: str
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _tenant_from_row(row: Any) -> Tenant:
+    return Tenant(
+        id=row.id,
+        name=row.name,
+        idp=row.idp,
+        sso_domains=tuple(row.sso_domains or ()),
+        sso_configured=row.sso_configured,
+        scim_enabled=row.scim_enabled,
+        owner_email=row.owner_email,
+        options=dict(row.options or {}),
+        created_at=row.created_at,
+    )
+
+
+def create(
+    conn: Connection,
+    *,
+    name: str,
+    sso_domains: list[str],
+    idp: str = "generic",
+    owner_email: str | None = None,
+    options: dict[str, Any] | None = None,
+) -> Tenant:
+    tenant_id = new_id()
+    domains = sorted({d.strip().lower() for d in sso_domains if d.strip()})
+    conn.execute(
+        tenants.insert().values(
+            id=tenant_id,
+            name=name,
+            idp=idp,
+            sso_domains=domains,
+            sso_provider="saml" if domains else None,
+            sso_configured=bool(domains),
+            scim_enabled=False,
+            owner_email=owner_email.lower() if owner_email else None,
+            options=options or {},
+            created_at=utcnow(),
+        )
+    )
+    return get(conn, tenant_id)
+
+
+def get(conn: Connection, tenant_id: str) -> Tenant:
+    row = conn.execute(select(tenants).where(tenants.c.id == tenant_id)).first()
+    if row is None:
+        raise NotFound(f"tenant {tenant_id} not found")
+    return _tenant_from_row(row)
+
+
+def find(conn: Connection, tenant_id: str) -> Tenant | None:
+    row = conn.execute(select(tenants).where(tenants.c.id == tenant_id)).first()
+    return _tenant_from_row(row) if row else None
+
+
+def list_all(conn: Connection) -> list[Tenant]:
+    return [_tenant_from_row(r) for r in conn.execute(select(tenants).order_by(tenants.c.name))]
+
+
+def update_fields(conn: Connection, tenant_id: str, **values: Any) -> Tenant:
+    conn.execute(update(tenants).where(tenants.c.id == tenant_id).values(**values))
+    return get(conn, tenant_id)
+
+
+def issue_token(
+    conn: Connection, tenant_id: str | None, kind: TokenKind, *, keep_secret: bool = False
+) -> IssuedToken:
+    token = TOKEN_PREFIX[kind] + secrets.token_urlsafe(32)
+    token_id = new_id()
+    conn.execute(
+        api_tokens.insert().values(
+            id=token_id,
+            tenant_id=tenant_id,
+            kind=kind,
+            token_hash=hash_token(token),
+            secret=token if keep_secret else None,
+            created_at=utcnow(),
+        )
+    )
+    return IssuedToken(id=token_id, token=token)
+
+
+def revoke_tokens(conn: Connection, tenant_id: str | None, kind: TokenKind) -> int:
+    result = conn.execute(
+        update(api_tokens)
+        .where(
+            api_tokens.c.tenant_id == tenant_id,
+            api_tokens.c.kind == kind,
+            api_tokens.c.revoked_at.is_(None),
+        )
+        .values(revoked_at=utcnow())
+    )
+    return result.rowcount
+
+
+def verify_token(
+    conn: Connection, tenant_id: str | None, kind: TokenKind, presented: str | None
+) -> str:
+    """The token's id when `presented` is a live token of that kind for that tenant.
+
+    The lookup is by hash (an index); the final comparison is constant-time so
+    a timing difference never tells which part of a token was right.
+    """
+    if not presented:
+        raise Unauthorized("missing bearer token")
+    digest = hash_token(presented)
+    row = conn.execute(
+        select(api_tokens.c.id, api_tokens.c.token_hash, api_tokens.c.tenant_id)
+        .where(
+            api_tokens.c.token_hash == digest,
+            api_tokens.c.kind == kind,
+            api_tokens.c.revoked_at.is_(None),
+        )
+    ).first()
+    if (
+        row is None
+        or not hmac.compare_digest(row.token_hash, digest)
+        or row.tenant_id != tenant_id
+    ):
+        raise Unauthorized("invalid bearer token")
+    return str(row.id)
+
+
+def webhook_secrets(conn: Connection, tenant_id: str) -> list[str]:
+    rows = conn.execute(
+        select(api_tokens.c.secret).where(
+            api_tokens.c.tenant_id == tenant_id,
+            api_tokens.c.kind == "webhook",
+            api_tokens.c.revoked_at.is_(None),
+        )
+    )
+    return [r.secret for r in rows if r.secret]
+
+
+def enable_scim(conn: Connection, tenant_id: str) -> IssuedToken:
+    """Rule 1: SCIM only for a workspace with SSO configured; the token is shown once."""
+    tenant = get(conn, tenant_id)
+    if not tenant.sso_configured:
+        raise RuleRefusal("sso_required", "configure SSO (verified domains) before enabling SCIM")
+    revoke_tokens(conn, tenant_id, "scim")
+    update_fields(conn, tenant_id, scim_enabled=True)
+    return issue_token(conn, tenant_id, "scim")
+
+
+def rotate_scim_token(conn: Connection, tenant_id: str) -> IssuedToken:
+    tenant = get(conn, tenant_id)
+    if not tenant.scim_enabled:
+        raise RuleRefusal("scim_disabled", "SCIM is not enabled for this workspace")
+    revoke_tokens(conn, tenant_id, "scim")
+    return issue_token(conn, tenant_id, "scim")
+
+
+def disable_scim(conn: Connection, tenant_id: str) -> None:
+    get(conn, tenant_id)
+    revoke_tokens(conn, tenant_id, "scim")
+    update_fields(conn, tenant_id, scim_enabled=False)
+
+
+def count(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(tenants)).scalar_one())
+
+
+def create_workspace(
+    conn: Connection,
+    *,
+    name: str,
+    sso_domains: list[str],
+    idp: str = "generic",
+    owner_email: str | None = None,
+) -> dict[str, Any]:
+    """A tenant with SSO configured, its admin token and, when named, its Owner member."""
+    from storage.schema import members
+
+    tenant = create(conn, name=name, sso_domains=sso_domains, idp=idp, owner_email=owner_email)
+    admin = issue_token(conn, tenant.id, "admin")
+    if owner_email:
+        now = utcnow()
+        conn.execute(members.insert().values(
+            tenant_id=tenant.id, id=new_id(), email=owner_email, email_ci=owner_email.lower(),
+            display_name=owner_email.split("@")[0], status="active", role="owner",
+            has_password=True, created_at=now, updated_at=now,
+        ))
+    return {
+        "id": tenant.id, "name": tenant.name, "idp": tenant.idp,
+        "sso_domains": list(tenant.sso_domains), "owner_email": tenant.owner_email,
+        "admin_token": admin.token,
+    }

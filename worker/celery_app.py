@@ -1,0 +1,79 @@
+"""The Celery application and its reliability settings (DESIGN.md section 7)."""
+
+from __future__ import annotations
+
+from celery import Celery
+from celery.signals import setup_logging, task_postrun, task_prerun
+from kombu import Queue
+
+from worker.logging import configure_logging
+from worker.redis_url import broker_url, redis_url
+from worker.settings import get_settings
+
+QUEUE = "scimsync"
+# Longer than any retry countdown (capped at 600 s), so Redis never hands a task
+# that is only waiting to be retried to a second worker.
+VISIBILITY_TIMEOUT = 3600
+
+
+def make_app() -> Celery:
+    settings = get_settings()
+    app = Celery("scimsync", broker=broker_url(redis_url(settings)), include=["worker.tasks"])
+    app.conf.update(
+        task_default_queue=QUEUE,
+        task_queues=[Queue(QUEUE)],
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        # Each task drains a batch of hundreds of events: one in hand is enough.
+        worker_prefetch_multiplier=1,
+        broker_transport_options={
+            "visibility_timeout": VISIBILITY_TIMEOUT,
+            "socket_connect_timeout": 2,
+            "socket_timeout": 5,
+        },
+        broker_connection_timeout=2,
+        broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+        # On SIGTERM, finish or hand back what is in flight before exiting.
+        worker_soft_shutdown_timeout=10.0,
+        worker_enable_soft_shutdown_on_idle=True,
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        worker_hijack_root_logger=False,
+        timezone="UTC",
+        beat_schedule={
+            "relay-unpublished-events": {
+                "task": "scimsync.relay",
+                "schedule": settings.relay_interval_seconds,
+                "options": {"expires": settings.relay_interval_seconds * 5},
+            },
+        },
+    )
+    return app
+
+
+app = make_app()
+
+
+@setup_logging.connect
+def _configure_logging(**_: object) -> None:
+    settings = get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+
+
+@task_prerun.connect
+def _bind_task_context(task_id: str | None = None, task: object = None, **_: object) -> None:
+    import structlog
+
+    structlog.contextvars.bind_contextvars(task_id=task_id, task_name=getattr(task, "name", None))
+
+
+@task_postrun.connect
+def _clear_task_context(**_: object) -> None:
+    import structlog
+
+    structlog.contextvars.clear_contextvars()

@@ -1,0 +1,97 @@
+"""`scimsync tenant|scim|sso` commands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from worker.settings import get_settings
+
+
+def _json_option(f: Any) -> Any:
+    return click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")(f)
+
+
+def register(main: click.Group) -> None:
+    from worker.cli import emit
+
+    @main.group()
+    def tenant() -> None:
+        """Workspaces (tenants)."""
+
+    @tenant.command("create")
+    @click.option("--name", required=True)
+    @click.option("--sso-domain", "sso_domains", multiple=True, required=True)
+    @click.option("--idp", type=click.Choice(
+        ["okta", "entra", "google", "onelogin", "jumpcloud", "ping", "generic"]), default="generic")
+    @click.option("--owner-email", default=None)
+    @_json_option
+    def tenant_create(name: str, sso_domains: tuple[str, ...], idp: str, owner_email: str | None,
+                      as_json: bool) -> None:
+        """Create a workspace with SSO configured; prints its id and admin token (shown once)."""
+        from storage.db import get_engine, unit_of_work
+        from storage.tenants import create_workspace
+
+        with unit_of_work(get_engine()) as conn:
+            created = create_workspace(conn, name=name, sso_domains=list(sso_domains), idp=idp,
+                                       owner_email=owner_email)
+        emit(created, as_json, lambda d: (
+            f"tenant {d['id']} created ({d['name']}, idp {d['idp']})\n"
+            f"admin token (shown once): {d['admin_token']}"))
+
+    @main.group()
+    def scim() -> None:
+        """The SCIM integration of a workspace."""
+
+    def _scim_token(tenant_id: str, rotate: bool, as_json: bool) -> None:
+        from storage import tenants
+        from storage.db import get_engine, unit_of_work
+
+        with unit_of_work(get_engine()) as conn:
+            issued = (tenants.rotate_scim_token if rotate else tenants.enable_scim)(conn, tenant_id)
+        data = {"token": issued.token,
+                "base_url": f"{get_settings().base_url}/scim/v2/{tenant_id}"}
+        emit(data, as_json, lambda d: f"SCIM base URL: {d['base_url']}\n"
+                                      f"bearer token (shown once): {d['token']}")
+
+    @scim.command("enable")
+    @click.argument("tenant_id")
+    @_json_option
+    def scim_enable(tenant_id: str, as_json: bool) -> None:
+        """Enable SCIM (needs SSO); prints the bearer token once."""
+        _run(lambda: _scim_token(tenant_id, False, as_json))
+
+    @scim.command("rotate-token")
+    @click.argument("tenant_id")
+    @_json_option
+    def scim_rotate(tenant_id: str, as_json: bool) -> None:
+        """Replace the SCIM bearer token; the old one stops working at once."""
+        _run(lambda: _scim_token(tenant_id, True, as_json))
+
+    @main.group()
+    def sso() -> None:
+        """Single sign-on configuration."""
+
+    @sso.command("remove")
+    @click.argument("tenant_id")
+    @_json_option
+    def sso_remove(tenant_id: str, as_json: bool) -> None:
+        """Remove SSO, and with it SCIM: runs the cascade of DESIGN.md rule 11."""
+        from storage.db import get_engine, unit_of_work
+        from storage.workspace_store import run_sso_removal
+
+        def go() -> None:
+            with unit_of_work(get_engine()) as conn:
+                report = run_sso_removal(conn, tenant_id)
+            emit(report, as_json, lambda d: f"SSO removed: {d}")
+        _run(go)
+
+
+def _run(action: Any) -> None:
+    from events.errors import Refusal
+
+    try:
+        action()
+    except Refusal as exc:
+        raise click.ClickException(exc.detail) from None

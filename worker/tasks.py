@@ -1,0 +1,87 @@
+"""Celery tasks: thin wrappers that parse arguments and call one function."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from celery import Task
+
+from storage import outbox
+from storage.clock import utcnow
+from storage.db import get_engine, unit_of_work
+from worker import metrics_hooks
+from worker.celery_app import app
+from worker.pipeline import TenantBusy, drain, is_transient
+from worker.publish import kick, kick_key, redis_client
+from worker.settings import get_settings
+
+log = structlog.get_logger(__name__)
+MAX_COUNTDOWN = 600
+
+
+class TransientTaskError(Exception):
+    """Raised to make Celery retry with backoff."""
+
+
+@app.task(
+    name="scimsync.apply_tenant",
+    bind=True,
+    autoretry_for=(TransientTaskError,),
+    retry_backoff=2,
+    retry_backoff_max=MAX_COUNTDOWN,
+    retry_jitter=True,
+    max_retries=get_settings().max_task_retries,
+)
+def apply_tenant(self: Task, tenant_id: str) -> dict[str, Any]:
+    settings = get_settings()
+    structlog.contextvars.bind_contextvars(tenant_id=tenant_id)
+    try:
+        redis_client().delete(kick_key(tenant_id))
+    except Exception as exc:  # the claim below is what matters; the key only dedupes
+        log.warning("kick_key_delete_failed", error=str(exc))
+    try:
+        result = drain(
+            get_engine(), tenant_id, batch_size=settings.apply_batch_size,
+            time_budget=settings.apply_time_budget_seconds,
+            max_attempts=settings.max_task_retries,
+        )
+    except TenantBusy:
+        kick(tenant_id, force=True, countdown=0.5)
+        return {"busy": True}
+    except Exception as exc:
+        if is_transient(exc):
+            metrics_hooks.retried(tenant_id, 1)
+            raise TransientTaskError(str(exc)) from exc
+        raise
+    metrics_hooks.applied(tenant_id, result.applied, utcnow())
+    metrics_hooks.dead_lettered(tenant_id, len(result.dead))
+    if result.more:
+        kick(tenant_id, force=True)
+    if result.failed:
+        metrics_hooks.retried(tenant_id, len(result.failed))
+        raise self.retry(countdown=min(MAX_COUNTDOWN, 2 ** min(self.request.retries + 1, 9)))
+    return {"applied": len(result.applied), "dead": len(result.dead)}
+
+
+@app.task(name="scimsync.relay", ignore_result=True)
+def relay() -> dict[str, int]:
+    """Republish what Redis never got, and re-kick tenants whose message was lost."""
+    settings = get_settings()
+    now = utcnow()
+    with unit_of_work(get_engine(), write=False) as conn:
+        unpublished = outbox.unpublished(
+            conn, older_than=now - timedelta(seconds=settings.relay_grace_seconds)
+        )
+        stalled = outbox.stalled_tenants(
+            conn, published_before=now - timedelta(seconds=settings.stuck_event_seconds)
+        )
+    tenants = {tenant for _, tenant in unpublished} | set(stalled)
+    for tenant_id in tenants:
+        kick(tenant_id, force=True)
+    if unpublished:
+        with unit_of_work(get_engine()) as conn:
+            outbox.mark_published(conn, [event_id for event_id, _ in unpublished], utcnow())
+        log.info("relay_republished", events=len(unpublished), tenants=len(tenants))
+    return {"republished": len(unpublished), "kicked": len(tenants)}

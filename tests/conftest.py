@@ -142,3 +142,29 @@ def api(service_env: dict[str, str], engine: Engine, redis_client: object) -> It
 
     with TestClient(create_app(), raise_server_exceptions=False) as client:
         yield client
+
+
+@pytest.fixture
+def live_server(service_env: dict[str, str], engine: Engine, redis_client: object) -> Iterator[str]:
+    """The app on a real socket (uvicorn in a thread): real HTTP, real concurrency."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from events.app import create_app
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port,
+                                           log_config=None, access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)

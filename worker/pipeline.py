@@ -2,8 +2,9 @@
 
 Each batch is one transaction: claim pending events, reconcile every resource
 they touch once (level-triggered: desired = mirror now, actual = workspace now),
-mark them applied. A resource that fails for good is isolated with a savepoint
-and its events dead-lettered; the rest of the batch still applies.
+mark them applied. Resources a workspace rule refuses are dead-lettered; an unexpected error
+is isolated resource by resource with savepoints, retried, and dead-lettered
+after too many attempts; the rest of the batch still applies.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
 from reconciler.apply import apply_resources
-from reconciler.model import RuleViolation
+from reconciler.model import ApplyOutcome, ResourceKey
 from storage import outbox
 from storage.clock import utcnow
 from storage.db import is_sqlite, unit_of_work
@@ -66,8 +67,27 @@ def _lock_tenant(conn: Connection, tenant_id: str) -> None:
         raise TenantBusy(tenant_id)
 
 
-def _keys(events: Sequence[PendingEvent]) -> list[tuple[str, str]]:
-    return list(dict.fromkeys((e.resource_type, e.resource_id) for e in events))
+def _by_key(events: Sequence[PendingEvent]) -> dict[ResourceKey, list[PendingEvent]]:
+    grouped: dict[ResourceKey, list[PendingEvent]] = {}
+    for event in events:
+        grouped.setdefault((event.resource_type, event.resource_id), []).append(event)  # type: ignore[arg-type]
+    return grouped
+
+
+def _settle(
+    conn: Connection, by_key: dict[ResourceKey, list[PendingEvent]], outcome: ApplyOutcome,
+    result: BatchResult,
+) -> None:
+    """Keys a rule refuses are dead-lettered (never retried); the rest are applied."""
+    now = utcnow()
+    for key, key_events in by_key.items():
+        violation = outcome.violations.get(key)
+        if violation is None:
+            result.applied.extend(key_events)
+        else:
+            outbox.dead_letter(conn, key_events, code=violation.code, reason=violation.detail,
+                               now=now)
+            result.dead.extend(key_events)
 
 
 def _apply_isolated(
@@ -76,28 +96,21 @@ def _apply_isolated(
     """Apply resource by resource so one poison resource cannot block the batch."""
     result = BatchResult()
     now = utcnow()
-    by_key: dict[tuple[str, str], list[PendingEvent]] = {}
-    for event in events:
-        by_key.setdefault((event.resource_type, event.resource_id), []).append(event)
-    for key, key_events in by_key.items():
+    for key, key_events in _by_key(events).items():
         try:
             with conn.begin_nested():
-                apply_resources(conn, tenant_id, [key])  # type: ignore[list-item]
-            result.applied.extend(key_events)
-        except RuleViolation as exc:
-            outbox.dead_letter(conn, key_events, code=exc.code, reason=exc.detail, now=now)
-            result.dead.extend(key_events)
+                outcome = apply_resources(conn, tenant_id, [key])
+            _settle(conn, {key: key_events}, outcome, result)
         except Exception as exc:
             if is_transient(exc):
                 raise
             attempts = max(e.attempts for e in key_events) + 1
+            reason = f"{type(exc).__name__}: {exc}"
             if attempts >= max_attempts:
-                outbox.dead_letter(conn, key_events, code="apply_error",
-                                   reason=f"{type(exc).__name__}: {exc}", now=now)
+                outbox.dead_letter(conn, key_events, code="apply_error", reason=reason, now=now)
                 result.dead.extend(key_events)
             else:
-                outbox.record_attempt(conn, [e.id for e in key_events],
-                                      f"{type(exc).__name__}: {exc}")
+                outbox.record_attempt(conn, [e.id for e in key_events], reason)
                 result.failed.extend(key_events)
             log.exception("apply_failed", tenant_id=tenant_id, resource=key, attempts=attempts)
     return result
@@ -115,10 +128,12 @@ def apply_batch(engine: Engine, tenant_id: str, limit: int, max_attempts: int = 
         events = outbox.claim(conn, tenant_id, limit)
         if not events:
             return BatchResult()
+        by_key = _by_key(events)
         try:
             with conn.begin_nested():
-                apply_resources(conn, tenant_id, _keys(events))  # type: ignore[arg-type]
-            result = BatchResult(applied=list(events))
+                outcome = apply_resources(conn, tenant_id, list(by_key))
+            result = BatchResult()
+            _settle(conn, by_key, outcome, result)
         except Exception as exc:
             if is_transient(exc):
                 raise

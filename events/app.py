@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 from fastapi import FastAPI, Request, Response
 
-from events import http_errors, ops_routes, scim_bulk, scim_discovery, scim_routes
+from events import http_errors, ops_routes, scim_bulk, scim_discovery, scim_routes, webhooks
 from events.errors import PayloadTooLarge
 from worker.logging import configure_logging
 from worker.metrics import REQUEST_DURATION, REQUESTS
@@ -45,8 +45,8 @@ def create_app() -> FastAPI:
         else:
             response = await call_next(request)
         route = _route_template(request)
-        tenant = getattr(request.state, "tenant_id", None) or request.path_params.get(
-            "tenant_id", "-")
+        # Only an authenticated tenant becomes a label: made-up ids must not mint series.
+        tenant = getattr(request.state, "tenant_id", None) or "-"
         REQUESTS.labels(tenant=tenant, route=route, method=request.method,
                         status=str(response.status_code)).inc()
         REQUEST_DURATION.labels(route=route).observe(time.perf_counter() - started)
@@ -57,4 +57,5 @@ def create_app() -> FastAPI:
     app.include_router(scim_discovery.router)
     app.include_router(scim_bulk.router)
     app.include_router(scim_routes.router)
+    app.include_router(webhooks.router)  # signed pushes and Okta Event Hooks
     return app

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from celery import Celery
-from celery.signals import setup_logging, task_postrun, task_prerun
+from celery.signals import heartbeat_sent, setup_logging, task_postrun, task_prerun
 from kombu import Queue
 
 from worker.logging import configure_logging
@@ -51,6 +51,11 @@ def make_app() -> Celery:
                 "schedule": settings.relay_interval_seconds,
                 "options": {"expires": settings.relay_interval_seconds * 5},
             },
+            "schedule-reconciles": {
+                "task": "scimsync.schedule_reconciles",
+                "schedule": 60.0,
+                "options": {"expires": 120},
+            },
         },
     )
     return app
@@ -77,3 +82,23 @@ def _clear_task_context(**_: object) -> None:
     import structlog
 
     structlog.contextvars.clear_contextvars()
+
+
+_last_heartbeat = 0.0
+
+
+@heartbeat_sent.connect
+def _record_heartbeat(sender: object = None, **_: object) -> None:
+    """Workers report in to Redis so the 'worker down' alert sees every host."""
+    import time
+
+    from worker.metrics import HEARTBEAT_INTERVAL_SECONDS, record_heartbeat
+    from worker.publish import redis_client
+
+    global _last_heartbeat
+    now = time.time()
+    if now - _last_heartbeat < HEARTBEAT_INTERVAL_SECONDS:
+        return
+    _last_heartbeat = now
+    hostname = getattr(getattr(sender, "eventer", None), "hostname", None) or "worker"
+    record_heartbeat(redis_client(), hostname, now)

@@ -111,3 +111,4 @@ from worker import cli_admin, cli_ops  # noqa: E402  (sub-commands register them
 
 cli_admin.register(main)
 cli_ops.register(main)
+cli_ops.register_reconcile(main)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
@@ -80,3 +81,51 @@ def register(main: click.Group) -> None:
             "tenant_id", "name", "queue_depth", "oldest_unapplied_age_seconds",
             "lag_p50_seconds", "lag_p99_seconds", "failures_recent", "dead_letters",
             "last_reconcile"]))
+
+
+def register_reconcile(main: click.Group) -> None:
+    from worker.cli import emit
+
+    @main.command()
+    @click.argument("tenant_id")
+    @click.option("--dry-run", is_flag=True, help="Report drift, change nothing.")
+    @click.option("--source", default="mirror", show_default=True,
+                  help="mirror | scim:URL | file:PATH")
+    @click.option("--force", is_flag=True, help="Apply even past the safety valve.")
+    @_json_option
+    def reconcile(tenant_id: str, dry_run: bool, source: str, force: bool, as_json: bool) -> None:
+        """Compare the IdP's state with the workspace and repair drift; prints the report."""
+        from events.errors import Refusal
+        from worker.reconcile_jobs import AlreadyRunning, run_reconcile
+
+        bar = None if as_json or not sys.stdout.isatty() else click.progressbar(
+            length=0, label="reconciling", show_pos=True)
+
+        def progress(stage: str, n: int) -> None:
+            if bar is not None:
+                bar.label = stage
+                bar.update(n)
+
+        try:
+            report = run_reconcile(tenant_id, dry_run=dry_run, force=force, source=source,
+                                   progress=progress)
+        except (AlreadyRunning, Refusal) as exc:
+            raise click.ClickException(str(exc)) from None
+        finally:
+            if bar is not None:
+                bar.render_finish()
+        emit(report, as_json, _human_report)
+        if report["outcome"] in ("failed", "halted"):
+            sys.exit(2)
+
+
+def _human_report(report: dict[str, Any]) -> str:
+    lines = [f"run {report['run_id']}: {report['outcome']} ({report['source']}, "
+             f"{report['duration_seconds']}s)"]
+    if report.get("detail"):
+        lines.append(report["detail"])
+    for kind, n in sorted((report.get("counts") or {}).items()):
+        lines.append(f"  {kind:28} {n}")
+    if not report.get("counts"):
+        lines.append("  no drift")
+    return "\n".join(lines)

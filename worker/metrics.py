@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import bisect
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -112,11 +112,21 @@ def cumulative_buckets(per_bucket: Mapping[str, float]) -> list[tuple[str, float
 class PipelineCounters:
     """Counters moved by ingest and workers, kept in Redis so that every host adds up.
 
-    Each call is one pipelined round trip. Metrics never break the caller: if Redis is
-    unreachable the figures are lost and a warning is logged."""
+    Each call is one pipelined round trip. Metrics never break or stall the caller: when
+    Redis fails, the figures are dropped and writes pause for `pause_seconds`, so a batch
+    does not wait out the client's connection retries on every call."""
 
-    def __init__(self, redis_client: Any) -> None:
+    def __init__(
+        self,
+        redis_client: Any,
+        *,
+        pause_seconds: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._redis = redis_client
+        self._pause_seconds = pause_seconds
+        self._clock = clock
+        self._paused_until = 0.0
 
     def events_received(self, tenant: str, n: int = 1) -> None:
         self._add(EVENTS_RECEIVED, tenant, n)
@@ -128,43 +138,41 @@ class PipelineCounters:
         self._add(EVENTS_DEAD_LETTERED, tenant, n)
 
     def events_applied(self, tenant: str, n: int, lags_seconds: Sequence[float] = ()) -> None:
-        if n <= 0 and not lags_seconds:
-            return
-        with self._pipeline("events_applied") as pipe:
+        def commands(pipe: Any) -> None:
             if n > 0:
                 pipe.hincrby(COUNTER_KEYS[EVENTS_APPLIED.name], tenant, n)
             for label, count in lag_bucket_counts(lags_seconds).items():
                 pipe.hincrby(LAG_KEY, label, count)
-            if lags_seconds:  # the count is the sum of the buckets; no field of its own
+            if lags_seconds:  # the count is the sum of the buckets: no field of its own
                 pipe.hincrbyfloat(LAG_KEY, "sum", sum(max(lag, 0.0) for lag in lags_seconds))
+
+        if n > 0 or lags_seconds:
+            self._write(EVENTS_APPLIED.name, commands)
 
     def _add(self, spec: MetricSpec, tenant: str, n: int) -> None:
         if n > 0:
-            with self._pipeline(spec.name) as pipe:
-                pipe.hincrby(COUNTER_KEYS[spec.name], tenant, n)
+            self._write(spec.name, lambda pipe: pipe.hincrby(COUNTER_KEYS[spec.name], tenant, n))
 
-    def _pipeline(self, what: str) -> _TolerantPipeline:
-        return _TolerantPipeline(self._redis, what)
+    def _write(self, what: str, commands: Callable[[Any], object]) -> None:
+        if self._clock() < self._paused_until:
+            return
+        if not write_tolerantly(self._redis, what, commands):
+            self._paused_until = self._clock() + self._pause_seconds
 
 
-class _TolerantPipeline:
-    """A non-transactional pipeline executed on exit; Redis errors are logged, not raised."""
-
-    def __init__(self, redis_client: Any, what: str) -> None:
-        self._pipe = redis_client.pipeline(transaction=False)
-        self._what = what
-
-    def __enter__(self) -> Any:
-        return self._pipe
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        try:
-            if exc_type is None:
-                self._pipe.execute()
-        except RedisError as error:
-            log.warning("metrics_write_failed", metric=self._what, error=str(error))
-        finally:
-            self._pipe.reset()
+def write_tolerantly(redis_client: Any, what: str, commands: Callable[[Any], object]) -> bool:
+    """Run `commands` on a non-transactional pipeline in one round trip; False (and a
+    warning) instead of an exception when Redis fails."""
+    pipe = redis_client.pipeline(transaction=False)
+    try:
+        commands(pipe)
+        pipe.execute()
+        return True
+    except RedisError as error:
+        log.warning("metrics_write_failed", metric=what, error=str(error))
+        return False
+    finally:
+        pipe.reset()
 
 
 def record_heartbeat(redis_client: Any, worker_name: str, now: float | None = None) -> None:
@@ -172,10 +180,13 @@ def record_heartbeat(redis_client: Any, worker_name: str, now: float | None = No
 
     A sorted set scored by time, pruned in the same round trip, so workers that are gone
     for good (replaced pods) disappear instead of piling up."""
-    now = time.time() if now is None else now
-    with _TolerantPipeline(redis_client, WORKER_HEARTBEAT.name) as pipe:
-        pipe.zadd(HEARTBEAT_KEY, {worker_name: now})
-        pipe.zremrangebyscore(HEARTBEAT_KEY, "-inf", now - HEARTBEAT_RETENTION_SECONDS)
+    at = time.time() if now is None else now
+
+    def commands(pipe: Any) -> None:
+        pipe.zadd(HEARTBEAT_KEY, {worker_name: at})
+        pipe.zremrangebyscore(HEARTBEAT_KEY, "-inf", at - HEARTBEAT_RETENTION_SECONDS)
+
+    write_tolerantly(redis_client, WORKER_HEARTBEAT.name, commands)
 
 
 # --- serving -------------------------------------------------------------------

@@ -53,6 +53,9 @@ def publish(engine: Engine, tenant_id: str, event_ids: Sequence[int]) -> bool:
     """Best effort: with Redis down the events stay unpublished and the relay takes over."""
     if not event_ids:
         return True
+    from worker import metrics_hooks
+
+    metrics_hooks.received(tenant_id, len(event_ids))
     try:
         kick(tenant_id)
     except Exception as exc:  # any broker failure: the outbox still holds the event

@@ -85,3 +85,48 @@ def relay() -> dict[str, int]:
             outbox.mark_published(conn, [event_id for event_id, _ in unpublished], utcnow())
         log.info("relay_republished", events=len(unpublished), tenants=len(tenants))
     return {"republished": len(unpublished), "kicked": len(tenants)}
+
+
+@app.task(name="scimsync.reconcile_tenant", ignore_result=True, acks_late=True)
+def reconcile_tenant(tenant_id: str, source: str = "mirror") -> dict[str, Any]:
+    from worker.reconcile_jobs import AlreadyRunning, run_reconcile
+
+    structlog.contextvars.bind_contextvars(tenant_id=tenant_id)
+    if not reconcile_due(tenant_id):
+        return {"skipped": "not due"}  # another beat already had it run
+    try:
+        return run_reconcile(tenant_id, source=source)
+    except AlreadyRunning:
+        return {"skipped": "already running"}
+
+
+def reconcile_due(tenant_id: str, *, now: Any = None) -> bool:
+    """Due when the last real run started longer ago than the interval plus the tenant's
+    jitter (a stable share of the jitter window, so tenants spread over the hour)."""
+    import zlib
+
+    from storage.clock import as_utc
+    from storage.reconcile_store import last_started
+
+    settings = get_settings()
+    now = now or utcnow()
+    with unit_of_work(get_engine(), write=False) as conn:
+        last = last_started(conn, tenant_id)
+    if last is None:
+        return True
+    jitter = zlib.crc32(tenant_id.encode()) % max(settings.reconcile_jitter_seconds, 1)
+    interval = settings.reconcile_interval_seconds + jitter
+    return bool((now - as_utc(last)).total_seconds() >= interval)
+
+
+@app.task(name="scimsync.schedule_reconciles", ignore_result=True)
+def schedule_reconciles() -> dict[str, int]:
+    """Beat, every minute: queue a full reconcile for each SCIM tenant that is due."""
+    from storage import tenants
+
+    with unit_of_work(get_engine(), write=False) as conn:
+        enabled = [t.id for t in tenants.list_all(conn) if t.scim_enabled]
+    due = [t for t in enabled if reconcile_due(t)]
+    for tenant_id in due:
+        reconcile_tenant.delay(tenant_id)
+    return {"queued": len(due)}

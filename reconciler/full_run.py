@@ -1,0 +1,153 @@
+"""The full reconcile of one tenant: the same planner as the event worker, over every key.
+
+It streams both sides in key order, a chunk at a time (never the whole tenant in
+memory), in two passes: first it plans everything and counts the drift; then,
+unless it is a dry run or the safety valve trips, it applies chunk by chunk
+through the same apply path as events (each chunk re-planned against the state
+at that moment, so a run killed half-way is simply run again).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, Protocol
+
+from reconciler.apply import WorkspaceStore, apply_with_store, plan_keys
+from reconciler.model import (
+    Action,
+    DeleteMember,
+    DependsOn,
+    MemberStatus,
+    ResourceKey,
+    RuleViolation,
+    SetMemberStatus,
+)
+
+Kind = Literal["User", "Group"]
+KINDS: tuple[Kind, ...] = ("User", "Group")
+MAX_REPORTED_ACTIONS = 10_000
+
+
+class ReconcileStore(WorkspaceStore, Protocol):
+    def keys_after(self, tenant_id: str, kind: Kind, after: str | None, limit: int) -> list[str]:
+        """The next ids in key order, from the mirror and the workspace links together."""
+
+    def member_count(self, tenant_id: str) -> int:
+        """All members of the workspace (the safety valve's denominator)."""
+
+
+OpenStore = Callable[[], AbstractContextManager[ReconcileStore]]
+Progress = Callable[[str, int], None]
+
+
+@dataclass
+class ReconcileReport:
+    tenant_id: str
+    dry_run: bool
+    outcome: str = "running"  # dry_run | applied | in_sync | halted
+    counts: dict[str, int] = field(default_factory=dict)
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    refused: dict[str, int] = field(default_factory=dict)
+    destructive: int = 0
+    members: int = 0
+    keys_seen: int = 0
+    duration_seconds: float = 0.0
+    detail: str | None = None
+
+    @property
+    def drift(self) -> int:
+        return sum(self.counts.values())
+
+
+def is_destructive(action: Action) -> bool:
+    """What the safety valve counts: members removed or switched off."""
+    return isinstance(action, DeleteMember) or (
+        isinstance(action, SetMemberStatus) and action.status == MemberStatus.DEACTIVATED
+    )
+
+
+def describe(action: Action) -> dict[str, Any]:
+    return {"kind": action.kind, **{k: str(v) if v is not None else None
+                                    for k, v in asdict(action).items()}}
+
+
+def _chunks(open_store: OpenStore, tenant_id: str, chunk: int) -> Iterator[list[ResourceKey]]:
+    for kind in KINDS:
+        after: str | None = None
+        while True:
+            with open_store() as store:
+                ids = store.keys_after(tenant_id, kind, after, chunk)
+            if not ids:
+                break
+            after = ids[-1]
+            yield [(kind, i) for i in ids]
+
+
+def _plan_pass(open_store: OpenStore, report: ReconcileReport, chunk: int,
+               progress: Progress | None) -> None:
+    counts: Counter[str] = Counter()
+    refused: Counter[str] = Counter()
+    for keys in _chunks(open_store, report.tenant_id, chunk):
+        with open_store() as store:
+            plans = plan_keys(store, report.tenant_id, keys)
+        for plan in plans.values():
+            if isinstance(plan, RuleViolation):
+                refused[plan.code] += 1
+                continue
+            if isinstance(plan, DependsOn):
+                continue  # resolved when applied; not drift by itself
+            for action in plan:
+                counts[action.kind] += 1
+                report.destructive += is_destructive(action)
+                if len(report.actions) < MAX_REPORTED_ACTIONS:
+                    report.actions.append(describe(action))
+        report.keys_seen += len(keys)
+        if progress:
+            progress("plan", len(keys))
+    report.counts, report.refused = dict(counts), dict(refused)
+
+
+def _apply_pass(open_store: OpenStore, report: ReconcileReport, chunk: int,
+                progress: Progress | None) -> None:
+    for keys in _chunks(open_store, report.tenant_id, chunk):
+        with open_store() as store:
+            apply_with_store(store, report.tenant_id, keys, actor="reconciler")
+        if progress:
+            progress("apply", len(keys))
+
+
+def reconcile_tenant(
+    open_store: OpenStore,
+    tenant_id: str,
+    *,
+    dry_run: bool = False,
+    force: bool = False,
+    safety_ratio: float = 0.2,
+    chunk: int = 500,
+    progress: Progress | None = None,
+) -> ReconcileReport:
+    started = time.monotonic()
+    report = ReconcileReport(tenant_id=tenant_id, dry_run=dry_run)
+    with open_store() as store:
+        report.members = store.member_count(tenant_id)
+    _plan_pass(open_store, report, chunk, progress)
+    if dry_run:
+        report.outcome = "dry_run"
+    elif report.drift == 0:
+        report.outcome = "in_sync"
+    elif not force and report.destructive > safety_ratio * max(report.members, 1):
+        report.outcome = "halted"
+        report.detail = (
+            f"{report.destructive} of {report.members} members would be deactivated or "
+            f"removed (over {safety_ratio:.0%}); nothing applied. Check the IdP, then run "
+            f"again with --force if this is intended."
+        )
+    else:
+        _apply_pass(open_store, report, chunk, progress)
+        report.outcome = "applied"
+    report.duration_seconds = round(time.monotonic() - started, 3)
+    return report

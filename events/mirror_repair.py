@@ -87,7 +87,7 @@ def plan_repair(engine: Engine, tenant_id: str,
             members = [str(m) for m in parsed.member_ids or []]
             if current is None:
                 plan.operations.append(("create_group", (body, members)))
-            else:
+            elif _group_differs(engine, tenant_id, current, parsed.resource, members, plan):
                 plan.operations.append(("sync_group", (current[0], body, members)))
     for key, (user_id, _) in users.items():
         if key not in seen_users:
@@ -97,6 +97,17 @@ def plan_repair(engine: Engine, tenant_id: str,
         if key not in seen_groups:
             plan.operations.append(("delete_group", group_id))
     return plan
+
+
+def _group_differs(engine: Engine, tenant_id: str, current: tuple[str, dict[str, Any]],
+                   resource: dict[str, Any], source_members: list[str], plan: MirrorPlan) -> bool:
+    if resource != current[1]:
+        return True
+    translated = {plan.source_ids.get(m) for m in source_members}
+    if None in translated:
+        return True  # a member the mirror does not have yet
+    with unit_of_work(engine, write=False) as conn:
+        return set(mirror.member_ids(conn, tenant_id, current[0])) != translated
 
 
 def _apply_one(conn: Any, tenant: tenants.Tenant, name: str, args: Any,

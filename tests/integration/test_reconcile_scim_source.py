@@ -1,0 +1,79 @@
+"""Full reconcile pulling a real SCIM directory: the scim2-server package, as a process."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from storage.schema import members, workspace_groups
+from tests.support.workspace import group_body, make_tenant, user_body
+from worker.pipeline import drain
+from worker.reconcile_jobs import run_reconcile
+
+TOKEN = "directory-token"
+
+
+@pytest.fixture
+def directory() -> Iterator[str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    executable = shutil.which("scim2-server") or str(Path(sys.executable).parent / "scim2-server")
+    process = subprocess.Popen([executable, "--port", str(port), "--bearer-token", TOKEN],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"{url}/ServiceProviderConfig", timeout=1)
+            break
+        except httpx.TransportError:
+            time.sleep(0.1)
+    yield url
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def test_directory_state_repairs_mirror_and_workspace(
+    directory: str, api: Any, engine: Any, service_env: Any
+) -> None:
+    tenant = make_tenant(engine)
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/scim+json"}
+    ours = api.post(f"{tenant.scim_base}/Users", json=user_body("both@acme.test"),
+                    headers=tenant.scim_headers).json()
+    api.post(f"{tenant.scim_base}/Users", json=user_body("stale@acme.test"),
+             headers=tenant.scim_headers)
+    drain(engine, tenant.id, batch_size=500, time_budget=30)
+    with httpx.Client(base_url=directory, headers=headers) as idp:
+        ids = [idp.post("/Users", json=user_body(name)).json()["id"]
+               for name in ("both@acme.test", "pushlost@acme.test", "other@partner.test")]
+        for i in range(250):  # more than one page
+            idp.post("/Users", json=user_body(f"bulk{i}@acme.test"))
+        idp.post("/Groups", json=group_body("Finance", ids[:2]))
+    report = run_reconcile(tenant.id, source=f"scim:{directory}#token={TOKEN}", force=True)
+    assert report["outcome"] == "applied", report
+    assert report["counts"]["mirror_create_user"] == 252
+    assert report["counts"]["mirror_delete_user"] == 1  # stale@ is gone from the directory
+    found = api.get(f"{tenant.scim_base}/Users", params={"filter": 'userName eq "both@acme.test"'},
+                    headers=tenant.scim_headers).json()
+    assert found["Resources"][0]["id"] == ours["id"]  # matched by userName, not duplicated
+    with engine.connect() as conn:
+        emails = {r.email_ci: r.status for r in conn.execute(
+            select(members.c.email_ci, members.c.status).where(members.c.tenant_id == tenant.id))}
+        groups = {r.name for r in conn.execute(select(workspace_groups.c.name))}
+    assert emails["pushlost@acme.test"] == "active"
+    assert emails["other@partner.test"] == "pending"
+    assert "stale@acme.test" not in emails
+    assert "Finance (SCIM)" in groups
+    again = run_reconcile(tenant.id, source=f"scim:{directory}#token={TOKEN}")
+    assert again["outcome"] == "in_sync" and again["counts"] == {}, again

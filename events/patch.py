@@ -5,71 +5,39 @@ net change to its members as set operations (members live in their own table). B
 leave their input untouched, apply operations in order, and raise a `Refusal`
 (events/errors.py) for anything they cannot apply, leaving nothing half-applied.
 
-Refusals: a missing or non-string `op`, or an operation that is not an object, is
-`invalidSyntax`; an unknown `op` string is `invalidValue` (the member is there, its value
-is wrong); an empty list is `invalidValue`; over `max_operations` is `tooMany`; `remove`
-without a path is `noTarget` (§3.5.2.2). Unknown attributes and unknown extension URNs are
-`invalidPath`; read-only attributes (`id`, `meta`, `groups`) are `mutability` unless the
-value sent equals the stored one (Okta echoes `id` in no-path replaces); `schemas` is kept
-in step with the extensions present, so a `schemas` value naming known schemas is ignored.
+Where things live: patch_ops (the Operations envelope and its refusals), patch_paths
+(path -> target), patch_filter (value filters on stored items), patch_values (value checks
+and the IdP quirks we accept), patch_apply (the writes and the RFC choices they make),
+patch_members (member set arithmetic), patch_schema (attribute definitions).
+
+Refusals decided here: unknown attributes and unknown extension URNs are `invalidPath`;
+read-only attributes (`id`, `meta`, `groups`) are `mutability` unless the value sent equals
+the stored one (Okta echoes `id` in no-path replaces); `schemas` is kept in step with the
+extensions present, so a `schemas` value naming only known schemas is accepted and ignored;
+removing a required attribute (`userName`, a group's `displayName`) is `invalidValue`.
 Member filters other than on `value` are `invalidFilter`: the members table holds ids only.
+Every refusal's detail starts with `Operations[i]`, the operation that failed.
 """
 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
 from typing import Any
 
-from events.errors import (
-    InvalidPath,
-    InvalidSyntax,
-    InvalidValue,
-    Mutability,
-    NoTarget,
-    Refusal,
-    TooMany,
-)
+from events.errors import InvalidPath, InvalidValue, Mutability, Refusal
 from events.patch_apply import remove, write
 from events.patch_members import GroupPatch, MemberLedger, apply_member_op
+from events.patch_ops import (
+    DEFAULT_MAX_OPERATIONS,
+    Operation,
+    check_operation_list,
+    parse_operation,
+)
 from events.patch_paths import Target, resolve
 from events.patch_schema import GROUP_SCHEMA, USER_SCHEMA, OpKind, ResourceSchema
 from events.patch_values import normalise, normalise_one
 
 __all__ = ["DEFAULT_MAX_OPERATIONS", "GroupPatch", "patch_group", "patch_user"]
-
-DEFAULT_MAX_OPERATIONS = 1000
-
-
-@dataclass(frozen=True)
-class Operation:
-    kind: OpKind
-    path: str | None
-    value: Any
-
-
-def _parse_operation(raw: Any) -> Operation:
-    if not isinstance(raw, dict):
-        raise InvalidSyntax("each operation must be an object")
-    # Member names are matched case-insensitively, like the `op` values Entra capitalises.
-    fields = {key.lower(): value for key, value in raw.items() if isinstance(key, str)}
-    op, path, value = fields.get("op"), fields.get("path"), fields.get("value")
-    if not isinstance(op, str):
-        raise InvalidSyntax('each operation needs an "op"')
-    try:
-        kind = OpKind(op.lower())
-    except ValueError:
-        raise InvalidValue(f'"op" must be add, remove or replace, not {op!r}') from None
-    if path is not None and not isinstance(path, str):
-        raise InvalidPath('"path" must be a string')
-    path = path if path and path.strip() else None  # an empty path is the resource itself
-    if kind is OpKind.REMOVE and path is None:
-        raise NoTarget("remove needs a path")
-    if kind is not OpKind.REMOVE and "value" not in fields:
-        raise InvalidValue(f"{kind} needs a value")
-    if path is None and not isinstance(value, dict):
-        raise InvalidValue("without a path, the value must be an object of attributes")
-    return Operation(kind, path, value)
 
 
 class _Patcher:
@@ -177,11 +145,10 @@ class _Patcher:
             if not present:
                 self.doc.pop(extension.urn, None)
             schemas = list(self.doc.get("schemas") or [self.schema.core.urn])
-            listed = any(isinstance(s, str) and s.lower() == extension.urn.lower() for s in schemas)
-            if present and not listed:
-                self.doc["schemas"] = [*schemas, extension.urn]
-            elif listed and not present:
-                self.doc["schemas"] = [s for s in schemas if s.lower() != extension.urn.lower()]
+            others = [s for s in schemas if str(s).lower() != extension.urn.lower()]
+            listed = len(others) < len(schemas)
+            if present != listed:
+                self.doc["schemas"] = [*others, extension.urn] if present else others
 
 
 def _located(exc: Refusal, index: int) -> Refusal:
@@ -193,16 +160,11 @@ def _located(exc: Refusal, index: int) -> Refusal:
 def _run(
     resource: dict[str, Any], operations: list[dict[str, Any]], schema: ResourceSchema, limit: int
 ) -> _Patcher:
-    if not isinstance(operations, list):
-        raise InvalidSyntax("Operations must be a list")
-    if not operations:
-        raise InvalidValue("Operations must not be empty")
-    if len(operations) > limit:
-        raise TooMany(f"{len(operations)} operations is more than the {limit} allowed")
+    check_operation_list(operations, limit)
     patcher = _Patcher(resource, schema)
     for index, raw in enumerate(operations):
         try:
-            patcher.apply(_parse_operation(raw))
+            patcher.apply(parse_operation(raw))
         except Refusal as exc:
             raise _located(exc, index) from exc
     return patcher

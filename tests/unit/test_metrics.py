@@ -13,6 +13,8 @@ import redis
 from hypothesis import example, given
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from sqlalchemy import Engine
 from starlette.routing import Route
 
@@ -59,7 +61,22 @@ def unreachable_redis() -> redis.Redis:
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    return redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5)
+    # No client-side retries: the pause in PipelineCounters is what is under test.
+    return redis.Redis(
+        host="127.0.0.1", port=port, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)
+    )
+
+
+class CountingClient:
+    """A real client that counts pipelines and has no other method: every write must be
+    one pipelined round trip."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._client, self.pipelines = client, 0
+
+    def pipeline(self, **kwargs: Any) -> Any:
+        self.pipelines += 1
+        return self._client.pipeline(**kwargs)
 
 
 def add_tenants(engine: Engine, *ids: str) -> None:
@@ -146,18 +163,11 @@ def test_buckets_count_every_lag_at_or_below_each_bound(values: list[float]) -> 
 
 
 def test_each_batch_is_one_round_trip(redis_client: Any) -> None:
-    class CountingClient:
-        """Lets pipelines through and fails on any direct command."""
+    client = CountingClient(redis_client)
 
-        pipelines = 0
+    PipelineCounters(client).events_applied("acme", 500, [0.1] * 500)
 
-        def pipeline(self, **kwargs: Any) -> Any:
-            CountingClient.pipelines += 1
-            return redis_client.pipeline(**kwargs)
-
-    PipelineCounters(CountingClient()).events_applied("acme", 500, [0.1] * 500)
-
-    assert CountingClient.pipelines == 1
+    assert client.pipelines == 1
     assert int(redis_client.hget("scimsync:metrics:scimsync_events_applied", "acme")) == 500
 
 
@@ -169,6 +179,21 @@ def test_counters_never_break_the_caller_when_redis_is_down() -> None:
     counters.events_retried("acme", 1)
     counters.events_dead_lettered("acme", 1)
     record_heartbeat(unreachable_redis(), "celery@host-1")
+
+
+def test_after_a_failure_writes_pause_instead_of_stalling_every_batch() -> None:
+    down, now = CountingClient(unreachable_redis()), [0.0]
+    counters = PipelineCounters(down, pause_seconds=10, clock=lambda: now[0])
+
+    counters.events_applied("acme", 1, [0.1])
+    counters.events_applied("acme", 1, [0.1])
+    now[0] = 9.9
+    counters.events_retried("acme", 1)
+    assert down.pipelines == 1  # only the first batch waited on the dead server
+
+    now[0] = 10.1
+    counters.events_retried("acme", 1)
+    assert down.pipelines == 2  # and Redis is tried again once the pause is over
 
 
 # --- heartbeats and the Celery queue ------------------------------------------------

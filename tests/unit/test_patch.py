@@ -37,8 +37,12 @@ def user(**extra: Any) -> dict[str, Any]:
 
 
 def group(**extra: Any) -> dict[str, Any]:
-    return {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "id": "g-1",
-            "displayName": "Engineering", **extra}
+    return {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+        "id": "g-1",
+        "displayName": "Engineering",
+        **extra,
+    }
 
 
 def op(kind: str, path: str | None = None, value: Any = ..., **extra: Any) -> dict[str, Any]:
@@ -58,11 +62,14 @@ def members(*ids: str) -> list[dict[str, str]]:
 
 
 def test_entra_capitalised_ops() -> None:
-    patched = patch_user(user(title="Dev"), [
-        op("Replace", "displayName", "Babs"),
-        op("Add", "nickName", "Babs J"),
-        op("Remove", "title"),
-    ])
+    patched = patch_user(
+        user(title="Dev"),
+        [
+            op("Replace", "displayName", "Babs"),
+            op("Add", "nickName", "Babs J"),
+            op("Remove", "title"),
+        ],
+    )
     assert patched["displayName"] == "Babs"
     assert patched["nickName"] == "Babs J"
     assert "title" not in patched
@@ -79,17 +86,19 @@ def test_entra_boolean_string_other_than_true_false_is_refused() -> None:
 
 
 def test_entra_primary_as_string() -> None:
-    patched = patch_user(user(), [
-        op("Add", "emails", [{"value": "b@home.example", "type": "home", "primary": "True"}])
-    ])
+    patched = patch_user(
+        user(),
+        [op("Add", "emails", [{"value": "b@home.example", "type": "home", "primary": "True"}])],
+    )
     primaries = [e["value"] for e in patched["emails"] if e.get("primary")]
     assert primaries == ["b@home.example"]
 
 
 def test_entra_replace_filtered_email_adds_missing_work_email() -> None:
-    patched = patch_user(user(emails=[{"value": "b@home.example", "type": "home"}]), [
-        op("Replace", 'emails[type eq "work"].value', "b@work.example")
-    ])
+    patched = patch_user(
+        user(emails=[{"value": "b@home.example", "type": "home"}]),
+        [op("Replace", 'emails[type eq "work"].value', "b@work.example")],
+    )
     assert patched["emails"] == [
         {"value": "b@home.example", "type": "home"},
         {"type": "work", "value": "b@work.example"},
@@ -97,26 +106,31 @@ def test_entra_replace_filtered_email_adds_missing_work_email() -> None:
 
 
 def test_entra_replace_filtered_email_updates_existing_case_insensitively() -> None:
-    patched = patch_user(user(emails=[{"value": "old@example.com", "type": "Work"}]), [
-        op("Replace", 'emails[type eq "work"].value', "new@example.com")
-    ])
+    patched = patch_user(
+        user(emails=[{"value": "old@example.com", "type": "Work"}]),
+        [op("Replace", 'emails[type eq "work"].value', "new@example.com")],
+    )
     assert patched["emails"] == [{"value": "new@example.com", "type": "Work"}]
 
 
 def test_entra_add_address_sub_attribute_by_filter() -> None:
-    patched = patch_user(user(), [
-        op("Add", 'addresses[type eq "work"].streetAddress', "1 Main St"),
-        op("Add", 'addresses[type eq "work"].locality', "Springfield"),
-    ])
+    patched = patch_user(
+        user(),
+        [
+            op("Add", 'addresses[type eq "work"].streetAddress', "1 Main St"),
+            op("Add", 'addresses[type eq "work"].locality', "Springfield"),
+        ],
+    )
     assert patched["addresses"] == [
         {"type": "work", "streetAddress": "1 Main St", "locality": "Springfield"}
     ]
 
 
 def test_entra_replace_whole_phone_number_by_filter() -> None:
-    patched = patch_user(user(phoneNumbers=[{"value": "111", "type": "mobile"}]), [
-        op("Replace", 'phoneNumbers[type eq "mobile"]', {"value": "222", "type": "mobile"})
-    ])
+    patched = patch_user(
+        user(phoneNumbers=[{"value": "111", "type": "mobile"}]),
+        [op("Replace", 'phoneNumbers[type eq "mobile"]', {"value": "222", "type": "mobile"})],
+    )
     assert patched["phoneNumbers"] == [{"value": "222", "type": "mobile"}]
 
 
@@ -134,22 +148,33 @@ def test_entra_remove_manager_drops_empty_extension_and_its_schema() -> None:
 
 
 def test_entra_no_path_with_dotted_and_urn_keys() -> None:
-    patched = patch_user(user(), [op("Replace", value={
-        "name.givenName": "Barbara",
-        "name.familyName": "Jensen",
-        f"{ENTERPRISE}:department": "R&D",
-        'emails[type eq "work"].value': "barbara@example.com",
-    })])
+    patched = patch_user(
+        user(),
+        [
+            op(
+                "Replace",
+                value={
+                    "name.givenName": "Barbara",
+                    "name.familyName": "Jensen",
+                    f"{ENTERPRISE}:department": "R&D",
+                    'emails[type eq "work"].value': "barbara@example.com",
+                },
+            )
+        ],
+    )
     assert patched["name"] == {"givenName": "Barbara", "familyName": "Jensen"}
     assert patched[ENTERPRISE] == {"department": "R&D"}
     assert patched["emails"][0]["value"] == "barbara@example.com"
 
 
 def test_entra_null_values_remove_attributes() -> None:
-    patched = patch_user(user(title="Dev", name={"givenName": "B", "familyName": "J"}), [
-        op("Replace", value={"title": None, "name.givenName": None}),
-        op("Replace", "nickName", None),
-    ])
+    patched = patch_user(
+        user(title="Dev", name={"givenName": "B", "familyName": "J"}),
+        [
+            op("Replace", value={"title": None, "name.givenName": None}),
+            op("Replace", "nickName", None),
+        ],
+    )
     assert "title" not in patched
     assert patched["name"] == {"familyName": "J"}
 
@@ -201,17 +226,27 @@ def test_okta_add_members_with_display() -> None:
 
 
 def test_add_to_multi_valued_appends_and_merges_same_value() -> None:
-    patched = patch_user(user(), [op("add", "emails", [
-        {"value": "BJensen@Example.com", "type": "work"},
-        {"value": "b@home.example", "type": "home"},
-    ])])
+    patched = patch_user(
+        user(),
+        [
+            op(
+                "add",
+                "emails",
+                [
+                    {"value": "BJensen@Example.com", "type": "work"},
+                    {"value": "b@home.example", "type": "home"},
+                ],
+            )
+        ],
+    )
     assert [e["value"] for e in patched["emails"]] == ["BJensen@Example.com", "b@home.example"]
 
 
 def test_add_complex_merges_sub_attributes() -> None:
-    patched = patch_user(user(name={"givenName": "B", "familyName": "J"}), [
-        op("add", "name", {"familyName": "Jensen", "middleName": "M"})
-    ])
+    patched = patch_user(
+        user(name={"givenName": "B", "familyName": "J"}),
+        [op("add", "name", {"familyName": "Jensen", "middleName": "M"})],
+    )
     assert patched["name"] == {"givenName": "B", "familyName": "Jensen", "middleName": "M"}
 
 
@@ -221,18 +256,28 @@ def test_replace_multi_valued_replaces_every_value() -> None:
 
 
 def test_primary_true_clears_the_other_primaries() -> None:
-    patched = patch_user(user(), [
-        op("add", "emails", [{"value": "b@home.example", "type": "home", "primary": True}])
-    ])
+    patched = patch_user(
+        user(),
+        [op("add", "emails", [{"value": "b@home.example", "type": "home", "primary": True}])],
+    )
     assert [e.get("primary") for e in patched["emails"]] == [False, True]
 
 
 def test_two_primaries_in_one_value_are_refused() -> None:
     with pytest.raises(InvalidValue):
-        patch_user(user(), [op("replace", "emails", [
-            {"value": "a@example.com", "primary": True},
-            {"value": "b@example.com", "primary": True},
-        ])])
+        patch_user(
+            user(),
+            [
+                op(
+                    "replace",
+                    "emails",
+                    [
+                        {"value": "a@example.com", "primary": True},
+                        {"value": "b@example.com", "primary": True},
+                    ],
+                )
+            ],
+        )
 
 
 def test_remove_by_filter() -> None:
@@ -275,11 +320,14 @@ def test_case_exact_sub_attribute_compares_exactly() -> None:
 
 
 def test_names_are_case_insensitive_and_stored_canonically() -> None:
-    patched = patch_user(user(), [
-        op("add", "NAME.GIVENNAME", "B"),
-        op("add", value={"DisplayName": "Babs", "Name": {"FamilyName": "J"}}),
-        op("replace", 'EMAILS[TYPE eq "work"].VALUE', "b@example.com"),
-    ])
+    patched = patch_user(
+        user(),
+        [
+            op("add", "NAME.GIVENNAME", "B"),
+            op("add", value={"DisplayName": "Babs", "Name": {"FamilyName": "J"}}),
+            op("replace", 'EMAILS[TYPE eq "work"].VALUE', "b@example.com"),
+        ],
+    )
     assert patched["name"] == {"givenName": "B", "familyName": "J"}
     assert patched["displayName"] == "Babs"
     assert patched["emails"][0]["value"] == "b@example.com"
@@ -291,9 +339,9 @@ def test_urn_qualified_core_path() -> None:
 
 
 def test_bare_extension_urn_path_takes_an_object() -> None:
-    patched = patch_user(user(), [
-        op("add", ENTERPRISE, {"employeeNumber": "42", "manager": {"value": "m"}})
-    ])
+    patched = patch_user(
+        user(), [op("add", ENTERPRISE, {"employeeNumber": "42", "manager": {"value": "m"}})]
+    )
     assert patched[ENTERPRISE] == {"employeeNumber": "42", "manager": {"value": "m"}}
 
 
@@ -316,35 +364,40 @@ def test_patch_never_mutates_its_input() -> None:
 # --- refusals -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("operations", "error"), [
-    ([], InvalidValue),
-    ("not a list", InvalidSyntax),
-    (["not an object"], InvalidSyntax),
-    ([{"path": "title", "value": "x"}], InvalidSyntax),
-    ([op("move", "title", "x")], InvalidValue),
-    ([op("add", "title")], InvalidValue),
-    ([op("add", value="not an object")], InvalidValue),
-    ([op("remove")], NoTarget),
-    ([op("add", "shoeSize", "42")], InvalidPath),
-    ([op("add", "name.nickname", "B")], InvalidPath),
-    ([op("add", value={"shoeSize": 42})], InvalidPath),
-    ([op("add", "name", {"shoeSize": "42"})], InvalidPath),
-    ([op("add", "urn:example:params:scim:schemas:extension:acme:2.0:User:badge", "1")],
-     InvalidPath),
-    ([op("add", 'emails[type eq "work"', "x")], InvalidPath),
-    ([op("add", 'name[givenName eq "x"]', "x")], InvalidPath),
-    ([op("replace", 'emails[shoe eq "x"].value', "x")], InvalidFilter),
-    ([op("replace", "title", 42)], InvalidValue),
-    ([op("replace", "name", "Barbara")], InvalidValue),
-    ([op("replace", "meta", {"version": "W/1"})], Mutability),
-    ([op("add", "groups", [{"value": "g"}])], Mutability),
-    ([op("remove", "id")], Mutability),
-    ([op("remove", f"{ENTERPRISE}:manager.displayName")], Mutability),
-    ([op("remove", "schemas")], Mutability),
-    ([op("add", "schemas", ["urn:example:unknown:schema"])], InvalidValue),
-    ([op("remove", "userName")], InvalidValue),
-    ([op("replace", "userName", None)], InvalidValue),
-])
+@pytest.mark.parametrize(
+    ("operations", "error"),
+    [
+        ([], InvalidValue),
+        ("not a list", InvalidSyntax),
+        (["not an object"], InvalidSyntax),
+        ([{"path": "title", "value": "x"}], InvalidSyntax),
+        ([op("move", "title", "x")], InvalidValue),
+        ([op("add", "title")], InvalidValue),
+        ([op("add", value="not an object")], InvalidValue),
+        ([op("remove")], NoTarget),
+        ([op("add", "shoeSize", "42")], InvalidPath),
+        ([op("add", "name.nickname", "B")], InvalidPath),
+        ([op("add", value={"shoeSize": 42})], InvalidPath),
+        ([op("add", "name", {"shoeSize": "42"})], InvalidPath),
+        (
+            [op("add", "urn:example:params:scim:schemas:extension:acme:2.0:User:badge", "1")],
+            InvalidPath,
+        ),
+        ([op("add", 'emails[type eq "work"', "x")], InvalidPath),
+        ([op("add", 'name[givenName eq "x"]', "x")], InvalidPath),
+        ([op("replace", 'emails[shoe eq "x"].value', "x")], InvalidFilter),
+        ([op("replace", "title", 42)], InvalidValue),
+        ([op("replace", "name", "Barbara")], InvalidValue),
+        ([op("replace", "meta", {"version": "W/1"})], Mutability),
+        ([op("add", "groups", [{"value": "g"}])], Mutability),
+        ([op("remove", "id")], Mutability),
+        ([op("remove", f"{ENTERPRISE}:manager.displayName")], Mutability),
+        ([op("remove", "schemas")], Mutability),
+        ([op("add", "schemas", ["urn:example:unknown:schema"])], InvalidValue),
+        ([op("remove", "userName")], InvalidValue),
+        ([op("replace", "userName", None)], InvalidValue),
+    ],
+)
 def test_user_refusals(operations: Any, error: type[Refusal]) -> None:
     start = user()
     with pytest.raises(error):
@@ -375,17 +428,17 @@ def test_refusal_names_the_failing_operation() -> None:
 
 
 def test_group_add_then_remove_member_adds_nothing() -> None:
-    result = patch_group(group(), [
-        op("add", "members", members("x")), op("remove", 'members[value eq "x"]')
-    ])
+    result = patch_group(
+        group(), [op("add", "members", members("x")), op("remove", 'members[value eq "x"]')]
+    )
     assert result.add_members == frozenset()
     assert result.apply_to({"a"}) == {"a"}
 
 
 def test_group_replace_then_add_is_the_union() -> None:
-    result = patch_group(group(), [
-        op("replace", "members", members("a")), op("add", "members", members("b"))
-    ])
+    result = patch_group(
+        group(), [op("replace", "members", members("a")), op("add", "members", members("b"))]
+    )
     assert result.replace_members == {"a", "b"}
     assert result.apply_to({"z"}) == {"a", "b"}
 
@@ -414,16 +467,19 @@ def test_group_members_are_never_returned_in_the_resource() -> None:
     assert result.resource == group(displayName="Eng")
 
 
-@pytest.mark.parametrize(("operations", "error"), [
-    ([op("remove", 'members[display eq "Ann"]')], InvalidFilter),
-    ([op("remove", 'members[value ne "a"]')], InvalidFilter),
-    ([op("add", 'members[value eq "a"]', {"value": "a"})], InvalidPath),
-    ([op("replace", 'members[value eq "a"].display', "Ann")], InvalidPath),
-    ([op("add", "members", [{"display": "Ann"}])], InvalidValue),
-    ([op("add", "members", [{"value": ""}])], InvalidValue),
-    ([op("add", "members", ["a"])], InvalidValue),
-    ([op("remove", "displayName")], InvalidValue),
-])
+@pytest.mark.parametrize(
+    ("operations", "error"),
+    [
+        ([op("remove", 'members[display eq "Ann"]')], InvalidFilter),
+        ([op("remove", 'members[value ne "a"]')], InvalidFilter),
+        ([op("add", 'members[value eq "a"]', {"value": "a"})], InvalidPath),
+        ([op("replace", 'members[value eq "a"].display', "Ann")], InvalidPath),
+        ([op("add", "members", [{"display": "Ann"}])], InvalidValue),
+        ([op("add", "members", [{"value": ""}])], InvalidValue),
+        ([op("add", "members", ["a"])], InvalidValue),
+        ([op("remove", "displayName")], InvalidValue),
+    ],
+)
 def test_group_refusals(operations: list[dict[str, Any]], error: type[Refusal]) -> None:
     with pytest.raises(error):
         patch_group(group(), operations)
@@ -431,8 +487,9 @@ def test_group_refusals(operations: list[dict[str, Any]], error: type[Refusal]) 
 
 def test_group_adding_50k_members_in_one_operation() -> None:
     ids = [f"user-{n}" for n in range(50_000)]
-    result = patch_group(group(), [
-        op("add", "members", members(*ids)), op("remove", "members", members(*ids[:1000]))
-    ])
+    result = patch_group(
+        group(),
+        [op("add", "members", members(*ids)), op("remove", "members", members(*ids[:1000]))],
+    )
     assert len(result.add_members) == 49_000
     assert result.remove_members == set(ids[:1000])

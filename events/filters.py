@@ -27,6 +27,7 @@ wildcard can sneak in, and SQLite's LIKE would ignore case on caseExact values.
 from __future__ import annotations
 
 import base64
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -299,10 +300,10 @@ def _operand(binding: AttributeBinding, node: Comparison) -> Any:
 # --- comparisons on one value -----------------------------------------------------------
 
 _ORDERINGS = {
-    CompareOperator.gt: lambda a, b: a > b,
-    CompareOperator.ge: lambda a, b: a >= b,
-    CompareOperator.lt: lambda a, b: a < b,
-    CompareOperator.le: lambda a, b: a <= b,
+    CompareOperator.gt: operator.gt,
+    CompareOperator.ge: operator.ge,
+    CompareOperator.lt: operator.lt,
+    CompareOperator.le: operator.le,
 }
 
 
@@ -506,7 +507,7 @@ def _compile(spec: _ResourceSql, text: str, max_length: int | None, max_nodes: i
         if _size(scim_filter.ast) > max_nodes:
             raise InvalidFilter(f"the filter has more than {max_nodes} expressions")
         return _Compiler(spec, scim_filter).visit(scim_filter.ast)
-    except (SCIMException, ValueError, TypeError) as exc:
+    except (SCIMException, ValueError) as exc:
         detail = getattr(exc, "detail", None) or str(exc)
         raise InvalidFilter(f"invalid filter: {detail}") from exc
 
@@ -530,22 +531,20 @@ def group_filter(
 
 
 def _sort_key(spec: _ResourceSql, sort_by: str) -> ColumnElement[Any]:
-    try:
-        path = Path[spec.model](sort_by)  # type: ignore[name-defined]
-        binding = path.resolve() if isinstance(path.ast, AttrPath) else None
-    except (SCIMException, ValueError) as exc:
-        raise InvalidValue(f"sortBy: {getattr(exc, 'detail', None) or exc}") from exc
-    if binding is None:
-        raise InvalidValue(f"sortBy: '{sort_by}' is not an attribute of {spec.model.__name__}")
     compiler = _Compiler(spec, ScimFilter[spec.model]("id pr"))  # type: ignore[name-defined]
     try:
+        attr_path = Path(sort_by).ast
+        if not isinstance(attr_path, AttrPath):
+            raise InvalidFilter("not an attribute name")
+        binding = compiler.resolve(attr_path, comparison=True)  # `emails` sorts by its values
         where = compiler.locate(binding)
-    except InvalidFilter as exc:
-        raise InvalidValue(f"sortBy: sorting on '{binding.urn}' is not supported") from exc
+    except (SCIMException, InvalidFilter, ValueError) as exc:
+        detail = getattr(exc, "detail", None) or str(exc)
+        raise InvalidValue(f"cannot sort {spec.model.__name__} by '{sort_by}': {detail}") from exc
     if isinstance(where, tuple):  # multi-valued: the primary value, else the first (RFC 7644)
         rows, stored = where
         if not rows.ordering:
-            raise InvalidValue(f"sortBy: sorting on '{binding.urn}' is not supported")
+            raise InvalidValue(f"cannot sort {spec.model.__name__} by '{sort_by}'")
         table = spec.table
         first = (
             select(_comparable(binding, stored))

@@ -15,7 +15,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from events.errors import RateLimited, Refusal, RuleRefusal
+from sqlalchemy.exc import DataError
+
+from events.errors import InvalidValue, RateLimited, Refusal, RuleRefusal
 from reconciler.model import RuleViolation
 
 log = structlog.get_logger(__name__)
@@ -95,6 +97,14 @@ def install(app: FastAPI) -> None:
         if is_scim(request):
             return scim_error(exc.status_code, detail)
         return plain_error(exc.status_code, _code_for(exc.status_code), detail)
+
+    @app.exception_handler(DataError)
+    async def _data_error(request: Request, exc: DataError) -> JSONResponse:
+        # The database refused a value (too long for its column, out of range): the
+        # transaction rolled back, so this is a refusal, not a server fault.
+        log.info("value_refused_by_database", path=request.url.path)
+        refusal = InvalidValue("a value is too long or out of range")
+        return refusal_response(request, refusal)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -139,3 +139,15 @@ def test_discovery_documents(api: Any, tenant: TenantHandle) -> None:
         headers=tenant.scim_headers)
     assert user_schema.status_code == 200
     assert any(a["name"] == "userName" for a in user_schema.json()["attributes"])
+
+
+def test_value_too_long_for_storage_is_invalid_value(
+    api: Any, tenant: TenantHandle, engine: Any
+) -> None:
+    before = counts(engine)
+    body = user_body("long@acme.test")
+    body["emails"][0]["type"] = "t" * 500
+    response = api.post(f"{tenant.scim_base}/Users", json=body, headers=tenant.scim_headers)
+    if response.status_code != 201:  # SQLite stores any length; PostgreSQL refuses
+        assert_scim_error(response, 400, "invalidValue")
+        assert counts(engine) == before

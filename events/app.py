@@ -7,10 +7,20 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 import structlog
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 
-from events import http_errors, ops_routes, scim_bulk, scim_discovery, scim_routes, webhooks
-from events.errors import PayloadTooLarge
+from events import (
+    admin_routes,
+    dashboard,
+    http_errors,
+    ops_routes,
+    rate_limit,
+    scim_bulk,
+    scim_discovery,
+    scim_routes,
+    webhooks,
+)
+from events.errors import InvalidSyntax, PayloadTooLarge
 from worker.logging import configure_logging
 from worker.metrics import REQUEST_DURATION, REQUESTS
 from worker.settings import get_settings
@@ -42,6 +52,10 @@ def create_app() -> FastAPI:
             response: Response = http_errors.refusal_response(
                 request, PayloadTooLarge(f"body over {settings.max_body_bytes} bytes")
             )
+        elif "\x00" in request.url.path or b"%00" in request.scope.get("query_string", b""):
+            # PostgreSQL text cannot hold NUL: refuse it here rather than fail in the driver.
+            response = http_errors.refusal_response(
+                request, InvalidSyntax("NUL characters are not allowed in the URL"))
         else:
             response = await call_next(request)
         route = _route_template(request)
@@ -54,8 +68,14 @@ def create_app() -> FastAPI:
         return response
 
     app.include_router(ops_routes.router)
-    app.include_router(scim_discovery.router)
-    app.include_router(scim_bulk.router)
-    app.include_router(scim_routes.router)
-    app.include_router(webhooks.router)  # signed pushes and Okta Event Hooks
+    # Per-tenant rate limits (events/rate_limit.py): SCIM after authentication, webhooks
+    # before it with the token given back on a 401.
+    scim_limited = [Depends(rate_limit.limit_scim)]
+    app.include_router(scim_discovery.router, dependencies=scim_limited)
+    app.include_router(scim_bulk.router, dependencies=scim_limited)
+    app.include_router(scim_routes.router, dependencies=scim_limited)
+    app.include_router(webhooks.router,  # signed pushes and Okta Event Hooks
+                       dependencies=[Depends(rate_limit.limit_webhook)])
+    app.include_router(admin_routes.router)  # the Members page: /api/v1/workspaces/...
+    app.include_router(dashboard.router)  # the operator page: /dashboard
     return app

@@ -57,11 +57,24 @@ def _ensure_schemas(body: dict[str, Any], core: str) -> dict[str, Any]:
     return body
 
 
+def _with_manager_ref(extension: Any) -> Any:
+    """Issue 6: RFC 7643 §4.3 makes `manager.$ref` REQUIRED, yet Entra and Okta send only
+    the manager's id (the PATCH engine turns Entra's bare id into `{"value": id}`). The
+    reference follows from the id, so derive it (relative to the user's own location)
+    rather than refuse the user."""
+    manager = extension.get("manager") if isinstance(extension, dict) else None
+    if not isinstance(manager, dict) or manager.get("$ref") or not manager.get("value"):
+        return extension
+    return {**extension, "manager": {**manager, "$ref": f"../Users/{manager['value']}"}}
+
+
 def parse_user(body: dict[str, Any]) -> ParsedUser:
     body = _ensure_schemas(body, USER_SCHEMA)
     extension = body.get(ENTERPRISE_SCHEMA)
     if extension is not None and ENTERPRISE_SCHEMA not in body["schemas"]:
         body = {**body, "schemas": [*body["schemas"], ENTERPRISE_SCHEMA]}
+    if extension is not None:
+        body = {**body, ENTERPRISE_SCHEMA: _with_manager_ref(extension)}
     try:
         model = UserModel.model_validate(body, scim_ctx=Context.RESOURCE_CREATION_REQUEST)
     except ValidationError as exc:
@@ -70,6 +83,7 @@ def parse_user(body: dict[str, Any]) -> ParsedUser:
     password = resource.pop("password", None)
     resource.pop("id", None)
     resource.pop("meta", None)
+    _require_text(resource, "userName")
     if rule_email(resource) is None:
         raise InvalidValue(
             "the user has no email: send emails[] (primary) or a userName that is an email address"
@@ -91,7 +105,14 @@ def parse_group(body: dict[str, Any]) -> ParsedGroup:
     resource.pop("id", None)
     resource.pop("meta", None)
     resource.pop("members", None)
+    _require_text(resource, "displayName")
     return ParsedGroup(resource=resource, member_ids=_member_ids(members))
+
+
+def _require_text(resource: dict[str, Any], name: str) -> None:
+    """scim2-models lets an empty string through a required attribute; we cannot store it."""
+    if not resource.get(name):
+        raise InvalidValue(f"'{name}' is required and may not be empty")
 
 
 def _member_ids(members: Any) -> list[str] | None:

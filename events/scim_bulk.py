@@ -21,6 +21,7 @@ from events.errors import InvalidSyntax, InvalidValue, PayloadTooLarge, Refusal,
 from events.resources import etag
 from events.scim_context import ScimContext, scim_context
 from events.scim_routes import scim_json
+from storage import audit
 from storage.clock import utcnow
 from storage.db import unit_of_work
 from worker.publish import publish
@@ -124,5 +125,6 @@ def bulk(ctx: ScimContext = Depends(scim_context),
                 if isinstance(op, dict) and op.get("bulkId"):
                     failure["bulkId"] = op["bulkId"]
                 results.append(failure)
+        audit.record_writes(conn, ctx.tenant.id, actor=ctx.token_id, event_ids=events)
     publish(ctx.engine, ctx.tenant.id, events)
     return scim_json({"schemas": [BULK_RESPONSE], "Operations": results})

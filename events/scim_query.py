@@ -10,6 +10,8 @@ from worker.settings import get_settings
 
 LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 SEARCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
+# Past any real result set, and within a 64-bit OFFSET on every database.
+MAX_START_INDEX = 2**31
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,7 @@ def parse_query(params: dict[str, Any]) -> Query:
     filter_text = lowered.get("filter")
     return Query(
         filter=str(filter_text) if filter_text not in (None, "") else None,
-        start_index=max(1, start),
+        start_index=min(max(1, start), MAX_START_INDEX),
         count=max(0, min(count, settings.max_results)),
         sort_by=str(lowered["sortby"]) if lowered.get("sortby") else None,
         descending=order == "descending",

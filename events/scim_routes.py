@@ -11,13 +11,14 @@ from fastapi.responses import JSONResponse
 from events import ingest
 from events.attribute_selection import select_attributes, wants_members
 from events.body import json_object
+from events.dialects import dialect_for
 from events.errors import NotFound
-from events.filters import group_filter, group_sort_key, user_filter, user_sort_key
+from events.filters import group_filter, group_sort_key, sort_order, user_filter, user_sort_key
 from events.http_errors import SCIM_MEDIA_TYPE
 from events.resources import etag, render_group, render_user
 from events.scim_context import ScimContext, scim_context
 from events.scim_query import Query, list_response, parse_query, parse_search_body
-from storage import mirror
+from storage import audit, mirror
 from storage.clock import utcnow
 from storage.db import unit_of_work
 from storage.mirror import MirrorResource
@@ -48,13 +49,16 @@ def _render(ctx: ScimContext, kind: str, record: MirrorResource, query: Query | 
             with unit_of_work(ctx.engine, write=False) as conn:
                 members = mirror.members_with_types(conn, ctx.tenant.id, record.id)
         body = render_group(record, ctx.base_url, members)
+    body = dialect_for(ctx.tenant.idp).shape(kind, body)  # IdP-specific response shape
     return select_attributes(body, attributes, excluded)
 
 
 def _write(ctx: ScimContext, action: Callable[..., ingest.WriteResult], *args: Any,
            **kwargs: Any) -> ingest.WriteResult:
+    action = dialect_for(ctx.tenant.idp).write_action(action)  # IdP quirks: events/dialects/
     with unit_of_work(ctx.engine) as conn:
         result = action(conn, ctx.tenant, *args, utcnow(), **kwargs)
+        audit.record_writes(conn, ctx.tenant.id, actor=ctx.token_id, event_ids=result.event_ids)
     publish(ctx.engine, ctx.tenant.id, result.event_ids)
     return result
 
@@ -68,7 +72,7 @@ def _list(ctx: ScimContext, kind: str, query: Query) -> dict[str, Any]:
     order: list[Any] = []
     if query.sort_by:
         key = sort_key(query.sort_by)
-        order = [key.desc() if query.descending else key.asc()]
+        order = [sort_order(key, descending=query.descending)]
     with unit_of_work(ctx.engine, write=False) as conn:
         total, records = lister(conn, ctx.tenant.id, where=where, order_by=order,
                                 offset=query.start_index - 1, limit=query.count)

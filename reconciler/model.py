@@ -47,6 +47,14 @@ class Role(StrEnum):
     MEMBER = "member"
 
 
+class Access(StrEnum):
+    """A group's access to a folder path; `rules.ACCESS_RANK` orders them."""
+
+    READ = "read"
+    WRITE = "write"
+    ADMIN = "admin"
+
+
 class IdpKind(StrEnum):
     OKTA = "okta"
     ENTRA = "entra"

@@ -73,7 +73,9 @@ def plan(policy: TenantPolicy, snapshot: UserSnapshot | GroupSnapshot) -> list[A
 # --- users ---------------------------------------------------------------------------
 
 
-def plan_user(policy: TenantPolicy, snap: UserSnapshot, make_id: IdFactory = new_id) -> list[Action]:
+def plan_user(
+    policy: TenantPolicy, snap: UserSnapshot, make_id: IdFactory = new_id
+) -> list[Action]:
     desired = snap.desired
     if desired is None:
         return _user_gone(policy, snap.linked, snap.scim_id)

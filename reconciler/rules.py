@@ -13,6 +13,7 @@ from enum import Enum
 from itertools import count
 
 from reconciler.model import (
+    Access,
     ActualGroup,
     ActualMember,
     IdpKind,
@@ -22,14 +23,14 @@ from reconciler.model import (
     TenantPolicy,
 )
 
-MANAGE_IN_IDP = "it is managed by your identity provider (SCIM); manage it in your identity provider"
+MANAGE_IN_IDP = "it is managed by SCIM; manage it in your identity provider"
 
 # --- rule 1: SCIM needs SSO ----------------------------------------------------
 
 
 def check_enable_scim(policy: TenantPolicy) -> None:
     if not policy.sso_configured:
-        raise RuleViolation("sso_not_configured", "configure SSO before enabling SCIM")
+        raise RuleViolation("sso_required", "configure SSO before enabling SCIM")
 
 
 # --- rule 3: where a new SCIM user starts --------------------------------------
@@ -196,3 +197,52 @@ def can_login(member: ActualMember | None, policy: TenantPolicy) -> tuple[bool, 
     if member is None:
         return False, "not_a_member"
     return LOGIN_BY_STATUS[member.status]
+
+
+# --- admin actions on the Members page (rules 3, 7 and 11 seen from the admin's side) -------
+
+
+def check_admin_invite(existing: ActualMember | None) -> None:
+    """One member per email (case-insensitive), as rule 2 keeps it for SCIM users."""
+    if existing is not None:
+        raise RuleViolation("already_member", f"{existing.email} is already a member")
+
+
+def check_accept_invitation(member: ActualMember) -> None:
+    """Rule 3: only a pending member accepts an invitation (a deactivated one stays out)."""
+    if member.status is not MemberStatus.PENDING:
+        raise RuleViolation("not_pending", f"the member is {member.status.value}, not pending")
+
+
+def check_group_name_free(name: str, taken: frozenset[str] | set[str]) -> None:
+    """Group names are unique case-insensitively; `taken` holds other groups' names, lower-cased."""
+    if name.lower() in taken:
+        raise RuleViolation("name_taken", f"a group named {name!r} already exists")
+
+
+def check_admin_enable_scim(policy: TenantPolicy) -> None:
+    """Rule 1, and no second enable: it would silently revoke the token the IdP is using."""
+    check_enable_scim(policy)
+    if policy.scim_enabled:
+        raise RuleViolation(
+            "scim_already_enabled", "SCIM is already enabled; disable it first or rotate its token"
+        )
+
+
+def check_sso_removal(policy: TenantPolicy) -> None:
+    if not policy.sso_configured:
+        raise RuleViolation("sso_not_configured", "SSO is not configured for this workspace")
+
+
+# --- effective permissions: a member's access is the best any of its groups gives ---------
+
+ACCESS_RANK: dict[Access, int] = {Access.READ: 1, Access.WRITE: 2, Access.ADMIN: 3}
+
+
+def effective_permissions(grants: Iterable[tuple[str, Access]]) -> dict[str, Access]:
+    """Union over the member's groups; per path the highest access (admin > write > read)."""
+    best: dict[str, Access] = {}
+    for path, access in grants:
+        if path not in best or ACCESS_RANK[access] > ACCESS_RANK[best[path]]:
+            best[path] = access
+    return dict(sorted(best.items()))

@@ -18,8 +18,10 @@ def dialect_insert(conn: Connection, table: Table) -> Any:
 def insert_ignoring_duplicates(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> int:
     if not rows:
         return 0
-    stmt = dialect_insert(conn, table).on_conflict_do_nothing()
-    return conn.execute(stmt, list(rows)).rowcount or 0
+    # RETURNING counts what was really inserted: psycopg's executemany rowcount is -1.
+    key = next(iter(table.primary_key.columns))
+    stmt = dialect_insert(conn, table).on_conflict_do_nothing().returning(key)
+    return len(conn.execute(stmt, list(rows)).all())
 
 
 def upsert(

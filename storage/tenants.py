@@ -197,6 +197,24 @@ def rotate_scim_token(conn: Connection, tenant_id: str) -> IssuedToken:
     return issue_token(conn, tenant_id, "scim")
 
 
+def rotate_admin_token(conn: Connection, tenant_id: str) -> IssuedToken:
+    """A new admin token; every earlier one stops working at once (same transaction)."""
+    get(conn, tenant_id)
+    revoke_tokens(conn, tenant_id, "admin")
+    return issue_token(conn, tenant_id, "admin")
+
+
+def set_options(conn: Connection, tenant_id: str, values: dict[str, Any]) -> Tenant:
+    """Merge `values` into the tenant's options; a None value removes that option."""
+    options = dict(get(conn, tenant_id).options)
+    for key, value in values.items():
+        if value is None:
+            options.pop(key, None)
+        else:
+            options[key] = value
+    return update_fields(conn, tenant_id, options=options)
+
+
 def disable_scim(conn: Connection, tenant_id: str) -> None:
     get(conn, tenant_id)
     revoke_tokens(conn, tenant_id, "scim")

@@ -112,3 +112,7 @@ from worker import cli_admin, cli_ops  # noqa: E402  (sub-commands register them
 cli_admin.register(main)
 cli_ops.register(main)
 cli_ops.register_reconcile(main)
+
+from worker import cli_webhooks  # noqa: E402  (issue 6: webhook secrets)
+
+cli_webhooks.register(main)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import click
@@ -39,6 +40,61 @@ def register(main: click.Group) -> None:
         emit(created, as_json, lambda d: (
             f"tenant {d['id']} created ({d['name']}, idp {d['idp']})\n"
             f"admin token (shown once): {d['admin_token']}"))
+
+    @tenant.command("rotate-admin-token")
+    @click.argument("tenant_id")
+    @_json_option
+    def tenant_rotate_admin(tenant_id: str, as_json: bool) -> None:
+        """Replace the admin token; the old one stops working at once."""
+        from storage import tenants
+        from storage.db import get_engine, unit_of_work
+
+        def go() -> None:
+            with unit_of_work(get_engine()) as conn:
+                issued = tenants.rotate_admin_token(conn, tenant_id)
+            emit({"id": tenant_id, "admin_token": issued.token}, as_json,
+                 lambda d: f"admin token (shown once): {d['admin_token']}")
+        _run(go)
+
+    @tenant.command("limits")
+    @click.argument("tenant_id")
+    @click.option("--per-second", type=float, default=None,
+                  help="Requests a second (0 or less: no limit).")
+    @click.option("--burst", type=click.IntRange(min=1), default=None,
+                  help="Requests allowed at once.")
+    @click.option("--reset", is_flag=True, help="Back to the service-wide defaults.")
+    @_json_option
+    def tenant_limits(tenant_id: str, per_second: float | None, burst: int | None, reset: bool,
+                      as_json: bool) -> None:
+        """Show or set the tenant's rate limit (SCIM and webhooks share it)."""
+        from events.rate_limit import limit_for
+        from storage import tenants
+        from storage.db import get_engine, unit_of_work
+
+        def go() -> None:
+            given = {"rate_limit_per_second": per_second, "rate_limit_burst": burst}
+            changes: dict[str, Any] = dict.fromkeys(given) if reset else {}  # None: remove
+            changes.update({k: v for k, v in given.items() if v is not None})
+            with unit_of_work(get_engine()) as conn:
+                if changes:
+                    tenants.set_options(conn, tenant_id, changes)
+                found = tenants.get(conn, tenant_id)
+            limit = limit_for(found.options)
+            data = {"id": tenant_id, "per_second": limit.per_second if limit else None,
+                    "burst": limit.burst if limit else None}
+            emit(data, as_json, lambda d: "no rate limit" if d["per_second"] is None else
+                 f"{d['per_second']:g} requests/s, bursts of {d['burst']}")
+        _run(go)
+
+    @main.command("operator-token")
+    @_json_option
+    def operator_token(as_json: bool) -> None:
+        """Print a new random operator token for SCIMSYNC_OPERATOR_TOKEN (stored nowhere)."""
+        from storage.tenants import TOKEN_PREFIX
+
+        token = TOKEN_PREFIX["operator"] + secrets.token_urlsafe(32)
+        emit({"operator_token": token}, as_json,
+             lambda d: f"SCIMSYNC_OPERATOR_TOKEN={d['operator_token']}")
 
     @main.group()
     def scim() -> None:

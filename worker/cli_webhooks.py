@@ -57,15 +57,26 @@ def register(main: click.Group) -> None:
 
     @webhook.command("revoke-secrets")
     @click.argument("tenant_id")
+    @click.option("--keep", "keep_id", default=None,
+                  help="Id of a secret to leave live (the new one, when rotating).")
     @_json_option
-    def revoke_secrets(tenant_id: str, as_json: bool) -> None:
-        """Revoke every webhook secret of the workspace (after rotating, or on a leak)."""
+    def revoke_secrets(tenant_id: str, keep_id: str | None, as_json: bool) -> None:
+        """Revoke the workspace's webhook secrets, all of them or all but --keep."""
+        from sqlalchemy import update
+
         from storage import tenants
+        from storage.clock import utcnow
         from storage.db import get_engine, unit_of_work
+        from storage.schema import api_tokens
 
         def go() -> None:
             with unit_of_work(get_engine()) as conn:
                 tenants.get(conn, tenant_id)
-                revoked = tenants.revoke_tokens(conn, tenant_id, "webhook")
+                live = (api_tokens.c.tenant_id == tenant_id) & (api_tokens.c.kind == "webhook") \
+                    & api_tokens.c.revoked_at.is_(None)
+                if keep_id:
+                    live &= api_tokens.c.id != keep_id
+                revoked = conn.execute(update(api_tokens).where(live)
+                                       .values(revoked_at=utcnow())).rowcount
             emit({"revoked": revoked}, as_json, lambda d: f"{d['revoked']} secret(s) revoked")
         _run(go)

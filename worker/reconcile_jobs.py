@@ -71,7 +71,8 @@ def run_reconcile(
         if progress:
             progress(stage, n)
 
-    outcome, error = "failed", "interrupted"
+    outcome: str = "failed"
+    error: str | None = "interrupted"
     report: ReconcileReport | None = None
     try:
         mirror_counts: dict[str, int] = {}
@@ -109,6 +110,6 @@ def run_reconcile(
             lock.release()
         except Exception:  # expired: nothing to release
             pass
-    result = asdict(report) if report else {"outcome": outcome, "detail": error}
+    result: dict[str, Any] = asdict(report) if report else {"outcome": outcome, "detail": error}
     result.update(run_id=run_id, source=spec.label, duration_seconds=duration)
     return result

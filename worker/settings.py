@@ -27,7 +27,10 @@ class Settings(BaseSettings):
     log_format: str = Field(default="auto", description="json | console | auto (console on a TTY).")
     log_level: str = "INFO"
     operator_token: str | None = Field(
-        default=None, description="Bearer token for /dashboard and operator routes."
+        default=None,
+        description="Bearer token for /dashboard and operator routes. Global (every tenant's "
+        "figures): make it long and random, e.g. `scimsync operator-token` (256 bits); "
+        "rotate it by changing this setting and restarting the API.",
     )
 
     # Ingest limits (advertised in /ServiceProviderConfig where SCIM has a field).
@@ -38,6 +41,8 @@ class Settings(BaseSettings):
     max_bulk_operations: int = 1000
     max_filter_length: int = 4096
     max_json_depth: int = 32
+    # Per tenant, SCIM and webhooks together (events/rate_limit.py); an Entra tenant sends
+    # up to 25/s. Override per tenant with `scimsync tenant limits`.
     rate_limit_per_second: float = 100.0
     rate_limit_burst: int = 400
 

@@ -1,0 +1,103 @@
+"""5 · Reconcile: a full pass over a tenant with no drift, at two sizes.
+
+The tenant (users, groups of 50, five groups per user: 2,000 groups and
+500,000 memberships at 100,000 users) is seeded by bulk SQL and applied in this
+process through the real apply path, so workspace and mirror agree. Then
+`scimsync reconcile TENANT --json` runs as its own process: wall time and peak
+RSS (from wait4) are the figures. The anchor of the large run is the small one,
+so the ratio is the growth for 10x the data. Not run when the full reconcile
+is not in the tree yet: the rows then say so.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from importlib.util import find_spec
+from pathlib import Path
+
+from bench.harness import BIN, stack
+from bench.report import Row, Target
+from bench.scenarios import ScenarioContext
+from bench.seed import apply_all, seed_group, seed_users
+
+
+def available() -> str | None:
+    """None when the full reconcile exists, else what is missing."""
+    if find_spec("reconciler.full_run") is None:
+        return "reconciler/full_run.py"
+    from worker.cli import main
+
+    return None if "reconcile" in main.commands else "the `scimsync reconcile` command"
+
+
+def memberships(users: int, groups: int, per_user: int) -> list[list[int]]:
+    """User indexes of each group: user i is in groups (i + k * step) % groups, k < per_user."""
+    step = max(1, groups // per_user)
+    members: list[list[int]] = [[] for _ in range(groups)]
+    for i in range(users):
+        for k in range(min(per_user, groups)):
+            members[(i + k * step) % groups].append(i)
+    return members
+
+
+def run_measured(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, str]:
+    """Run a command; (wall seconds, peak RSS in MB from wait4, stdout). Raises on failure."""
+    out, err = cwd / "reconcile.out", cwd / "reconcile.err"
+    started = time.monotonic()
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=stdout, stderr=stderr)
+        _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.monotonic() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, so Popen must not wait
+    if proc.returncode != 0:
+        raise RuntimeError(f"{argv[1]} exited {proc.returncode}: {err.read_text()[-500:]}")
+    return seconds, usage.ru_maxrss / 1024, out.read_text()
+
+
+def measure(ctx: ScenarioContext, users: int) -> tuple[float, float, float, str]:
+    """(seconds, peak RSS MB, seconds spent seeding, the run's JSON report) at `users` users."""
+    s = ctx.sizes
+    groups = max(s.reconcile_groups_per_user, users // s.reconcile_users_per_group)
+    with stack(ctx.backend, ctx.root, ctx.progress) as st:
+        tenant = st.create_tenant()
+        started = time.monotonic()
+        ids = seed_users(st.engine, tenant.id, range(users), events=True, progress=ctx.progress)
+        for g, indexes in enumerate(memberships(users, groups, s.reconcile_groups_per_user)):
+            seed_group(st.engine, tenant.id, g, [ids[i] for i in indexes], events=True)
+            if g % 100 == 0:
+                ctx.progress(f"seeded {g:,} of {groups:,} groups")
+        apply_all(st.engine, tenant.id, progress=ctx.progress)
+        seeded = time.monotonic() - started
+        ctx.progress(f"scimsync reconcile over {users:,} users")
+        seconds, peak_mb, out = run_measured(
+            [str(BIN / "scimsync"), "reconcile", tenant.id, "--json"], st.service_env(),
+            st.workdir)
+    return seconds, peak_mb, seeded, out.strip()
+
+
+def _unavailable(ctx: ScenarioContext, missing: str) -> list[Row]:
+    note = f"not available: {missing} is not in the tree yet"
+    large = ctx.sizes.reconcile_users[1]
+    return [ctx.row(f"full reconcile, no drift, {large:,} users", "s", None, note=note),
+            ctx.row(f"peak RSS of that pass, {large:,} users", "MB", None)]
+
+
+def run(ctx: ScenarioContext) -> list[Row]:
+    missing = available()
+    if missing:
+        return _unavailable(ctx, missing)
+    small, large = ctx.sizes.reconcile_users
+    t_small, rss_small, _, _ = measure(ctx, small)
+    t_large, rss_large, seeded, result = measure(ctx, large)
+    growth = Target("≤ 60 s and ≤ 12x the small run", max_value=60.0, max_ratio=12.0)
+    return [
+        ctx.row(f"full reconcile, no drift, {large:,} users", "s", t_large, anchor=t_small,
+                anchor_label=f"{small:,} users", target=growth,
+                note=f"seeded by bulk SQL + in-process apply in {seeded:.0f} s; "
+                     f"its report: {result[:200]}"),
+        ctx.row(f"peak RSS of that pass, {large:,} users", "MB", rss_large, anchor=rss_small,
+                anchor_label=f"{small:,} users", target=Target("≤ 400 MB", max_value=400.0)),
+    ]
+

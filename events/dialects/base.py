@@ -1,0 +1,170 @@
+"""The dialect contract: how one IdP's requests reach the ingest service.
+
+A dialect sits between the SCIM routes and events/ingest.py. It may
+- normalise a body before validation (`normalise_user`, `normalise_group`,
+  `normalise_patch`: pure functions of the body and the tenant);
+- route a write differently (its `create_user` ... `delete_group` methods, which
+  take the same arguments as the ingest functions and default to calling them);
+- shape what the IdP reads back (`shape`).
+
+What every IdP needs is done here once: a user body may carry `groups` (read-only
+in RFC 7643, yet Okta and others send it on create). An empty list says nothing;
+a non-empty one is an unambiguous "this user is in these groups", so it becomes
+membership adds rather than being silently ignored. Quirks the PATCH engine
+already accepts (capitalised ops, "True"/"False", null values...) are not
+repeated here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import Connection
+
+from events import ingest
+from events.errors import InvalidValue, NotFound
+from events.ingest import WriteResult
+from storage.tenants import Tenant
+
+WriteAction = Callable[..., WriteResult]
+Body = dict[str, Any]
+PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
+
+def add_members_body(member_ids: list[str]) -> Body:
+    return {
+        "schemas": [PATCH_SCHEMA],
+        "Operations": [
+            {"op": "add", "path": "members", "value": [{"value": m} for m in member_ids]}
+        ],
+    }
+
+
+def set_active_body(active: bool) -> Body:
+    return {"schemas": [PATCH_SCHEMA],
+            "Operations": [{"op": "replace", "path": "active", "value": active}]}
+
+
+def split_groups(body: Body) -> tuple[Body, list[str]]:
+    """The body without `groups`, and the group ids it named (in order, once each)."""
+    key = next((k for k in body if isinstance(k, str) and k.lower() == "groups"), None)
+    if key is None:
+        return body, []
+    rest = {k: v for k, v in body.items() if k != key}
+    groups = body[key]
+    if groups is None:
+        return rest, []
+    if not isinstance(groups, list):
+        raise InvalidValue("'groups' must be a list of {\"value\": group id}")
+    ids: list[str] = []
+    for item in groups:
+        value = item.get("value") if isinstance(item, dict) else None
+        if not isinstance(value, str) or not value:
+            raise InvalidValue("each item of 'groups' needs a 'value' holding a group id")
+        ids.append(value)
+    return rest, list(dict.fromkeys(ids))
+
+
+class Dialect:
+    """The generic dialect: RFC 7643/7644 as the PATCH engine and validators accept it."""
+
+    idp: ClassVar[str] = "generic"
+    render_active: ClassVar[bool] = False
+    """Always show `active` on users (true when never sent): some IdPs read it back."""
+
+    # --- which function handles a write -------------------------------------------
+
+    def write_action(self, action: WriteAction) -> WriteAction:
+        """This dialect's handler for an ingest action (the routes call it per write)."""
+        handlers: dict[WriteAction, WriteAction] = {
+            ingest.create_user: self.create_user,
+            ingest.replace_user: self.replace_user,
+            ingest.patch_user: self.patch_user,
+            ingest.delete_user: self.delete_user,
+            ingest.create_group: self.create_group,
+            ingest.replace_group: self.replace_group,
+            ingest.patch_group: self.patch_group,
+            ingest.delete_group: self.delete_group,
+        }
+        return handlers.get(action, action)
+
+    # --- pure normalisation before validation -------------------------------------
+
+    def normalise_user(self, body: Body, tenant: Tenant) -> Body:
+        return body
+
+    def normalise_group(self, body: Body, tenant: Tenant) -> Body:
+        return body
+
+    def normalise_patch(self, kind: str, body: Body, tenant: Tenant) -> Body:
+        return body
+
+    # --- what the IdP reads back -------------------------------------------------
+
+    def shape(self, kind: str, body: Body) -> Body:
+        if kind == "User" and self.render_active and "active" not in body:
+            return {**body, "active": True}
+        return body
+
+    # --- writes ---------------------------------------------------------------------
+
+    def create_user(self, conn: Connection, tenant: Tenant, body: Body, now: datetime,
+                    **options: Any) -> WriteResult:
+        body, group_ids = split_groups(body)
+        result = ingest.create_user(conn, tenant, self.normalise_user(body, tenant), now, **options)
+        return self._join_groups(conn, tenant, result, group_ids, now, options)
+
+    def replace_user(self, conn: Connection, tenant: Tenant, user_id: str, body: Body,
+                     now: datetime, **options: Any) -> WriteResult:
+        body, group_ids = split_groups(body)
+        result = ingest.replace_user(conn, tenant, user_id, self.normalise_user(body, tenant), now,
+                                     **options)
+        return self._join_groups(conn, tenant, result, group_ids, now, options)
+
+    def patch_user(self, conn: Connection, tenant: Tenant, user_id: str, body: Body,
+                   now: datetime, **options: Any) -> WriteResult:
+        body = self.normalise_patch("User", body, tenant)
+        return ingest.patch_user(conn, tenant, user_id, body, now, **options)
+
+    def delete_user(self, conn: Connection, tenant: Tenant, user_id: str, now: datetime,
+                    **options: Any) -> WriteResult:
+        return ingest.delete_user(conn, tenant, user_id, now, **options)
+
+    def create_group(self, conn: Connection, tenant: Tenant, body: Body, now: datetime,
+                     **options: Any) -> WriteResult:
+        return ingest.create_group(conn, tenant, self.normalise_group(body, tenant), now,
+                                   **options)
+
+    def replace_group(self, conn: Connection, tenant: Tenant, group_id: str, body: Body,
+                      now: datetime, **options: Any) -> WriteResult:
+        body = self.normalise_group(body, tenant)
+        return ingest.replace_group(conn, tenant, group_id, body, now, **options)
+
+    def patch_group(self, conn: Connection, tenant: Tenant, group_id: str, body: Body,
+                    now: datetime, **options: Any) -> WriteResult:
+        body = self.normalise_patch("Group", body, tenant)
+        return ingest.patch_group(conn, tenant, group_id, body, now, **options)
+
+    def delete_group(self, conn: Connection, tenant: Tenant, group_id: str, now: datetime,
+                     **options: Any) -> WriteResult:
+        return ingest.delete_group(conn, tenant, group_id, now, **options)
+
+    # --- helpers --------------------------------------------------------------------
+
+    @staticmethod
+    def _join_groups(conn: Connection, tenant: Tenant, result: WriteResult,
+                     group_ids: list[str], now: datetime, options: dict[str, Any]) -> WriteResult:
+        if not group_ids or result.record is None:
+            return result
+        source = options.get("source", "scim")
+        for group_id in group_ids:
+            try:
+                joined = ingest.patch_group(conn, tenant, group_id,
+                                            add_members_body([result.record.id]), now,
+                                            source=source)
+            except NotFound:
+                raise InvalidValue(f"groups: no group {group_id}") from None
+            result.event_ids.extend(joined.event_ids)
+        return result

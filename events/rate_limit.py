@@ -1,0 +1,167 @@
+"""Per-tenant rate limiting: a token bucket in Redis, shared by every API replica.
+
+Each tenant has a bucket (`scimsync:ratelimit:{tenant}`, a hash `{tokens, ts}`) holding
+up to `burst` tokens, refilled at `per_second` tokens a second. A request takes one
+token or is refused 429 with `Retry-After` = the time until a token is back. Refill and
+take happen in one Lua script (EVALSHA), so concurrent requests on any number of
+replicas never both spend the last token; the clock is Redis' own (`TIME`), so replicas
+with skewed clocks agree.
+
+Limits come from settings (`rate_limit_per_second`, `rate_limit_burst`), overridable per
+tenant in `tenants.options` (`scimsync tenant limits`). A tenant that sets only a rate
+keeps the default burst-to-rate ratio (4 s of traffic with the defaults); a rate of 0 or
+less means no limit. If Redis cannot be reached the request goes through (fail open):
+provisioning that works beats throttling that is down.
+
+SCIM routes are limited after authentication, so no stranger can spend a tenant's
+tokens. Webhook routes authenticate inside each route, so their limiter takes a token
+first and gives it back when the request turns out unauthenticated (401).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+import structlog
+from fastapi import Depends
+
+from events.errors import RateLimited, Unauthorized
+from events.scim_context import ScimContext, scim_context
+from storage import tenants
+from storage.db import get_engine, unit_of_work
+from worker.metrics import RATE_LIMITED
+from worker.publish import redis_client
+from worker.settings import get_settings
+
+log = structlog.get_logger(__name__)
+
+# KEYS[1]: the bucket. ARGV: per_second, burst, cost, now in seconds ("" = Redis' clock).
+# A negative cost gives tokens back. Numbers go back as strings: Lua would truncate them.
+BUCKET_SCRIPT = """
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+local now = tonumber(ARGV[4])
+if now == nil then
+  local clock = redis.call('TIME')
+  now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+end
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(state[1]) or burst
+local ts = tonumber(state[2]) or now
+if now > ts then
+  tokens = math.min(burst, tokens + (now - ts) * rate)
+  ts = now
+end
+local allowed = tokens + 1e-9 >= cost  -- stored tokens carry 14 digits: forgive the rounding
+local wait = 0
+if allowed then
+  tokens = math.max(0, math.min(burst, tokens - cost))
+else
+  wait = (cost - tokens) / rate
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(ts))
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
+return {allowed and 1 or 0, tostring(tokens), tostring(wait)}
+"""
+
+
+@dataclass(frozen=True)
+class Limit:
+    per_second: float
+    burst: int
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    tokens: float  # left in the bucket after this decision
+    retry_after: float  # seconds until a refused request would be allowed; 0 when allowed
+
+
+def bucket_key(tenant_id: str) -> str:
+    return f"scimsync:ratelimit:{tenant_id}"
+
+
+def take(client: redis.Redis, key: str, limit: Limit, *, cost: float = 1.0,
+         now: float | None = None) -> Decision:
+    """Spend `cost` tokens of the bucket at `key` if it holds them (atomic, in Redis)."""
+    script = client.register_script(BUCKET_SCRIPT)  # EVALSHA, EVAL once after a flush
+    args: list[str | float] = [limit.per_second, limit.burst, cost,
+                               "" if now is None else repr(now)]
+    allowed, tokens, wait = script(keys=[key], args=args)
+    return Decision(bool(allowed), float(tokens), float(wait))
+
+
+def limit_for(options: Mapping[str, Any]) -> Limit | None:
+    """The tenant's limit: its options over the settings; None when unlimited."""
+    settings = get_settings()
+    default_rate, default_burst = settings.rate_limit_per_second, settings.rate_limit_burst
+    try:
+        rate = float(options.get("rate_limit_per_second", default_rate))
+        scaled = math.ceil(rate * default_burst / default_rate) if default_rate > 0 else 1
+        burst = int(options.get("rate_limit_burst", scaled if "rate_limit_per_second" in options
+                                else default_burst))
+    except (TypeError, ValueError):
+        log.warning("rate_limit_option_invalid", options=dict(options))
+        rate, burst = default_rate, default_burst
+    if not math.isfinite(rate) or rate <= 0:
+        return None
+    return Limit(per_second=rate, burst=max(1, burst))
+
+
+def enforce(tenant_id: str, options: Mapping[str, Any]) -> bool:
+    """Take one token for the tenant or raise RateLimited; True when a token was taken."""
+    limit = limit_for(options)
+    if limit is None:
+        return False
+    try:
+        decision = take(redis_client(), bucket_key(tenant_id), limit)
+    except redis.RedisError as exc:
+        log.warning("rate_limit_unavailable", tenant_id=tenant_id, error=str(exc))
+        return False
+    if decision.allowed:
+        return True
+    RATE_LIMITED.labels(tenant=tenant_id).inc()
+    raise RateLimited(
+        f"too many requests: this tenant may send {limit.per_second:g} per second "
+        f"(bursts of {limit.burst}); retry in {decision.retry_after:.1f} s",
+        retry_after=decision.retry_after,
+    )
+
+
+def give_back(tenant_id: str, options: Mapping[str, Any]) -> None:
+    limit = limit_for(options)
+    if limit is None:
+        return
+    try:
+        take(redis_client(), bucket_key(tenant_id), limit, cost=-1.0)
+    except redis.RedisError as exc:
+        log.warning("rate_limit_unavailable", tenant_id=tenant_id, error=str(exc))
+
+
+# --- FastAPI dependencies (router-level, see events/app.py) -------------------------------
+
+def limit_scim(ctx: ScimContext = Depends(scim_context)) -> None:
+    """After authentication (the route's own `scim_context` is the same, cached call)."""
+    enforce(ctx.tenant.id, ctx.tenant.options)
+
+
+def limit_webhook(tenant_id: str) -> Iterator[None]:
+    """Before the route authenticates; an unauthenticated request gets its token back."""
+    with unit_of_work(get_engine(), write=False) as conn:
+        tenant = tenants.find(conn, tenant_id)
+    if tenant is None:  # nothing to protect: the route answers 401
+        yield
+        return
+    taken = enforce(tenant.id, tenant.options)
+    try:
+        yield
+    except Unauthorized:
+        if taken:
+            give_back(tenant.id, tenant.options)
+        raise

@@ -1,0 +1,73 @@
+"""Rule 11 as a plan (reconciler/cascade.py): what removing SSO does to each member and group."""
+
+from __future__ import annotations
+
+from reconciler.cascade import plan_group_sso_removal, plan_member_sso_removal, plan_sso_removal
+from reconciler.model import (
+    ActualGroup,
+    ActualMember,
+    CreateInvitation,
+    DeleteGroup,
+    DeleteMember,
+    MemberStatus,
+    Role,
+    SetMemberStatus,
+    TenantPolicy,
+    UnlinkMember,
+)
+
+POLICY = TenantPolicy("t", sso_domains=frozenset({"acme.test"}), sso_configured=True,
+                      scim_enabled=True, owner_email="boss@acme.test")
+ACTIVE, PENDING, DEACTIVATED = MemberStatus.ACTIVE, MemberStatus.PENDING, MemberStatus.DEACTIVATED
+
+
+def member(member_id: str, status: MemberStatus, *, scim: bool = True, password: bool = False,
+           email: str | None = None, role: Role = Role.MEMBER) -> ActualMember:
+    address = email or f"{member_id}@acme.test"
+    return ActualMember(member_id, address, address, status, role=role, has_password=password,
+                        scim_user_id=f"u-{member_id}" if scim else None)
+
+
+def test_rule_11_sso_removal_cascade() -> None:
+    groups = [ActualGroup("g1", "Eng (SCIM)", "G1"), ActualGroup("g2", "Native")]
+    people = [
+        member("off", DEACTIVATED),
+        member("off-native", DEACTIVATED, scim=False),
+        member("nopw", ACTIVE),
+        member("pw", ACTIVE, password=True),
+        member("native", ACTIVE, scim=False),
+    ]
+    assert plan_sso_removal(POLICY, people, groups) == [
+        DeleteGroup("g1", "Eng (SCIM)"),  # SCIM groups go
+        DeleteMember("off", "off@acme.test"),  # every deactivated member goes
+        DeleteMember("off-native", "off-native@acme.test"),
+        UnlinkMember("nopw"),  # no password: pending, with a new invitation
+        SetMemberStatus("nopw", PENDING, None),
+        CreateInvitation("nopw", "nopw@acme.test"),
+        UnlinkMember("pw"),  # a password: keeps working
+    ]
+
+
+def test_a_deactivated_owner_is_kept_unlinked_and_active_again() -> None:
+    owner = member("o", DEACTIVATED, role=Role.OWNER)
+    assert plan_member_sso_removal(POLICY, owner) == [
+        UnlinkMember("o"), SetMemberStatus("o", ACTIVE, None)]
+    by_email = member("b", DEACTIVATED, scim=False, email="boss@acme.test")
+    assert plan_member_sso_removal(POLICY, by_email) == [SetMemberStatus("b", ACTIVE, None)]
+
+
+def test_an_owner_without_password_stays_active() -> None:
+    owner = member("o", ACTIVE, role=Role.OWNER)
+    assert plan_member_sso_removal(POLICY, owner) == [UnlinkMember("o")]
+
+
+def test_a_pending_scim_member_stays_pending_unlinked_with_an_invitation() -> None:
+    pending = member("p", PENDING)
+    assert plan_member_sso_removal(POLICY, pending) == [
+        UnlinkMember("p"), CreateInvitation("p", "p@acme.test")]
+
+
+def test_native_members_and_groups_are_untouched() -> None:
+    assert plan_member_sso_removal(POLICY, member("n", ACTIVE, scim=False)) == []
+    assert plan_member_sso_removal(POLICY, member("n", PENDING, scim=False)) == []
+    assert plan_group_sso_removal(ActualGroup("g", "Native")) == []

@@ -1,0 +1,158 @@
+"""The pure workspace rules (reconciler/rules.py): tables and checks, no I/O."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from reconciler import rules
+from reconciler.model import (
+    ActualGroup,
+    ActualMember,
+    IdpKind,
+    MemberStatus,
+    Role,
+    RuleViolation,
+    TenantPolicy,
+)
+
+POLICY = TenantPolicy("t", sso_domains=frozenset({"acme.test"}), sso_configured=True,
+                      scim_enabled=True, owner_email="boss@acme.test")
+ACTIVE, PENDING, DEACTIVATED = MemberStatus.ACTIVE, MemberStatus.PENDING, MemberStatus.DEACTIVATED
+statuses = st.sampled_from(list(MemberStatus))
+
+
+def member(status: MemberStatus = ACTIVE, *, scim: str | None = None,
+           role: Role = Role.MEMBER, email: str = "ann@acme.test") -> ActualMember:
+    return ActualMember("m1", email, email.lower(), status, role=role, scim_user_id=scim)
+
+
+def refusal_code(check: object, *args: object) -> str | None:
+    try:
+        check(*args)  # type: ignore[operator]
+    except RuleViolation as violation:
+        return violation.code
+    return None
+
+
+def test_rule_01_scim_can_only_be_enabled_with_sso_configured() -> None:
+    assert refusal_code(rules.check_enable_scim, TenantPolicy("t")) == "sso_required"
+    assert refusal_code(rules.check_enable_scim, POLICY) is None
+
+
+@pytest.mark.parametrize(("email", "status"), [
+    ("ann@acme.test", ACTIVE),
+    ("Ann@ACME.Test", ACTIVE),
+    ("ann@sub.acme.test", PENDING),  # a subdomain is not the verified domain
+    ("ann@gmail.com", PENDING),
+])
+def test_initial_status_follows_the_sso_domains(email: str, status: MemberStatus) -> None:
+    assert rules.initial_status(email, POLICY) is status
+
+
+def test_status_transition_table_covers_every_status_and_flag() -> None:
+    assert set(rules.STATUS_TRANSITIONS) == {(s, a) for s in MemberStatus for a in (True, False)}
+
+
+@given(status=statuses)
+def test_deactivating_then_reactivating_restores_the_status(status: MemberStatus) -> None:
+    deactivated = rules.next_status((status, None), False, fallback=ACTIVE)
+    assert deactivated[0] is DEACTIVATED
+    assert rules.next_status(deactivated, False, fallback=ACTIVE) == deactivated  # repeat: no-op
+    expected = status if status is not DEACTIVATED else ACTIVE  # nothing remembered: fallback
+    assert rules.next_status(deactivated, True, fallback=ACTIVE) == (expected, None)
+
+
+@given(status=statuses, active=st.booleans())
+def test_applying_the_same_flag_twice_changes_nothing(status: MemberStatus, active: bool) -> None:
+    once = rules.next_status((status, None), active, fallback=PENDING)
+    assert rules.next_status(once, active, fallback=PENDING) == once
+
+
+def test_owner_is_recognised_by_role_or_by_the_tenant_owner_email() -> None:
+    assert rules.is_owner(member(role=Role.OWNER), POLICY)
+    assert rules.is_owner(member(email="Boss@Acme.test"), POLICY)
+    assert not rules.is_owner(member(), POLICY)
+    assert not rules.is_owner(member(), TenantPolicy("t"))
+
+
+def test_rule_06_admins_cannot_delete_scim_managed_members() -> None:
+    with pytest.raises(RuleViolation) as violation:
+        rules.check_admin_delete_member(member(scim="u1"))
+    assert violation.value.code == "scim_managed"
+    assert "identity provider" in violation.value.detail
+    assert refusal_code(rules.check_admin_delete_member, member()) is None
+    # Adding a SCIM-managed member to a native group is allowed: only the group is checked.
+    assert refusal_code(rules.check_admin_change_group_members, ActualGroup("g", "Native")) is None
+
+
+def test_admins_cannot_delete_the_owner() -> None:
+    owner = member(role=Role.OWNER)
+    assert refusal_code(rules.check_admin_delete_member, owner, POLICY) == "owner_protected"
+
+
+def test_rule_07_scim_groups_are_suffixed_and_locked_for_admins() -> None:
+    assert rules.scim_group_name("Engineering", frozenset()) == "Engineering (SCIM)"
+    scim_group = ActualGroup("g", "Engineering (SCIM)", scim_group_id="G1")
+    native = ActualGroup("n", "Engineering")
+    for check in (rules.check_admin_rename_group, rules.check_admin_delete_group,
+                  rules.check_admin_change_group_members):
+        assert refusal_code(check, scim_group) == "scim_managed"
+        assert refusal_code(check, native) is None
+
+
+def test_clashing_scim_names_get_the_next_free_number() -> None:
+    taken = frozenset({"eng (scim)", "eng (scim 2)"})
+    assert rules.scim_group_name("Eng", taken) == "Eng (SCIM 3)"
+    assert rules.scim_group_name("Eng", frozenset({"eng (scim 2)"})) == "Eng (SCIM)"
+
+
+@given(display=st.text(min_size=1, max_size=30),
+       taken=st.sets(st.text(max_size=40), max_size=5),
+       clashes=st.integers(min_value=0, max_value=4))
+def test_a_scim_name_is_free_and_recognised_as_its_groups(display: str, taken: set[str],
+                                                          clashes: int) -> None:
+    taken |= {rules.scim_group_name_variant(display, n).lower() for n in range(1, clashes + 1)}
+    name = rules.scim_group_name(display, frozenset(taken))
+    assert name.lower() not in taken
+    assert rules.is_scim_name_for(name, display)
+
+
+def test_a_renamed_display_name_is_not_recognised() -> None:
+    assert rules.is_scim_name_for("Eng (SCIM 2)", "Eng")
+    assert not rules.is_scim_name_for("Eng (SCIM)", "Engineering")
+    assert not rules.is_scim_name_for("eng (SCIM)", "Eng")  # a case change is a rename
+    assert not rules.is_scim_name_for("Eng", "Eng")
+
+
+def test_rule_08_billing_counts_active_members_only() -> None:
+    people = [member(ACTIVE), member(ACTIVE), member(PENDING), member(DEACTIVATED)]
+    assert rules.billable_count(people) == 2
+
+
+def test_rule_09_members_are_listed_in_three_tabs() -> None:
+    people = [member(ACTIVE), member(PENDING), member(DEACTIVATED), member(PENDING)]
+    tabs = rules.members_by_tab(people)
+    assert list(tabs) == [ACTIVE, PENDING, DEACTIVATED]
+    assert [len(tab) for tab in tabs.values()] == [1, 2, 1]
+
+
+def test_rule_10_google_workspace_provisions_users_only() -> None:
+    google = TenantPolicy("t", idp=IdpKind.GOOGLE)
+    assert refusal_code(rules.check_groups_supported, google) == "groups_not_supported"
+    for idp in set(IdpKind) - {IdpKind.GOOGLE}:
+        assert refusal_code(rules.check_groups_supported, TenantPolicy("t", idp=idp)) is None
+
+
+@pytest.mark.parametrize(("status", "expected"), [
+    (ACTIVE, (True, "active")),
+    (PENDING, (False, "invitation_pending")),
+    (DEACTIVATED, (False, "deactivated")),
+])
+def test_only_active_members_can_log_in(status: MemberStatus, expected: tuple[bool, str]) -> None:
+    assert rules.can_login(member(status), POLICY) == expected
+
+
+def test_a_stranger_cannot_log_in() -> None:
+    assert rules.can_login(None, POLICY) == (False, "not_a_member")

@@ -78,9 +78,20 @@ def seed_users(engine: Engine, tenant_id: str, indexes: Iterable[int], *, events
             conn.execute(mirror_user_values.insert(), values)
             if changes:
                 conn.execute(change_events.insert(), changes)
+        _refresh_statistics(engine)
         if progress:
             progress(f"seeded {len(ids):,} users")
     return ids
+
+
+def _refresh_statistics(engine: Engine) -> None:
+    """PostgreSQL caches the plan of each foreign-key check per connection; planned while
+    mirror_users was nearly empty it is a sequential scan, and bulk inserts into
+    mirror_user_values then grow quadratically. ANALYZE replaces the stale plans."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.exec_driver_sql("ANALYZE mirror_users")
+            conn.commit()
 
 
 def seed_group(engine: Engine, tenant_id: str, index: int, member_ids: Sequence[str], *,

@@ -143,8 +143,10 @@ def _converge(
 ) -> list[Action]:
     """Status (rule 4, Owner protected) and profile of a linked member."""
     actions: list[Action] = []
-    owner = rules.is_owner(member, policy)
     email = desired.email or member.email
+    # Judged on the email the member is about to have, so that the next run agrees (a member
+    # moving onto the Owner's address is protected now, not one run later).
+    owner = rules.is_owner(replace(member, email=email, email_ci=email.lower()), policy)
     current = (member.status, member.status_before_deactivation)
     fallback = rules.initial_status(email, policy)
     status, before = rules.next_status(current, desired.active or owner, fallback)

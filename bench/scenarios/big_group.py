@@ -53,7 +53,7 @@ def patch(st: Stack, tenant: BenchTenant, base: str, group_id: str,
         raise RuntimeError(f"PATCH answered {response.status_code}: {response.text[:300]}")
     version = int(response.headers["ETag"].split('"')[1])
     wait_until(lambda: _applied_at(st, tenant.id, group_id, version) is not None,
-               what="the group PATCH applied", timeout=300, watch=st.procs.started,
+               what="the group PATCH applied", timeout=120, watch=st.procs.started,
                interval=0.02)
     applied_at = _applied_at(st, tenant.id, group_id, version)
     assert applied_at is not None
@@ -79,7 +79,7 @@ def run(ctx: ScenarioContext) -> list[Row]:
                          progress=ctx.progress)
         group_id = seed_group(st.engine, tenant.id, 0, ids[:size], events=True)
         seconds = apply_all(st.engine, tenant.id, progress=ctx.progress)
-        base = tenant.scim_base(st.start(workers=s.worker_concurrency))
+        base = tenant.scim_base(st.start(workers=s.worker_concurrency, beat=True))
         ctx.progress("PATCH +1 member (anchor)")
         singles = [patch(st, tenant, base, group_id, [ids[size + k]])
                    for k in range(SINGLE_PATCHES)]

@@ -8,19 +8,19 @@ Given the IdP's history (tests/chaos/history.py) and the tenant's final state
 - `wrong`: a value nobody wrote (an effect from nowhere, a duplicated resource);
 - `drift`: the workspace differs from what the rules derive from the mirror
   (tests/chaos/invariants.py), whatever the history;
-- `pipeline`: pending or dead events, dead letters.
-A clean run has all four empty.
+- `pipeline`: pending or dead events, dead letters;
+- `refused`: 4xx answers the workload gives no reason for (a valid write refused).
+A clean run has all five empty.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.chaos.history import History, Register, initial_value, possible_final_values
-from tests.chaos.invariants import drift, pipeline_problems
+from tests.chaos.history import History, Outcome, Register, initial_value, possible_final_values
+from tests.chaos.invariants import drift, is_scim_name, pipeline_problems
 from tests.chaos.state import State
 
 Observed = dict[Register, Any]
@@ -32,22 +32,23 @@ class Report:
     wrong: list[str] = field(default_factory=list)
     drift: list[str] = field(default_factory=list)
     pipeline: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        return not (self.lost or self.wrong or self.drift or self.pipeline)
+        return not (self.lost or self.wrong or self.drift or self.pipeline or self.refused)
 
     def describe(self, limit: int = 25) -> str:
         lines = [f"counts: {self.counts}"]
-        for name in ("lost", "wrong", "drift", "pipeline"):
+        for name in ("lost", "wrong", "drift", "pipeline", "refused"):
             items: list[str] = getattr(self, name)
             lines.append(f"{name}: {len(items)}")
             lines += [f"  {item}" for item in items[:limit]]
         return "\n".join(lines)
 
 
-def observe_mirror(state: State, history: History, problems: list[str]) -> Observed:
+def observe_mirror(state: State, problems: list[str]) -> Observed:
     observed: Observed = {}
     user_ext = {u.id: u.external_id for u in state.users.values()}
     for user in state.users.values():
@@ -98,18 +99,8 @@ def observe_workspace(state: State, history: History, problems: list[str]) -> Ob
     return observed
 
 
-def _scim_name_matches(observed: Any, display_name: Any) -> bool:
-    """A workspace group is named "<displayName> (SCIM)" or "<displayName> (SCIM n)"."""
-    pattern = re.escape(str(display_name)) + r" \(SCIM(?: [0-9]+)?\)"
-    return isinstance(observed, str) and re.fullmatch(pattern, observed) is not None
-
-
 def _equal(observed: Any, candidate: Any) -> bool:
     return bool(observed == candidate)
-
-
-def _attribute(register: Register) -> str:
-    return "member" if register[0] == "member" else register[2]
 
 
 def _relevant(observed: Observed, register: Register) -> bool:
@@ -135,7 +126,7 @@ def compare(
         value = observed.get(register, initial_value(register))
         same: Callable[[Any, Any], bool] = _equal
         if layer == "workspace" and register[0] == "group" and register[2] == "name":
-            same = _scim_name_matches
+            same = is_scim_name
         candidates = possible_final_values(register, ops)
         if any(same(value, c) for c in candidates):
             continue
@@ -148,6 +139,29 @@ def compare(
         (lost if any(same(value, w) for w in earlier) else wrong).append(line)
 
 
+# The refusals the workload provokes on purpose: (method, status) -> why it is expected.
+EXPECTED_REFUSALS = {
+    ("POST", 409): "a create sent twice: the resource exists",
+    ("DELETE", 404): "a delete sent twice, or racing another delete",
+    ("PATCH", 404): "a change racing the resource's delete",
+}
+
+
+def unexpected_refusals(history: History) -> list[str]:
+    refused = []
+    for op in history:
+        if op.outcome is not Outcome.FAIL:
+            continue
+        method = op.description.split(" ", 1)[0]
+        adds_members = any(r[0] == "member" and v is True for r, v in op.writes.items())
+        if (method, op.status) in EXPECTED_REFUSALS or op.status == 429:
+            continue  # 429: rate limited, nothing changed, the IdP sent it again
+        if op.status == 400 and adds_members:
+            continue  # one of the members was deleted meanwhile
+        refused.append(str(op))
+    return refused
+
+
 def check(history: History, state: State, sso_domains: set[str]) -> Report:
     report = Report(
         counts={
@@ -158,10 +172,11 @@ def check(history: History, state: State, sso_domains: set[str]) -> Report:
             **{f"events_{k}": v for k, v in state.events_by_state.items()},
         }
     )
-    mirror = observe_mirror(state, history, report.wrong)
+    mirror = observe_mirror(state, report.wrong)
     workspace = observe_workspace(state, history, report.wrong)
     compare("mirror", mirror, history, report.lost, report.wrong)
     compare("workspace", workspace, history, report.lost, report.wrong)
     report.drift = drift(state, sso_domains)
     report.pipeline = pipeline_problems(state)
+    report.refused = unexpected_refusals(history)
     return report

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.harness import ServiceStack, attach_logs_on_failure, clean_environment
-from tests.e2e.servers import PostgresCluster, RedisServer, postgres_available
+from tests.e2e.postgres import PostgresCluster, postgres_available
+from tests.e2e.servers import RedisServer
 
 EXTERNAL_DB = os.environ.get("SCIMSYNC_DATABASE_URL")
 

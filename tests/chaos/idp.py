@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from tests.chaos.history import History, Outcome, Register
+from tests.chaos.history import History, Register
 from tests.e2e.harness import Tenant
 
 
@@ -59,19 +59,23 @@ class IdpSession:
         writes: dict[Register, Any],
         description: str,
     ) -> httpx.Response | None:
-        """One HTTP exchange, recorded in the history with the registers it writes."""
-        self._pace()
-        op = self.history.invoke(self.name, description, writes)
-        try:
-            response = self.client.request(method, path, json=body)
-        except httpx.ConnectError:
-            self.history.broken(op, sent=False)
-            return None
-        except httpx.HTTPError:
-            self.history.broken(op, sent=True)
-            return None
-        self.history.answered(op, response.status_code)
-        return response
+        """One HTTP exchange, recorded in the history with the registers it writes.
+        A 429 (rate limited: nothing changed) is waited out and sent again, as IdPs do."""
+        while True:
+            self._pace()
+            op = self.history.invoke(self.name, description, writes)
+            try:
+                response = self.client.request(method, path, json=body)
+            except httpx.ConnectError:
+                self.history.broken(op, sent=False)
+                return None
+            except httpx.HTTPError:
+                self.history.broken(op, sent=True)
+                return None
+            self.history.answered(op, response.status_code)
+            if response.status_code != 429:
+                return response
+            time.sleep(_retry_after(response))
 
     def write(
         self,
@@ -143,5 +147,8 @@ class IdpSession:
         self.attempt(method, path, body, writes, f"{description} (duplicate)")
 
 
-def acknowledged(history: History) -> int:
-    return history.count(Outcome.OK)
+def _retry_after(response: httpx.Response) -> float:
+    try:
+        return min(5.0, max(0.1, float(response.headers.get("Retry-After", "1"))))
+    except ValueError:
+        return 1.0

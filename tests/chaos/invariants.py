@@ -10,9 +10,15 @@ the mirror no longer has; the workspace reflects the mirror's latest versions.
 
 from __future__ import annotations
 
+import re
+
 from tests.chaos.state import MirrorUser, State
 
-NAME_SUFFIX = " (SCIM)"
+
+def is_scim_name(name: object, display_name: object) -> bool:
+    """A SCIM group appears as "<displayName> (SCIM)", or "<displayName> (SCIM n)" when taken."""
+    pattern = re.escape(str(display_name)) + r" \(SCIM(?: [0-9]+)?\)"
+    return isinstance(name, str) and re.fullmatch(pattern, name) is not None
 
 
 def expected_status(user: MirrorUser, sso_domains: set[str]) -> str:
@@ -52,7 +58,7 @@ def _group_drift(state: State) -> list[str]:
             problems.append(f"group {group.external_id}: {len(linked)} workspace groups")
             continue
         actual = linked[0]
-        if not actual.name.startswith(group.display_name + " (SCIM"):
+        if not is_scim_name(actual.name, group.display_name):
             problems.append(
                 f"group {group.external_id}: named {actual.name!r}, "
                 f"the mirror says {group.display_name!r}"

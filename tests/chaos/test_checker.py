@@ -166,3 +166,16 @@ def test_sequential_history_allows_the_last_ack_and_later_ambiguous_writes(
     tail = ops[acked[-1] :] if acked else ops
     expected = {op.writes[register] for op in tail} | (set() if acked else {None})
     assert possible_final_values(register, ops) == expected
+
+
+def test_a_valid_write_refused_is_reported_but_provoked_refusals_are_not() -> None:
+    history, state = _world({"ann": True}, {"eng": ["ann"]})
+    duplicate = _op(9, {("user", "bob", "exists"): True}, 10, 11, Outcome.FAIL)
+    duplicate.description, duplicate.status = "POST /Users bob", 409
+    gone_member = _op(10, {("member", "eng", "bob"): True}, 12, 13, Outcome.FAIL)
+    gone_member.description, gone_member.status = "PATCH eng add ['bob']", 400
+    bad_rename = _op(11, {("user", "ann", "name"): "ANN"}, 14, 15, Outcome.FAIL)
+    bad_rename.description, bad_rename.status = "PATCH ann name=ANN", 400
+    history.ops += [duplicate, gone_member, bad_rename]
+    report = check(history, state, DOMAINS)
+    assert report.refused == [str(bad_rename)] and not report.ok

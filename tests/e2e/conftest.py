@@ -14,13 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import (
-    ServiceStack,
-    attach_logs_on_failure,
-    clean_environment,
-    create_postgres_database,
-    drop_postgres_database,
-)
+from tests.e2e.harness import ServiceStack, attach_logs_on_failure, clean_environment
+from tests.e2e.postgres import create_postgres_database, drop_postgres_database
 from tests.e2e.servers import RedisServer
 
 EXTERNAL_DB = os.environ.get("SCIMSYNC_DATABASE_URL")

@@ -194,31 +194,6 @@ class ServiceStack:
         return "\n".join(parts) or "(no processes started)"
 
 
-def create_postgres_database(admin_url: str, prefix: str = "scimsync_e2e") -> str:
-    """A new, empty database on the server of `admin_url`; returns its URL."""
-    from sqlalchemy import text
-
-    from storage.db import make_engine
-
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return f"{admin_url.rpartition('/')[0]}/{name}"
-
-
-def drop_postgres_database(admin_url: str, url: str) -> None:
-    from sqlalchemy import text
-
-    from storage.db import make_engine
-
-    admin = make_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.rpartition("/")[2]}" WITH (FORCE)'))
-    admin.dispose()
-
-
 def attach_logs_on_failure(item: pytest.Item, report: pytest.TestReport) -> None:
     """Add the logs of every stack (or anything with `log_report()`) a failed test used."""
     if report.when != "call" or not report.failed:

@@ -60,6 +60,7 @@ class ManagedProcess:
         self.cwd = cwd
         self.log_path = log_path
         self.popen: subprocess.Popen[bytes] | None = None
+        self._finished = False  # leader reaped and no member of its group left
 
     def start(self) -> ManagedProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -96,9 +97,14 @@ class ManagedProcess:
         return found
 
     def signal_group(self, signum: int) -> None:
-        if self.popen is not None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.pid, signum)
+        """Signal the group, unless it is gone: once its leader is reaped and no member is
+        left, the id may belong to someone else's new process group."""
+        if self.popen is None or self._finished:
+            return
+        if self.popen.poll() is not None and not self.group_members():
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signum)
 
     def kill(self) -> None:
         """SIGKILL the whole group at once: a crash, no chance to clean up."""
@@ -107,8 +113,8 @@ class ManagedProcess:
 
     def stop(self, grace: float = 10.0) -> int | None:
         """SIGTERM the group, SIGKILL what is still there after `grace` seconds."""
-        if self.popen is None:
-            return None
+        if self.popen is None or self._finished:
+            return None if self.popen is None else self.popen.returncode
         if self.popen.poll() is None:
             self.signal_group(signal.SIGTERM)
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -120,7 +126,9 @@ class ManagedProcess:
         assert self.popen is not None
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(timeout=timeout)
-        _live.discard(self)
+        self._finished = self.popen.returncode is not None and not self.group_members()
+        if self._finished:
+            _live.discard(self)
         return self.popen.returncode
 
     def log_tail(self, max_chars: int = 6000) -> str:

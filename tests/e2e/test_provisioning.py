@@ -82,3 +82,20 @@ def test_users_and_a_group_pushed_over_http_reach_the_workspace(stack: ServiceSt
     state = load_state(stack.engine, tenant.id)
     assert state.dead_letters == []
     assert state.events_by_state == {"applied": state.events_by_state["applied"]}
+
+    # What an admin sees on the Members page (the admin API of the same process).
+    admin = httpx.Client(
+        base_url=f"{stack.base_url}/api/v1/workspaces/{tenant.id}",
+        headers={"Authorization": f"Bearer {tenant.admin_token}"},
+        timeout=15,
+    )
+    with admin:
+        listed = admin.get("/members")
+        assert listed.status_code == 200, listed.text
+        shown = {m["email"]: m["status"] for m in listed.json()["members"] if m["scim_managed"]}
+        assert shown == expected_members
+        assert listed.json()["counts"] == {"active": 6, "pending": 1, "deactivated": 1}
+        user1 = next(m for m in listed.json()["members"] if m["email"] == "user1@acme.test")
+        detail = admin.get(f"/members/{user1['id']}").json()
+        assert [g["name"] for g in detail["groups"]] == ["Engineering (SCIM)"]
+        assert detail["can_login"] is False

@@ -16,10 +16,11 @@ from typing import Any
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
-_text = {"type": "string", "maxLength": 80}
-_multi = {"type": "array", "maxItems": 3, "items": {"type": "object", "properties": {
-    "value": _text, "type": {"type": "string", "enum": ["work", "home", "other", "Work"]},
-    "primary": {"type": "boolean"}, "display": _text}}}
+_text: dict[str, Any] = {"type": "string", "maxLength": 80}
+_multi: dict[str, Any] = {"type": "array", "maxItems": 3, "items": {
+    "type": "object", "properties": {
+        "value": _text, "type": {"type": "string", "enum": ["work", "home", "other", "Work"]},
+        "primary": {"type": "boolean"}, "display": _text}}}
 USER = {"type": "object", "required": ["userName"], "properties": {
     "schemas": {"type": "array", "items": {"type": "string", "enum": [USER_SCHEMA, ENTERPRISE]}},
     "userName": {"type": "string", "maxLength": 80},
@@ -68,7 +69,7 @@ BULK = {"type": "object", "required": ["schemas", "Operations"], "properties": {
             "version": _text,
             "data": {"type": "object"}}}}}}
 
-_query = [
+_query: list[dict[str, Any]] = [
     {"name": name, "in": "query", "required": False, "schema": schema}
     for name, schema in (
         ("filter", {"type": "string", "maxLength": 120, "examples": [

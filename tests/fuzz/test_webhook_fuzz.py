@@ -47,7 +47,8 @@ okta_events = st.lists(st.fixed_dictionaries(
                                    "user.lifecycle.delete.initiated", "group.user_membership.add",
                                    "user.account.update_profile", "x"]),
      "target": st.lists(st.fixed_dictionaries(
-         {"id": st.text(min_size=1, max_size=8), "type": st.sampled_from(["User", "UserGroup", "?"])},
+         {"id": st.text(min_size=1, max_size=8),
+          "type": st.sampled_from(["User", "UserGroup", "?"])},
          optional={"alternateId": texts, "displayName": texts}), max_size=3)}), max_size=3)
 
 

@@ -46,7 +46,8 @@ def test_a_rotated_scim_token_stops_working_at_once(api: Any, tenant: TenantHand
 def test_a_rotated_admin_token_stops_working_at_once(api: Any, tenant: TenantHandle) -> None:
     assert admin_get(api, tenant, tenant.admin_token).status_code == 200
     rotated = cli_json("tenant", "rotate-admin-token", tenant.id)
-    assert rotated["admin_token"].startswith("adm_") and rotated["admin_token"] != tenant.admin_token
+    new_token = rotated["admin_token"]
+    assert new_token.startswith("adm_") and new_token != tenant.admin_token
     assert admin_get(api, tenant, tenant.admin_token).status_code == 401
     assert admin_get(api, tenant, rotated["admin_token"]).status_code == 200
     # The SCIM integration is untouched by an admin rotation.

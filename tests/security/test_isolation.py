@@ -74,7 +74,7 @@ def _tenant_routes() -> list[tuple[str, str]]:
             continue
         if not route.path.startswith(("/scim/", "/api/")):
             continue  # webhooks authenticate by signature: see the webhook test below
-        routes += [(method, route.path) for method in sorted(route.methods)]
+        routes += [(method, route.path) for method in sorted(route.methods or ())]
     return routes
 
 

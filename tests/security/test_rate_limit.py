@@ -65,6 +65,24 @@ def test_the_default_limit_lets_an_entra_tenant_through_with_room(redis_client: 
         assert take(redis_client, "entra", limit, now=1000 + n / 50).allowed
 
 
+def test_concurrent_takes_never_spend_a_token_twice(redis_url: str, redis_client: Any) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    import redis
+
+    limit = Limit(per_second=0.001, burst=25)
+
+    def hammer(_: int) -> int:
+        client = redis.Redis.from_url(redis_url)
+        try:
+            return sum(take(client, "shared", limit).allowed for _ in range(10))
+        finally:
+            client.close()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert sum(pool.map(hammer, range(8))) == 25
+
+
 def test_the_script_runs_by_sha_and_the_bucket_expires(redis_client: Any) -> None:
     import hashlib
 
@@ -75,7 +93,8 @@ def test_the_script_runs_by_sha_and_the_bucket_expires(redis_client: Any) -> Non
     assert bucket_key("t1") == "scimsync:ratelimit:t1"
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rate=st.floats(0.5, 50), burst=st.integers(1, 20),
        gaps=st.lists(st.floats(0, 2), min_size=1, max_size=40))
 def test_allowed_requests_never_exceed_burst_plus_rate_times_time(
@@ -112,7 +131,7 @@ def _limit(engine: Engine, tenant: TenantHandle, per_second: float, burst: int) 
 
 
 def _rate_limited_count(tenant_id: str) -> float:
-    samples = RATE_LIMITED.collect()[0].samples
+    samples = next(iter(RATE_LIMITED.collect())).samples
     return sum(s.value for s in samples
                if s.name.endswith("_total") and s.labels.get("tenant") == tenant_id)
 

@@ -174,6 +174,13 @@ def test_the_owner_is_not_deactivated_and_the_refusal_is_recorded_once_per_versi
     assert user_plan(again) == []
 
 
+def test_a_member_moving_onto_the_owner_email_is_protected_in_the_same_run() -> None:
+    snapshot = UserSnapshot("u1", desired("boss@acme.test", active=False), linked=member())
+    actions = user_plan(snapshot)
+    assert not any(isinstance(a, SetMemberStatus) for a in actions)  # the next run agrees
+    assert UpdateMemberProfile("m1", "boss@acme.test", "Ann", False) in actions
+
+
 def test_a_new_user_with_the_owner_email_is_never_created_deactivated() -> None:
     actions = user_plan(UserSnapshot("u1", desired("boss@acme.test", active=False)))
     assert actions[0] == CreateMember("new1", "u1", "boss@acme.test", "Ann", ACTIVE, None, False)

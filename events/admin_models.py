@@ -35,13 +35,14 @@ def _domain(value: str) -> str:
     return value.lower()
 
 
-Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=320),
-                  AfterValidator(_email)]
+Email = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=320), AfterValidator(_email)
+]
 GroupName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-FolderPath = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
-                                              max_length=1000)]
-Domain = Annotated[str, StringConstraints(strip_whitespace=True, max_length=253),
-                   AfterValidator(_domain)]
+FolderPath = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+Domain = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=253), AfterValidator(_domain)
+]
 
 
 class Strict(BaseModel):
@@ -77,8 +78,9 @@ def _distinct_paths(grants: list[Permission]) -> list[Permission]:
     return grants
 
 
-PermissionList = Annotated[list[Permission], Field(max_length=10_000),
-                           AfterValidator(_distinct_paths)]
+PermissionList = Annotated[
+    list[Permission], Field(max_length=10_000), AfterValidator(_distinct_paths)
+]
 
 
 class SsoRequest(Strict):
@@ -99,8 +101,14 @@ class MemberOut(BaseModel):
 
     @classmethod
     def of(cls, member: ActualMember) -> MemberOut:
-        return cls(id=member.id, email=member.email, display_name=member.display_name,
-                   status=member.status, role=member.role.value, scim_managed=member.scim_managed)
+        return cls(
+            id=member.id,
+            email=member.email,
+            display_name=member.display_name,
+            status=member.status,
+            role=member.role.value,
+            scim_managed=member.scim_managed,
+        )
 
 
 class MemberList(BaseModel):
@@ -130,11 +138,15 @@ class MemberDetailOut(MemberOut):
     def of_detail(cls, detail: MemberDetail) -> MemberDetailOut:
         member = detail.member
         return cls(
-            **MemberOut.of(member).model_dump(), has_password=member.has_password,
-            groups=[MemberGroupOut(id=g.id, name=g.name, scim_managed=g.scim_managed,
-                                   source=g.source) for g in detail.groups],
+            **MemberOut.of(member).model_dump(),
+            has_password=member.has_password,
+            groups=[
+                MemberGroupOut(id=g.id, name=g.name, scim_managed=g.scim_managed, source=g.source)
+                for g in detail.groups
+            ],
             permissions=_permissions(detail.permissions),
-            can_login=detail.can_login, login_reason=detail.login_reason,
+            can_login=detail.can_login,
+            login_reason=detail.login_reason,
         )
 
 
@@ -152,8 +164,13 @@ class GroupOut(BaseModel):
     @classmethod
     def of(cls, view: GroupView) -> GroupOut:
         group: ActualGroup = view.group
-        return cls(id=group.id, name=group.name, scim_managed=group.scim_managed,
-                   member_count=view.member_count, permissions=_permissions(view.permissions))
+        return cls(
+            id=group.id,
+            name=group.name,
+            scim_managed=group.scim_managed,
+            member_count=view.member_count,
+            permissions=_permissions(view.permissions),
+        )
 
 
 class GroupList(BaseModel):
@@ -177,8 +194,12 @@ class SsoOut(BaseModel):
 
     @classmethod
     def of(cls, tenant: Tenant, provider: str) -> SsoOut:
-        return cls(domains=list(tenant.sso_domains), provider=provider,
-                   sso_configured=tenant.sso_configured, scim_enabled=tenant.scim_enabled)
+        return cls(
+            domains=list(tenant.sso_domains),
+            provider=provider,
+            sso_configured=tenant.sso_configured,
+            scim_enabled=tenant.scim_enabled,
+        )
 
 
 class SsoRemoval(BaseModel):
@@ -205,8 +226,14 @@ class AuditEntryOut(BaseModel):
 
     @classmethod
     def of(cls, entry: AuditEntry) -> AuditEntryOut:
-        return cls(id=entry.id, actor=entry.actor, action=entry.action, target=entry.target,
-                   detail=entry.detail, at=entry.at)
+        return cls(
+            id=entry.id,
+            actor=entry.actor,
+            action=entry.action,
+            target=entry.target,
+            detail=entry.detail,
+            at=entry.at,
+        )
 
 
 class AuditLog(BaseModel):

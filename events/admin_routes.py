@@ -65,8 +65,9 @@ def get_member(ctx: Admin, member_id: str) -> m.MemberDetailOut:
 @router.post("/members", status_code=201)
 def invite_member(ctx: Admin, body: m.InviteRequest) -> m.MemberDetailOut:
     with unit_of_work(ctx.engine) as conn:
-        detail = service.invite_member(conn, ctx.tenant_id, email=body.email,
-                                       display_name=body.display_name, actor=ctx.actor)
+        detail = service.invite_member(
+            conn, ctx.tenant_id, email=body.email, display_name=body.display_name, actor=ctx.actor
+        )
     return m.MemberDetailOut.of_detail(detail)
 
 
@@ -105,8 +106,9 @@ def create_group(ctx: Admin, body: m.GroupRequest) -> m.GroupOut:
 @router.patch("/groups/{group_id}")
 def rename_group(ctx: Admin, group_id: str, body: m.GroupRequest) -> m.GroupOut:
     with unit_of_work(ctx.engine) as conn:
-        view = groups_service.rename_group(conn, ctx.tenant_id, group_id, name=body.name,
-                                           actor=ctx.actor)
+        view = groups_service.rename_group(
+            conn, ctx.tenant_id, group_id, name=body.name, actor=ctx.actor
+        )
     return m.GroupOut.of(view)
 
 
@@ -119,15 +121,15 @@ def delete_group(ctx: Admin, group_id: str) -> None:
 @router.put("/groups/{group_id}/members/{member_id}", status_code=204)
 def add_group_member(ctx: Admin, group_id: str, member_id: str) -> None:
     with unit_of_work(ctx.engine) as conn:
-        groups_service.add_group_member(conn, ctx.tenant_id, group_id, member_id,
-                                        actor=ctx.actor)
+        groups_service.add_group_member(conn, ctx.tenant_id, group_id, member_id, actor=ctx.actor)
 
 
 @router.delete("/groups/{group_id}/members/{member_id}", status_code=204)
 def remove_group_member(ctx: Admin, group_id: str, member_id: str) -> None:
     with unit_of_work(ctx.engine) as conn:
-        groups_service.remove_group_member(conn, ctx.tenant_id, group_id, member_id,
-                                           actor=ctx.actor)
+        groups_service.remove_group_member(
+            conn, ctx.tenant_id, group_id, member_id, actor=ctx.actor
+        )
 
 
 @router.put("/groups/{group_id}/permissions")
@@ -136,8 +138,9 @@ def set_group_permissions(
 ) -> m.GroupOut:
     grants = [(grant.path, grant.access) for grant in body]
     with unit_of_work(ctx.engine) as conn:
-        view = groups_service.set_group_permissions(conn, ctx.tenant_id, group_id, grants,
-                                                    actor=ctx.actor)
+        view = groups_service.set_group_permissions(
+            conn, ctx.tenant_id, group_id, grants, actor=ctx.actor
+        )
     return m.GroupOut.of(view)
 
 
@@ -153,8 +156,9 @@ def billing(ctx: Admin) -> m.Billing:
 @router.put("/sso")
 def configure_sso(ctx: Admin, body: m.SsoRequest) -> m.SsoOut:
     with unit_of_work(ctx.engine) as conn:
-        tenant = service.configure_sso(conn, ctx.tenant_id, domains=body.domains,
-                                       provider=body.provider, actor=ctx.actor)
+        tenant = service.configure_sso(
+            conn, ctx.tenant_id, domains=body.domains, provider=body.provider, actor=ctx.actor
+        )
     return m.SsoOut.of(tenant, body.provider)
 
 
@@ -180,8 +184,9 @@ def disable_scim(ctx: Admin) -> None:
 
 
 @router.get("/access")
-def login_check(ctx: Admin, email: Annotated[str, Query(min_length=1, max_length=320)]
-                ) -> m.AccessCheck:
+def login_check(
+    ctx: Admin, email: Annotated[str, Query(min_length=1, max_length=320)]
+) -> m.AccessCheck:
     with unit_of_work(ctx.engine, write=False) as conn:
         allowed, reason = service.login_check(conn, ctx.tenant_id, email)
     return m.AccessCheck(allowed=allowed, reason=reason)

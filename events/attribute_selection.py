@@ -45,8 +45,11 @@ def select_attributes(
                 if sub_key is not None:
                     target.setdefault(key, {})[sub_key] = value[sub_key]
             elif isinstance(value, list):
-                picked = [{k: v for k, v in item.items() if k.lower() == sub.lower()}
-                          for item in value if isinstance(item, dict)]
+                picked = [
+                    {k: v for k, v in item.items() if k.lower() == sub.lower()}
+                    for item in value
+                    if isinstance(item, dict)
+                ]
                 target[key] = [p for p in picked if p]
         return result
     if excluded:
@@ -68,7 +71,8 @@ def select_attributes(
             elif isinstance(target[key], list):
                 target[key] = [
                     {k: v for k, v in item.items() if k.lower() != sub.lower()}
-                    for item in target[key] if isinstance(item, dict)
+                    for item in target[key]
+                    if isinstance(item, dict)
                 ]
         return result
     return body

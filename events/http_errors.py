@@ -13,9 +13,8 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
-
 from sqlalchemy.exc import DataError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from events.errors import InvalidValue, RateLimited, Refusal, RuleRefusal
 from reconciler.model import RuleViolation
@@ -29,16 +28,18 @@ def is_scim(request: Request) -> bool:
     return request.url.path.startswith("/scim/")
 
 
-def scim_error(status: int, detail: str, scim_type: str | None = None,
-               headers: dict[str, str] | None = None) -> JSONResponse:
+def scim_error(
+    status: int, detail: str, scim_type: str | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     body: dict[str, Any] = {"schemas": [ERROR_SCHEMA], "status": str(status), "detail": detail}
     if scim_type:
         body["scimType"] = scim_type
     return JSONResponse(body, status_code=status, media_type=SCIM_MEDIA_TYPE, headers=headers)
 
 
-def plain_error(status: int, code: str, detail: str,
-                headers: dict[str, str] | None = None) -> JSONResponse:
+def plain_error(
+    status: int, code: str, detail: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
     return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
 
 
@@ -58,9 +59,16 @@ def refusal_response(request: Request, exc: Refusal) -> JSONResponse:
 
 
 def _code_for(status: int) -> str:
-    return {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
-            409: "conflict", 412: "precondition_failed", 413: "payload_too_large",
-            429: "rate_limited"}.get(status, "error")
+    return {
+        400: "bad_request",
+        401: "unauthorized",
+        404: "not_found",
+        405: "method_not_allowed",
+        409: "conflict",
+        412: "precondition_failed",
+        413: "payload_too_large",
+        429: "rate_limited",
+    }.get(status, "error")
 
 
 # A rule refusal is a 409, except where another status says it better.

@@ -38,12 +38,26 @@ def _check_precondition(record: MirrorResource, if_match: str | None) -> None:
 
 
 def _event(
-    conn: Connection, tenant: Tenant, kind: str, record_id: str, version: int, op: str,
-    payload: dict[str, Any], now: datetime, source: str,
+    conn: Connection,
+    tenant: Tenant,
+    kind: str,
+    record_id: str,
+    version: int,
+    op: str,
+    payload: dict[str, Any],
+    now: datetime,
+    source: str,
 ) -> int:
     return outbox.append(
-        conn, tenant_id=tenant.id, resource_type=kind, resource_id=record_id, version=version,
-        operation=op, payload=payload, now=now, source=source,
+        conn,
+        tenant_id=tenant.id,
+        resource_type=kind,
+        resource_id=record_id,
+        version=version,
+        operation=op,
+        payload=payload,
+        now=now,
+        source=source,
     )
 
 
@@ -64,6 +78,7 @@ def _check_groups(tenant: Tenant) -> None:
 
 # --- users -------------------------------------------------------------------
 
+
 def create_user(
     conn: Connection, tenant: Tenant, body: dict[str, Any], now: datetime, *, source: str = "scim"
 ) -> WriteResult:
@@ -83,24 +98,42 @@ def _existing_user(conn: Connection, tenant: Tenant, user_id: str) -> tuple[Mirr
 
 
 def replace_user(
-    conn: Connection, tenant: Tenant, user_id: str, body: dict[str, Any], now: datetime,
-    *, if_match: str | None = None, source: str = "scim",
+    conn: Connection,
+    tenant: Tenant,
+    user_id: str,
+    body: dict[str, Any],
+    now: datetime,
+    *,
+    if_match: str | None = None,
+    source: str = "scim",
 ) -> WriteResult:
     current, had_password = _existing_user(conn, tenant, user_id)
     _check_precondition(current, if_match)
     parsed = parse_user(body)
     record = mirror.replace_user(
-        conn, tenant.id, current, parsed.resource,
-        has_password=had_password or parsed.password_set, now=now,
+        conn,
+        tenant.id,
+        current,
+        parsed.resource,
+        has_password=had_password or parsed.password_set,
+        now=now,
     )
-    event = _event(conn, tenant, "User", user_id, record.version, "replace", parsed.resource, now,
-                   source)
+    event = _event(
+        conn, tenant, "User", user_id, record.version, "replace", parsed.resource, now, source
+    )
     return WriteResult(record, [event])
 
 
 def patch_user(
-    conn: Connection, tenant: Tenant, user_id: str, body: dict[str, Any], now: datetime,
-    *, if_match: str | None = None, max_operations: int = 1000, source: str = "scim",
+    conn: Connection,
+    tenant: Tenant,
+    user_id: str,
+    body: dict[str, Any],
+    now: datetime,
+    *,
+    if_match: str | None = None,
+    max_operations: int = 1000,
+    source: str = "scim",
 ) -> WriteResult:
     current, had_password = _existing_user(conn, tenant, user_id)
     _check_precondition(current, if_match)
@@ -112,17 +145,27 @@ def patch_user(
     if parsed.resource == current.resource and not parsed.password_set:
         return WriteResult(current)  # nothing changed: no new version, no event
     record = mirror.replace_user(
-        conn, tenant.id, current, parsed.resource,
-        has_password=had_password or parsed.password_set, now=now,
+        conn,
+        tenant.id,
+        current,
+        parsed.resource,
+        has_password=had_password or parsed.password_set,
+        now=now,
     )
-    event = _event(conn, tenant, "User", user_id, record.version, "patch", parsed.resource, now,
-                   source)
+    event = _event(
+        conn, tenant, "User", user_id, record.version, "patch", parsed.resource, now, source
+    )
     return WriteResult(record, [event])
 
 
 def delete_user(
-    conn: Connection, tenant: Tenant, user_id: str, now: datetime,
-    *, if_match: str | None = None, source: str = "scim",
+    conn: Connection,
+    tenant: Tenant,
+    user_id: str,
+    now: datetime,
+    *,
+    if_match: str | None = None,
+    source: str = "scim",
 ) -> WriteResult:
     current, _ = _existing_user(conn, tenant, user_id)
     _check_precondition(current, if_match)
@@ -132,6 +175,7 @@ def delete_user(
 
 
 # --- groups ------------------------------------------------------------------
+
 
 def create_group(
     conn: Connection, tenant: Tenant, body: dict[str, Any], now: datetime, *, source: str = "scim"
@@ -153,8 +197,14 @@ def _existing_group(conn: Connection, tenant: Tenant, group_id: str) -> MirrorRe
 
 
 def replace_group(
-    conn: Connection, tenant: Tenant, group_id: str, body: dict[str, Any], now: datetime,
-    *, if_match: str | None = None, source: str = "scim",
+    conn: Connection,
+    tenant: Tenant,
+    group_id: str,
+    body: dict[str, Any],
+    now: datetime,
+    *,
+    if_match: str | None = None,
+    source: str = "scim",
 ) -> WriteResult:
     _check_groups(tenant)
     current = _existing_group(conn, tenant, group_id)
@@ -162,14 +212,22 @@ def replace_group(
     parsed = parse_group(body)
     record = mirror.update_group(conn, tenant.id, current, parsed.resource, now=now)
     mirror.replace_members(conn, tenant.id, group_id, parsed.member_ids or [])
-    event = _event(conn, tenant, "Group", group_id, record.version, "replace", parsed.resource,
-                   now, source)
+    event = _event(
+        conn, tenant, "Group", group_id, record.version, "replace", parsed.resource, now, source
+    )
     return WriteResult(record, [event])
 
 
 def patch_group(
-    conn: Connection, tenant: Tenant, group_id: str, body: dict[str, Any], now: datetime,
-    *, if_match: str | None = None, max_operations: int = 1000, source: str = "scim",
+    conn: Connection,
+    tenant: Tenant,
+    group_id: str,
+    body: dict[str, Any],
+    now: datetime,
+    *,
+    if_match: str | None = None,
+    max_operations: int = 1000,
+    source: str = "scim",
 ) -> WriteResult:
     _check_groups(tenant)
     current = _existing_group(conn, tenant, group_id)
@@ -190,15 +248,23 @@ def patch_group(
     if not (changed or removed or added):
         return WriteResult(current)
     record = mirror.update_group(conn, tenant.id, current, resource, now=now)
-    payload = {"displayName": resource.get("displayName"), "members_added": added,
-               "members_removed": removed}
+    payload = {
+        "displayName": resource.get("displayName"),
+        "members_added": added,
+        "members_removed": removed,
+    }
     event = _event(conn, tenant, "Group", group_id, record.version, "patch", payload, now, source)
     return WriteResult(record, [event])
 
 
 def delete_group(
-    conn: Connection, tenant: Tenant, group_id: str, now: datetime,
-    *, if_match: str | None = None, source: str = "scim",
+    conn: Connection,
+    tenant: Tenant,
+    group_id: str,
+    now: datetime,
+    *,
+    if_match: str | None = None,
+    source: str = "scim",
 ) -> WriteResult:
     current = _existing_group(conn, tenant, group_id)
     _check_precondition(current, if_match)

@@ -42,21 +42,33 @@ class MirrorPlan:
         return totals
 
 
-def _index(engine: Engine, tenant_id: str) -> tuple[dict[str, tuple[str, dict[str, Any]]],
-                                                     dict[str, tuple[str, dict[str, Any]]]]:
+def _index(
+    engine: Engine, tenant_id: str
+) -> tuple[dict[str, tuple[str, dict[str, Any]]], dict[str, tuple[str, dict[str, Any]]]]:
     """userName / displayName (lower-cased) -> (our id, stored resource), read once."""
     with unit_of_work(engine, write=False) as conn:
-        users = {r.user_name_ci: (r.id, r.resource) for r in conn.execute(
-            select(mirror_users.c.id, mirror_users.c.user_name_ci, mirror_users.c.resource)
-            .where(mirror_users.c.tenant_id == tenant_id))}
-        groups = {r.display_name_ci: (r.id, r.resource) for r in conn.execute(
-            select(mirror_groups.c.id, mirror_groups.c.display_name_ci, mirror_groups.c.resource)
-            .where(mirror_groups.c.tenant_id == tenant_id))}
+        users = {
+            r.user_name_ci: (r.id, r.resource)
+            for r in conn.execute(
+                select(
+                    mirror_users.c.id, mirror_users.c.user_name_ci, mirror_users.c.resource
+                ).where(mirror_users.c.tenant_id == tenant_id)
+            )
+        }
+        groups = {
+            r.display_name_ci: (r.id, r.resource)
+            for r in conn.execute(
+                select(
+                    mirror_groups.c.id, mirror_groups.c.display_name_ci, mirror_groups.c.resource
+                ).where(mirror_groups.c.tenant_id == tenant_id)
+            )
+        }
     return users, groups
 
 
-def plan_repair(engine: Engine, tenant_id: str,
-                source: Iterable[tuple[str, dict[str, Any]]]) -> MirrorPlan:
+def plan_repair(
+    engine: Engine, tenant_id: str, source: Iterable[tuple[str, dict[str, Any]]]
+) -> MirrorPlan:
     plan = MirrorPlan()
     users, groups = _index(engine, tenant_id)
     seen_users: set[str] = set()
@@ -99,8 +111,14 @@ def plan_repair(engine: Engine, tenant_id: str,
     return plan
 
 
-def _group_differs(engine: Engine, tenant_id: str, current: tuple[str, dict[str, Any]],
-                   resource: dict[str, Any], source_members: list[str], plan: MirrorPlan) -> bool:
+def _group_differs(
+    engine: Engine,
+    tenant_id: str,
+    current: tuple[str, dict[str, Any]],
+    resource: dict[str, Any],
+    source_members: list[str],
+    plan: MirrorPlan,
+) -> bool:
     if resource != current[1]:
         return True
     translated = {plan.source_ids.get(m) for m in source_members}
@@ -110,8 +128,9 @@ def _group_differs(engine: Engine, tenant_id: str, current: tuple[str, dict[str,
         return set(mirror.member_ids(conn, tenant_id, current[0])) != translated
 
 
-def _apply_one(conn: Any, tenant: tenants.Tenant, name: str, args: Any,
-               plan: MirrorPlan) -> ingest.WriteResult | None:
+def _apply_one(
+    conn: Any, tenant: tenants.Tenant, name: str, args: Any, plan: MirrorPlan
+) -> ingest.WriteResult | None:
     now = utcnow()
     if name == "create_user":
         source_id, body = args
@@ -131,8 +150,11 @@ def _apply_one(conn: Any, tenant: tenants.Tenant, name: str, args: Any,
         return ingest.create_group(conn, tenant, body, now, source="reconcile")
     group_id, body, _ = args
     current = mirror.get_group(conn, tenant.id, group_id)
-    if current and set(mirror.member_ids(conn, tenant.id, group_id)) == set(translate) and \
-            parse_group(body).resource == current.resource:
+    if (
+        current
+        and set(mirror.member_ids(conn, tenant.id, group_id)) == set(translate)
+        and parse_group(body).resource == current.resource
+    ):
         return None  # already in step
     body = {**body, "members": [{"value": m} for m in translate]}
     return ingest.replace_group(conn, tenant, group_id, body, now, source="reconcile")

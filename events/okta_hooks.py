@@ -80,7 +80,8 @@ def _profile(event: OktaEvent, **extra: Any) -> dict[str, Any]:
 def _membership(event: OktaEvent) -> dict[str, Any]:
     group = event.first("UserGroup")
     group_ref = {"externalId": group.id} | (
-        {"displayName": group.displayName} if group.displayName else {})
+        {"displayName": group.displayName} if group.displayName else {}
+    )
     return {"group": group_ref, "members": [_user_ref(event)]}
 
 
@@ -165,7 +166,15 @@ def receive(writer: Writer, events: list[OktaEvent]) -> OktaOutcome:
     return outcome
 
 
-def _note(conn: Connection, tenant: Tenant, event: OktaEvent, action: str, reason: str,
-          now: datetime) -> None:
-    audit(conn, tenant.id, actor=ACTOR, action=action, target=event.eventType,
-          detail={"uuid": event.uuid, "reason": reason}, now=now)
+def _note(
+    conn: Connection, tenant: Tenant, event: OktaEvent, action: str, reason: str, now: datetime
+) -> None:
+    audit(
+        conn,
+        tenant.id,
+        actor=ACTOR,
+        action=action,
+        target=event.eventType,
+        detail={"uuid": event.uuid, "reason": reason},
+        now=now,
+    )

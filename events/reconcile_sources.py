@@ -60,8 +60,12 @@ def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, httpx.TransportError)
 
 
-@retry(retry=retry_if_exception(_retryable), wait=wait_exponential(multiplier=0.2, max=5),
-       stop=stop_after_attempt(5), reraise=True)
+@retry(
+    retry=retry_if_exception(_retryable),
+    wait=wait_exponential(multiplier=0.2, max=5),
+    stop=stop_after_attempt(5),
+    reraise=True,
+)
 def _page(client: httpx.Client, path: str, start: int) -> dict[str, Any]:
     response = client.get(path, params={"startIndex": start, "count": PAGE_SIZE})
     response.raise_for_status()

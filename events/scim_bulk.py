@@ -49,16 +49,16 @@ def _resolve_refs(value: Any, ids: dict[str, str]) -> Any:
     return value
 
 
-def _run(conn: Connection, ctx: ScimContext, op: dict[str, Any], ids: dict[str, str],
-         events: list[int]) -> dict[str, Any]:
+def _run(
+    conn: Connection, ctx: ScimContext, op: dict[str, Any], ids: dict[str, str], events: list[int]
+) -> dict[str, Any]:
     method = str(op.get("method", "")).upper()
     match = _PATH.match(str(op.get("path", "")))
     if not match or method not in ("POST", "PUT", "PATCH", "DELETE"):
         raise InvalidValue("each operation needs a method and a path /Users[/id] or /Groups[/id]")
     plural, resource_id = match.group(1), match.group(2)
     if resource_id:
-        resource_id = _resolve_refs(resource_id if not resource_id.startswith("bulkId:")
-                                    else resource_id, ids)
+        resource_id = _resolve_refs(resource_id, ids)
     kind = "user" if plural == "Users" else "group"
     data = _resolve_refs(op.get("data") or {}, ids)
     now, if_match = utcnow(), op.get("version")
@@ -72,13 +72,15 @@ def _run(conn: Connection, ctx: ScimContext, op: dict[str, Any], ids: dict[str, 
     elif not resource_id:
         raise InvalidValue(f"{method} needs a resource path")
     elif method == "DELETE":
-        result = getattr(ingest, f"delete_{kind}")(conn, ctx.tenant, resource_id, now,
-                                                    if_match=if_match)
+        result = getattr(ingest, f"delete_{kind}")(
+            conn, ctx.tenant, resource_id, now, if_match=if_match
+        )
         status = 204
     else:
         action = "replace" if method == "PUT" else "patch"
-        result = getattr(ingest, f"{action}_{kind}")(conn, ctx.tenant, resource_id, data, now,
-                                                      if_match=if_match)
+        result = getattr(ingest, f"{action}_{kind}")(
+            conn, ctx.tenant, resource_id, data, now, if_match=if_match
+        )
         status = 200
     events.extend(result.event_ids)
     outcome: dict[str, Any] = {"method": method, "status": str(status)}
@@ -91,8 +93,9 @@ def _run(conn: Connection, ctx: ScimContext, op: dict[str, Any], ids: dict[str, 
 
 
 @router.post("/Bulk")
-def bulk(ctx: ScimContext = Depends(scim_context),
-         body: dict[str, Any] = Depends(json_object)) -> JSONResponse:
+def bulk(
+    ctx: ScimContext = Depends(scim_context), body: dict[str, Any] = Depends(json_object)
+) -> JSONResponse:
     settings = get_settings()
     if BULK_REQUEST not in (body.get("schemas") or []):
         raise InvalidSyntax(f"a bulk body must have schemas [{BULK_REQUEST}]")
@@ -100,8 +103,9 @@ def bulk(ctx: ScimContext = Depends(scim_context),
     if not isinstance(operations, list):
         raise InvalidSyntax("a bulk body needs an 'Operations' list")
     if len(operations) > settings.max_bulk_operations:
-        raise TooMany(f"at most {settings.max_bulk_operations} operations per bulk request",
-                      status=413)
+        raise TooMany(
+            f"at most {settings.max_bulk_operations} operations per bulk request", status=413
+        )
     if len(json.dumps(body)) > settings.max_body_bytes:
         raise PayloadTooLarge("bulk payload too large")
     fail_on_errors = body.get("failOnErrors")
@@ -118,9 +122,12 @@ def bulk(ctx: ScimContext = Depends(scim_context),
                 failure: dict[str, Any] = {
                     "method": str(op.get("method", "")) if isinstance(op, dict) else "",
                     "status": str(exc.status),
-                    "response": {"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
-                                 "status": str(exc.status), "detail": exc.detail,
-                                 **({"scimType": exc.scim_type} if exc.scim_type else {})},
+                    "response": {
+                        "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+                        "status": str(exc.status),
+                        "detail": exc.detail,
+                        **({"scimType": exc.scim_type} if exc.scim_type else {}),
+                    },
                 }
                 if isinstance(op, dict) and op.get("bulkId"):
                     failure["bulkId"] = op["bulkId"]

@@ -28,8 +28,9 @@ from worker.settings import get_settings
 router = APIRouter(prefix="/scim/v2/{tenant_id}")
 
 
-def scim_json(body: dict[str, Any], status: int = 200, version: int | None = None,
-              location: str | None = None) -> JSONResponse:
+def scim_json(
+    body: dict[str, Any], status: int = 200, version: int | None = None, location: str | None = None
+) -> JSONResponse:
     headers = {}
     if version is not None:
         headers["ETag"] = etag(version)
@@ -38,7 +39,9 @@ def scim_json(body: dict[str, Any], status: int = 200, version: int | None = Non
     return JSONResponse(body, status_code=status, media_type=SCIM_MEDIA_TYPE, headers=headers)
 
 
-def _render(ctx: ScimContext, kind: str, record: MirrorResource, query: Query | None) -> dict[str, Any]:
+def _render(
+    ctx: ScimContext, kind: str, record: MirrorResource, query: Query | None
+) -> dict[str, Any]:
     attributes = query.attributes if query else None
     excluded = query.excluded if query else None
     if kind == "User":
@@ -53,8 +56,9 @@ def _render(ctx: ScimContext, kind: str, record: MirrorResource, query: Query | 
     return select_attributes(body, attributes, excluded)
 
 
-def _write(ctx: ScimContext, action: Callable[..., ingest.WriteResult], *args: Any,
-           **kwargs: Any) -> ingest.WriteResult:
+def _write(
+    ctx: ScimContext, action: Callable[..., ingest.WriteResult], *args: Any, **kwargs: Any
+) -> ingest.WriteResult:
     action = dialect_for(ctx.tenant.idp).write_action(action)  # IdP quirks: events/dialects/
     with unit_of_work(ctx.engine) as conn:
         result = action(conn, ctx.tenant, *args, utcnow(), **kwargs)
@@ -65,7 +69,8 @@ def _write(ctx: ScimContext, action: Callable[..., ingest.WriteResult], *args: A
 
 def _list(ctx: ScimContext, kind: str, query: Query) -> dict[str, Any]:
     compile_filter, sort_key, lister = (
-        (user_filter, user_sort_key, mirror.list_users) if kind == "User"
+        (user_filter, user_sort_key, mirror.list_users)
+        if kind == "User"
         else (group_filter, group_sort_key, mirror.list_groups)
     )
     where = compile_filter(query.filter) if query.filter else None
@@ -74,8 +79,14 @@ def _list(ctx: ScimContext, kind: str, query: Query) -> dict[str, Any]:
         key = sort_key(query.sort_by)
         order = [sort_order(key, descending=query.descending)]
     with unit_of_work(ctx.engine, write=False) as conn:
-        total, records = lister(conn, ctx.tenant.id, where=where, order_by=order,
-                                offset=query.start_index - 1, limit=query.count)
+        total, records = lister(
+            conn,
+            ctx.tenant.id,
+            where=where,
+            order_by=order,
+            offset=query.start_index - 1,
+            limit=query.count,
+        )
     return list_response(total, query, [_render(ctx, kind, r, query) for r in records])
 
 
@@ -103,16 +114,18 @@ def _routes(kind: str, plural: str, actions: dict[str, Callable[..., ingest.Writ
         return scim_json(await run_in_threadpool(_list, ctx, kind, query))
 
     @router.post(f"/{plural}", name=f"create_{kind.lower()}")
-    def create(ctx: ScimContext = Depends(scim_context),
-               body: dict[str, Any] = Depends(json_object)) -> JSONResponse:
+    def create(
+        ctx: ScimContext = Depends(scim_context), body: dict[str, Any] = Depends(json_object)
+    ) -> JSONResponse:
         result = _write(ctx, actions["create"], body)
         assert result.record is not None
         rendered = _render(ctx, kind, result.record, None)
         return scim_json(rendered, 201, result.record.version, rendered["meta"]["location"])
 
     @router.get(f"/{plural}/{{resource_id}}", name=f"get_{kind.lower()}")
-    def get_one(resource_id: str, request: Request,
-                ctx: ScimContext = Depends(scim_context)) -> Response:
+    def get_one(
+        resource_id: str, request: Request, ctx: ScimContext = Depends(scim_context)
+    ) -> Response:
         record = _get(ctx, kind, resource_id)
         if request.headers.get("if-none-match") in (etag(record.version), "*"):
             return Response(status_code=304, headers={"ETag": etag(record.version)})
@@ -120,31 +133,55 @@ def _routes(kind: str, plural: str, actions: dict[str, Callable[..., ingest.Writ
         return scim_json(_render(ctx, kind, record, query), version=record.version)
 
     def _modify(action: str) -> Callable[..., JSONResponse]:
-        def handler(resource_id: str, request: Request, ctx: ScimContext = Depends(scim_context),
-                    body: dict[str, Any] = Depends(json_object)) -> JSONResponse:
+        def handler(
+            resource_id: str,
+            request: Request,
+            ctx: ScimContext = Depends(scim_context),
+            body: dict[str, Any] = Depends(json_object),
+        ) -> JSONResponse:
             extra: dict[str, Any] = {"if_match": request.headers.get("if-match")}
             if action == "patch":
                 extra["max_operations"] = max_ops
             result = _write(ctx, actions[action], resource_id, body, **extra)
             assert result.record is not None
             query = parse_query(dict(request.query_params))
-            return scim_json(_render(ctx, kind, result.record, query), version=result.record.version)
+            return scim_json(
+                _render(ctx, kind, result.record, query), version=result.record.version
+            )
+
         return handler
 
     router.put(f"/{plural}/{{resource_id}}", name=f"replace_{kind.lower()}")(_modify("replace"))
     router.patch(f"/{plural}/{{resource_id}}", name=f"patch_{kind.lower()}")(_modify("patch"))
 
     @router.delete(f"/{plural}/{{resource_id}}", status_code=204, name=f"delete_{kind.lower()}")
-    def delete(resource_id: str, request: Request,
-               ctx: ScimContext = Depends(scim_context)) -> Response:
+    def delete(
+        resource_id: str, request: Request, ctx: ScimContext = Depends(scim_context)
+    ) -> Response:
         _write(ctx, actions["delete"], resource_id, if_match=request.headers.get("if-match"))
         return Response(status_code=204)
 
 
-_routes("User", "Users", {"create": ingest.create_user, "replace": ingest.replace_user,
-                          "patch": ingest.patch_user, "delete": ingest.delete_user})
-_routes("Group", "Groups", {"create": ingest.create_group, "replace": ingest.replace_group,
-                            "patch": ingest.patch_group, "delete": ingest.delete_group})
+_routes(
+    "User",
+    "Users",
+    {
+        "create": ingest.create_user,
+        "replace": ingest.replace_user,
+        "patch": ingest.patch_user,
+        "delete": ingest.delete_user,
+    },
+)
+_routes(
+    "Group",
+    "Groups",
+    {
+        "create": ingest.create_group,
+        "replace": ingest.replace_group,
+        "patch": ingest.patch_group,
+        "delete": ingest.delete_group,
+    },
+)
 
 
 @router.post("/.search", name="search_all")
@@ -162,13 +199,27 @@ def search_both(ctx: ScimContext, query: Query) -> dict[str, Any]:
     groups_total = _list(ctx, "Group", probe)["totalResults"]
     offset, resources = query.start_index - 1, []
     if offset < users_total:
-        page = Query(query.filter, offset + 1, query.count, query.sort_by, query.descending,
-                     query.attributes, query.excluded)
+        page = Query(
+            query.filter,
+            offset + 1,
+            query.count,
+            query.sort_by,
+            query.descending,
+            query.attributes,
+            query.excluded,
+        )
         resources = _list(ctx, "User", page)["Resources"]
     remaining = query.count - len(resources)
     if remaining > 0:
         group_offset = max(0, offset - users_total)
-        page = Query(query.filter, group_offset + 1, remaining, query.sort_by, query.descending,
-                     query.attributes, query.excluded)
+        page = Query(
+            query.filter,
+            group_offset + 1,
+            remaining,
+            query.sort_by,
+            query.descending,
+            query.attributes,
+            query.excluded,
+        )
         resources += _list(ctx, "Group", page)["Resources"]
     return list_response(users_total + groups_total, query, resources)

@@ -123,17 +123,20 @@ class Writer:
     # --- users ----------------------------------------------------------------------
 
     def find_user(self, ref: UserRef) -> MirrorResource | None:
-        if ref.externalId and (found := find_user(self.conn, self.tenant.id, "externalId",
-                                                  ref.externalId)):
+        if ref.externalId and (
+            found := find_user(self.conn, self.tenant.id, "externalId", ref.externalId)
+        ):
             return found
-        return find_user(self.conn, self.tenant.id, "userName", ref.userName) \
-            if ref.userName else None
+        return (
+            find_user(self.conn, self.tenant.id, "userName", ref.userName) if ref.userName else None
+        )
 
     def upsert_user(self, body: dict[str, Any]) -> str:
         forbidden = {"id", "meta"} & {str(k).lower() for k in body}
         if forbidden:
-            raise InvalidValue(f"data must not carry {sorted(forbidden)}: name users by "
-                               "userName or externalId")
+            raise InvalidValue(
+                f"data must not carry {sorted(forbidden)}: name users by userName or externalId"
+            )
         ref = UserRef.model_validate({k: body.get(k) for k in ("userName", "externalId")})
         existing = self.find_user(ref)
         if existing is None:
@@ -176,11 +179,15 @@ class Writer:
     def find_group(self, ref: GroupRef) -> MirrorResource | None:
         if ref.displayName:  # a missing group may be created next: one creator at a time
             lock_name(self.conn, self.tenant.id, "Group", ref.displayName)
-        if ref.externalId and (found := find_group(self.conn, self.tenant.id, "externalId",
-                                                   ref.externalId)):
+        if ref.externalId and (
+            found := find_group(self.conn, self.tenant.id, "externalId", ref.externalId)
+        ):
             return found
-        return find_group(self.conn, self.tenant.id, "displayName", ref.displayName) \
-            if ref.displayName else None
+        return (
+            find_group(self.conn, self.tenant.id, "displayName", ref.displayName)
+            if ref.displayName
+            else None
+        )
 
     def upsert_group(self, data: GroupData) -> str:
         existing = self.find_group(data)
@@ -206,8 +213,13 @@ class Writer:
         if group is None and membership.group.displayName is None:
             raise NotFound(f"no group {membership.group.model_dump(exclude_none=True)}")
         ids = self.user_ids(membership.members, create=True)
-        group_id = group.id if group else self.upsert_group(
-            GroupData.model_validate(membership.group.model_dump(exclude_none=True)))
+        group_id = (
+            group.id
+            if group
+            else self.upsert_group(
+                GroupData.model_validate(membership.group.model_dump(exclude_none=True))
+            )
+        )
         self._run(ingest.patch_group, group_id, add_members_body(ids))
 
     def remove_members(self, membership: Membership) -> None:
@@ -216,8 +228,9 @@ class Writer:
         if group is None or not ids:
             return
         operation = {"op": "remove", "path": "members", "value": [{"value": i} for i in ids]}
-        self._run(ingest.patch_group, group.id,
-                  {"schemas": [PATCH_SCHEMA], "Operations": [operation]})
+        self._run(
+            ingest.patch_group, group.id, {"schemas": [PATCH_SCHEMA], "Operations": [operation]}
+        )
 
 
 HANDLERS: dict[EventType, Callable[[Writer, dict[str, Any]], object]] = {
@@ -248,6 +261,7 @@ def describe(exc: ValidationError) -> str:
 
 # --- what the webhook routes persist beside the mirror change -------------------------
 
+
 def record_receipt(conn: Connection, tenant_id: str, event_id: str, now: datetime) -> bool:
     """False when this event id was already received: a replay, to be answered with no effect.
 
@@ -260,7 +274,23 @@ def record_receipt(conn: Connection, tenant_id: str, event_id: str, now: datetim
     return conn.execute(insert.returning(webhook_receipts.c.event_id)).first() is not None
 
 
-def audit(conn: Connection, tenant_id: str, *, actor: str, action: str, target: str,
-          detail: dict[str, Any], now: datetime) -> None:
-    conn.execute(audit_log.insert().values(tenant_id=tenant_id, actor=actor, action=action,
-                                           target=target[:200], detail=detail, at=now))
+def audit(
+    conn: Connection,
+    tenant_id: str,
+    *,
+    actor: str,
+    action: str,
+    target: str,
+    detail: dict[str, Any],
+    now: datetime,
+) -> None:
+    conn.execute(
+        audit_log.insert().values(
+            tenant_id=tenant_id,
+            actor=actor,
+            action=action,
+            target=target[:200],
+            detail=detail,
+            at=now,
+        )
+    )

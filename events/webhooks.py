@@ -48,6 +48,7 @@ MAX_EVENTS_PER_DELIVERY = 1000
 
 # --- signatures (pure) -------------------------------------------------------------
 
+
 def sign(secret: str, timestamp: int, body: bytes) -> str:
     message = str(timestamp).encode() + b"." + body
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
@@ -74,13 +75,15 @@ def verify_signature(header: str | None, body: bytes, secrets: list[str], now: f
         raise Unauthorized(f"signature timestamp is more than {TOLERANCE_SECONDS} s from now")
     matched = [
         hmac.compare_digest(sign(secret, timestamp, body), signature)
-        for secret in secrets for signature in signatures
+        for secret in secrets
+        for signature in signatures
     ]
     if not any(matched):
         raise Unauthorized("signature does not match")
 
 
 # --- request plumbing --------------------------------------------------------------
+
 
 async def raw_body(request: Request) -> bytes:
     body = await request.body()
@@ -133,9 +136,13 @@ def _canonical_events(payload: dict[str, Any]) -> list[WebhookEvent]:
 
 # Dependencies resolve in order: authentication first, then the body is parsed.
 
+
 @router.post("/events", name="webhook_events")
-def receive_events(tenant_id: str, tenant: Tenant = Depends(signed_tenant),
-                   payload: dict[str, Any] = Depends(json_object)) -> JSONResponse:
+def receive_events(
+    tenant_id: str,
+    tenant: Tenant = Depends(signed_tenant),
+    payload: dict[str, Any] = Depends(json_object),
+) -> JSONResponse:
     events = _canonical_events(payload)
     engine = get_engine()
     applied = replayed = 0
@@ -148,8 +155,11 @@ def receive_events(tenant_id: str, tenant: Tenant = Depends(signed_tenant),
             try:
                 apply_event(writer, event.type, event.data)
             except Refusal as exc:
-                raise type(exc)(f"events[{index}] ({event.id}): {exc.detail}",
-                                status=exc.status, scim_type=exc.scim_type) from None
+                raise type(exc)(
+                    f"events[{index}] ({event.id}): {exc.detail}",
+                    status=exc.status,
+                    scim_type=exc.scim_type,
+                ) from None
             applied += 1
     publish(engine, tenant_id, writer.event_ids)
     return JSONResponse({"received": len(events), "applied": applied, "replayed": replayed})
@@ -164,8 +174,11 @@ def okta_verification(request: Request, tenant: Tenant = Depends(okta_tenant)) -
 
 
 @router.post("/okta", name="okta_events")
-def okta_events(tenant_id: str, tenant: Tenant = Depends(okta_tenant),
-                payload: dict[str, Any] = Depends(json_object)) -> JSONResponse:
+def okta_events(
+    tenant_id: str,
+    tenant: Tenant = Depends(okta_tenant),
+    payload: dict[str, Any] = Depends(json_object),
+) -> JSONResponse:
     events = okta_hooks.parse_delivery(payload)
     engine = get_engine()
     with unit_of_work(engine) as conn:

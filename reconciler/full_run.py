@@ -71,8 +71,10 @@ def is_destructive(action: Action) -> bool:
 
 
 def describe(action: Action) -> dict[str, Any]:
-    return {"kind": action.kind, **{k: str(v) if v is not None else None
-                                    for k, v in asdict(action).items()}}
+    return {
+        "kind": action.kind,
+        **{k: str(v) if v is not None else None for k, v in asdict(action).items()},
+    }
 
 
 def _chunks(open_store: OpenStore, tenant_id: str, chunk: int) -> Iterator[list[ResourceKey]]:
@@ -87,8 +89,9 @@ def _chunks(open_store: OpenStore, tenant_id: str, chunk: int) -> Iterator[list[
             yield [(kind, i) for i in ids]
 
 
-def _plan_pass(open_store: OpenStore, report: ReconcileReport, chunk: int,
-               progress: Progress | None) -> None:
+def _plan_pass(
+    open_store: OpenStore, report: ReconcileReport, chunk: int, progress: Progress | None
+) -> None:
     counts: Counter[str] = Counter()
     refused: Counter[str] = Counter()
     for keys in _chunks(open_store, report.tenant_id, chunk):
@@ -111,8 +114,9 @@ def _plan_pass(open_store: OpenStore, report: ReconcileReport, chunk: int,
     report.counts, report.refused = dict(counts), dict(refused)
 
 
-def _apply_pass(open_store: OpenStore, report: ReconcileReport, chunk: int,
-                progress: Progress | None) -> None:
+def _apply_pass(
+    open_store: OpenStore, report: ReconcileReport, chunk: int, progress: Progress | None
+) -> None:
     for keys in _chunks(open_store, report.tenant_id, chunk):
         with open_store() as store:
             apply_with_store(store, report.tenant_id, keys, actor="reconciler")

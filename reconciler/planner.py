@@ -127,7 +127,12 @@ def _create_member(policy: TenantPolicy, desired: DesiredUser, member_id: str) -
     status, before = rules.next_status((start, None), desired.active or owner, start)
     actions: list[Action] = [
         CreateMember(
-            member_id, desired.scim_id, email, desired.display_name, status, before,
+            member_id,
+            desired.scim_id,
+            email,
+            desired.display_name,
+            status,
+            before,
             desired.has_password,
         )
     ]
@@ -158,8 +163,11 @@ def _converge(
         actions.append(_owner_deactivation_refused(member.id, desired.scim_id))
     display_name = desired.display_name or member.display_name
     has_password = member.has_password or desired.has_password
-    if (email, display_name, has_password) != (member.email, member.display_name,
-                                               member.has_password):
+    if (email, display_name, has_password) != (
+        member.email,
+        member.display_name,
+        member.has_password,
+    ):
         actions.append(UpdateMemberProfile(member.id, email, display_name, has_password))
     return actions
 

@@ -15,23 +15,34 @@ from sqlalchemy import Connection, insert, select
 from storage.schema import audit_log, change_events
 
 
-def record_writes(conn: Connection, tenant_id: str, *, actor: str, event_ids: Sequence[int],
-                  via: str = "scim") -> int:
+def record_writes(
+    conn: Connection, tenant_id: str, *, actor: str, event_ids: Sequence[int], via: str = "scim"
+) -> int:
     """One audit row per change event in `event_ids`, e.g. action `scim_patch_group`,
     target `scim_group:<id>`; returns the number written. Never commits."""
     if not event_ids:
         return 0
     events = conn.execute(
-        select(change_events.c.id, change_events.c.resource_type, change_events.c.resource_id,
-               change_events.c.version, change_events.c.operation, change_events.c.received_at)
+        select(
+            change_events.c.id,
+            change_events.c.resource_type,
+            change_events.c.resource_id,
+            change_events.c.version,
+            change_events.c.operation,
+            change_events.c.received_at,
+        )
         .where(change_events.c.tenant_id == tenant_id, change_events.c.id.in_(list(event_ids)))
         .order_by(change_events.c.id)
     ).all()
     rows = [
-        {"tenant_id": tenant_id, "actor": actor,
-         "action": f"{via}_{e.operation}_{e.resource_type.lower()}",
-         "target": f"{via}_{e.resource_type.lower()}:{e.resource_id}"[:200],
-         "detail": {"event_id": e.id, "version": e.version}, "at": e.received_at}
+        {
+            "tenant_id": tenant_id,
+            "actor": actor,
+            "action": f"{via}_{e.operation}_{e.resource_type.lower()}",
+            "target": f"{via}_{e.resource_type.lower()}:{e.resource_id}"[:200],
+            "detail": {"event_id": e.id, "version": e.version},
+            "at": e.received_at,
+        }
         for e in events
     ]
     if rows:

@@ -35,8 +35,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if url.startswith("sqlite"):
-        engine = create_engine(url, poolclass=NullPool, **kwargs) if ":memory:" not in url else \
-            create_engine(url, **kwargs)
+        engine = (
+            create_engine(url, poolclass=NullPool, **kwargs)
+            if ":memory:" not in url
+            else create_engine(url, **kwargs)
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
 
         @event.listens_for(engine, "begin")

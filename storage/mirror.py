@@ -33,14 +33,21 @@ class MirrorResource:
 
 def _as_resource(row: Any) -> MirrorResource:
     return MirrorResource(
-        row.id, row.version, row.created_at, row.updated_at, dict(row.resource),
+        row.id,
+        row.version,
+        row.created_at,
+        row.updated_at,
+        dict(row.resource),
         bool(getattr(row, "has_password", False)),
     )
 
 
 # --- users -------------------------------------------------------------------
 
-def _write_user_values(conn: Connection, tenant_id: str, user_id: str, resource: dict[str, Any]) -> None:
+
+def _write_user_values(
+    conn: Connection, tenant_id: str, user_id: str, resource: dict[str, Any]
+) -> None:
     rows = user_value_rows(tenant_id, user_id, resource)
     if rows:
         conn.execute(mirror_user_values.insert(), rows)
@@ -55,8 +62,13 @@ def insert_user(
         with conn.begin_nested():
             conn.execute(
                 mirror_users.insert().values(
-                    tenant_id=tenant_id, id=user_id, version=1, created_at=now, updated_at=now,
-                    resource=resource, **columns,
+                    tenant_id=tenant_id,
+                    id=user_id,
+                    version=1,
+                    created_at=now,
+                    updated_at=now,
+                    resource=resource,
+                    **columns,
                 )
             )
     except IntegrityError as exc:
@@ -127,7 +139,9 @@ def delete_user(conn: Connection, tenant_id: str, user_id: str) -> list[str]:
         )
     )
     conn.execute(
-        delete(mirror_users).where(mirror_users.c.tenant_id == tenant_id, mirror_users.c.id == user_id)
+        delete(mirror_users).where(
+            mirror_users.c.tenant_id == tenant_id, mirror_users.c.id == user_id
+        )
     )
     return group_ids
 
@@ -162,11 +176,19 @@ def list_users(
     offset: int = 0,
     limit: int = 100,
 ) -> tuple[int, list[MirrorResource]]:
-    return _page(conn, mirror_users, tenant_id, where, order_by or (mirror_users.c.created_at,),
-                 offset, limit)
+    return _page(
+        conn,
+        mirror_users,
+        tenant_id,
+        where,
+        order_by or (mirror_users.c.created_at,),
+        offset,
+        limit,
+    )
 
 
 # --- groups ------------------------------------------------------------------
+
 
 def insert_group(
     conn: Connection, tenant_id: str, resource: dict[str, Any], *, now: datetime
@@ -174,8 +196,13 @@ def insert_group(
     group_id = new_id()
     conn.execute(
         mirror_groups.insert().values(
-            tenant_id=tenant_id, id=group_id, version=1, created_at=now, updated_at=now,
-            resource=resource, **group_columns(resource),
+            tenant_id=tenant_id,
+            id=group_id,
+            version=1,
+            created_at=now,
+            updated_at=now,
+            resource=resource,
+            **group_columns(resource),
         )
     )
     return MirrorResource(group_id, 1, now, now, resource)
@@ -192,8 +219,12 @@ def get_group(
 
 
 def update_group(
-    conn: Connection, tenant_id: str, current: MirrorResource, resource: dict[str, Any],
-    *, now: datetime,
+    conn: Connection,
+    tenant_id: str,
+    current: MirrorResource,
+    resource: dict[str, Any],
+    *,
+    now: datetime,
 ) -> MirrorResource:
     version = current.version + 1
     conn.execute(
@@ -227,8 +258,15 @@ def list_groups(
     offset: int = 0,
     limit: int = 100,
 ) -> tuple[int, list[MirrorResource]]:
-    return _page(conn, mirror_groups, tenant_id, where, order_by or (mirror_groups.c.created_at,),
-                 offset, limit)
+    return _page(
+        conn,
+        mirror_groups,
+        tenant_id,
+        where,
+        order_by or (mirror_groups.c.created_at,),
+        offset,
+        limit,
+    )
 
 
 def resolve_member_types(conn: Connection, tenant_id: str, ids: Iterable[str]) -> dict[str, str]:
@@ -266,23 +304,29 @@ def add_members(conn: Connection, tenant_id: str, group_id: str, ids: Iterable[s
 def remove_members(conn: Connection, tenant_id: str, group_id: str, ids: Iterable[str]) -> int:
     removed = 0
     for chunk in chunked(sorted(set(ids)), 1000):
-        removed += conn.execute(
-            delete(mirror_group_members).where(
-                mirror_group_members.c.tenant_id == tenant_id,
-                mirror_group_members.c.group_id == group_id,
-                mirror_group_members.c.member_id.in_(chunk),
-            )
-        ).rowcount or 0
+        removed += (
+            conn.execute(
+                delete(mirror_group_members).where(
+                    mirror_group_members.c.tenant_id == tenant_id,
+                    mirror_group_members.c.group_id == group_id,
+                    mirror_group_members.c.member_id.in_(chunk),
+                )
+            ).rowcount
+            or 0
+        )
     return removed
 
 
 def clear_members(conn: Connection, tenant_id: str, group_id: str) -> int:
-    return conn.execute(
-        delete(mirror_group_members).where(
-            mirror_group_members.c.tenant_id == tenant_id,
-            mirror_group_members.c.group_id == group_id,
-        )
-    ).rowcount or 0
+    return (
+        conn.execute(
+            delete(mirror_group_members).where(
+                mirror_group_members.c.tenant_id == tenant_id,
+                mirror_group_members.c.group_id == group_id,
+            )
+        ).rowcount
+        or 0
+    )
 
 
 def replace_members(conn: Connection, tenant_id: str, group_id: str, ids: Iterable[str]) -> None:

@@ -68,7 +68,9 @@ def mark_published(conn: Connection, event_ids: Sequence[int], now: datetime) ->
         )
 
 
-def unpublished(conn: Connection, *, older_than: datetime, limit: int = 5000) -> list[tuple[int, str]]:
+def unpublished(
+    conn: Connection, *, older_than: datetime, limit: int = 5000
+) -> list[tuple[int, str]]:
     """Events committed but never handed to Redis (it was down, or the process died)."""
     rows = conn.execute(
         select(change_events.c.id, change_events.c.tenant_id)
@@ -114,8 +116,15 @@ def claim(conn: Connection, tenant_id: str, limit: int) -> list[PendingEvent]:
     )
     rows = conn.execute(for_update(conn, query, skip_locked=True))
     return [
-        PendingEvent(r.id, r.tenant_id, r.resource_type, r.resource_id, r.version,
-                     as_utc(r.received_at), r.attempts)
+        PendingEvent(
+            r.id,
+            r.tenant_id,
+            r.resource_type,
+            r.resource_id,
+            r.version,
+            as_utc(r.received_at),
+            r.attempts,
+        )
         for r in rows
     ]
 
@@ -125,8 +134,11 @@ def mark_applied(conn: Connection, event_ids: Sequence[int], now: datetime) -> N
         conn.execute(
             update(change_events)
             .where(change_events.c.id.in_(chunk))
-            .values(state="applied", applied_at=now, published_at=func.coalesce(
-                change_events.c.published_at, now))
+            .values(
+                state="applied",
+                applied_at=now,
+                published_at=func.coalesce(change_events.c.published_at, now),
+            )
         )
 
 
@@ -169,7 +181,9 @@ def dead_letter(
     )
 
 
-def list_dead_letters(conn: Connection, tenant_id: str | None = None, limit: int = 100) -> list[Any]:
+def list_dead_letters(
+    conn: Connection, tenant_id: str | None = None, limit: int = 100
+) -> list[Any]:
     query = select(dead_letters).order_by(dead_letters.c.id.desc()).limit(limit)
     if tenant_id:
         query = query.where(dead_letters.c.tenant_id == tenant_id)
@@ -237,9 +251,7 @@ def pipeline_status(
         .order_by(change_events.c.applied_at.desc())
         .limit(20000)
     )
-    lags = sorted(
-        (as_utc(r.applied_at) - as_utc(r.received_at)).total_seconds() for r in recent
-    )
+    lags = sorted((as_utc(r.applied_at) - as_utc(r.received_at)).total_seconds() for r in recent)
     failures = conn.execute(
         select(func.count()).where(
             change_events.c.tenant_id == tenant_id,

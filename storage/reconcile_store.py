@@ -38,27 +38,54 @@ class SqlReconcileStore(SqlWorkspaceStore):
         return [r.key for r in rows]
 
     def member_count(self, tenant_id: str) -> int:
-        return int(self.conn.execute(
-            select(func.count()).select_from(members).where(members.c.tenant_id == tenant_id)
-        ).scalar_one())
+        return int(
+            self.conn.execute(
+                select(func.count()).select_from(members).where(members.c.tenant_id == tenant_id)
+            ).scalar_one()
+        )
 
 
-def start_run(conn: Connection, tenant_id: str, *, source: str, dry_run: bool, forced: bool,
-              now: datetime) -> int:
-    result = conn.execute(reconcile_runs.insert().values(
-        tenant_id=tenant_id, source=source, dry_run=dry_run, forced=forced, outcome="running",
-        counts={}, actions=[], started_at=now,
-    ))
+def start_run(
+    conn: Connection, tenant_id: str, *, source: str, dry_run: bool, forced: bool, now: datetime
+) -> int:
+    result = conn.execute(
+        reconcile_runs.insert().values(
+            tenant_id=tenant_id,
+            source=source,
+            dry_run=dry_run,
+            forced=forced,
+            outcome="running",
+            counts={},
+            actions=[],
+            started_at=now,
+        )
+    )
     return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
-def finish_run(conn: Connection, run_id: int, *, outcome: str, counts: dict[str, int],
-               actions: list[dict[str, Any]], error: str | None, now: datetime,
-               duration: float) -> None:
-    conn.execute(update(reconcile_runs).where(reconcile_runs.c.id == run_id).values(
-        outcome=outcome, counts=counts, actions=actions, error=error, finished_at=now,
-        duration_seconds=duration,
-    ))
+def finish_run(
+    conn: Connection,
+    run_id: int,
+    *,
+    outcome: str,
+    counts: dict[str, int],
+    actions: list[dict[str, Any]],
+    error: str | None,
+    now: datetime,
+    duration: float,
+) -> None:
+    conn.execute(
+        update(reconcile_runs)
+        .where(reconcile_runs.c.id == run_id)
+        .values(
+            outcome=outcome,
+            counts=counts,
+            actions=actions,
+            error=error,
+            finished_at=now,
+            duration_seconds=duration,
+        )
+    )
 
 
 def get_run(conn: Connection, run_id: int) -> dict[str, Any] | None:
@@ -66,13 +93,24 @@ def get_run(conn: Connection, run_id: int) -> dict[str, Any] | None:
     return dict(row._mapping) if row else None
 
 
-def recent_runs(conn: Connection, tenant_id: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
-    query = select(
-        reconcile_runs.c.id, reconcile_runs.c.tenant_id, reconcile_runs.c.source,
-        reconcile_runs.c.dry_run, reconcile_runs.c.outcome, reconcile_runs.c.counts,
-        reconcile_runs.c.started_at, reconcile_runs.c.finished_at,
-        reconcile_runs.c.duration_seconds,
-    ).order_by(reconcile_runs.c.id.desc()).limit(limit)
+def recent_runs(
+    conn: Connection, tenant_id: str | None = None, limit: int = 20
+) -> list[dict[str, Any]]:
+    query = (
+        select(
+            reconcile_runs.c.id,
+            reconcile_runs.c.tenant_id,
+            reconcile_runs.c.source,
+            reconcile_runs.c.dry_run,
+            reconcile_runs.c.outcome,
+            reconcile_runs.c.counts,
+            reconcile_runs.c.started_at,
+            reconcile_runs.c.finished_at,
+            reconcile_runs.c.duration_seconds,
+        )
+        .order_by(reconcile_runs.c.id.desc())
+        .limit(limit)
+    )
     if tenant_id:
         query = query.where(reconcile_runs.c.tenant_id == tenant_id)
     return [dict(r._mapping) for r in conn.execute(query)]
@@ -81,5 +119,6 @@ def recent_runs(conn: Connection, tenant_id: str | None = None, limit: int = 20)
 def last_started(conn: Connection, tenant_id: str) -> datetime | None:
     return conn.execute(
         select(func.max(reconcile_runs.c.started_at)).where(
-            reconcile_runs.c.tenant_id == tenant_id, reconcile_runs.c.dry_run.is_(False))
+            reconcile_runs.c.tenant_id == tenant_id, reconcile_runs.c.dry_run.is_(False)
+        )
     ).scalar()

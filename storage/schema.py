@@ -137,7 +137,9 @@ mirror_group_members = Table(
     Column("member_id", Id, primary_key=True),
     Column("member_type", String(10), nullable=False, default="User"),
     ForeignKeyConstraint(
-        ["tenant_id", "group_id"], ["mirror_groups.tenant_id", "mirror_groups.id"], ondelete="CASCADE"
+        ["tenant_id", "group_id"],
+        ["mirror_groups.tenant_id", "mirror_groups.id"],
+        ondelete="CASCADE",
     ),
     Index("ix_mirror_group_members_member", "tenant_id", "member_id"),
 )

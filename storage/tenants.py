@@ -152,18 +152,13 @@ def verify_token(
         raise Unauthorized("missing bearer token")
     digest = hash_token(presented)
     row = conn.execute(
-        select(api_tokens.c.id, api_tokens.c.token_hash, api_tokens.c.tenant_id)
-        .where(
+        select(api_tokens.c.id, api_tokens.c.token_hash, api_tokens.c.tenant_id).where(
             api_tokens.c.token_hash == digest,
             api_tokens.c.kind == kind,
             api_tokens.c.revoked_at.is_(None),
         )
     ).first()
-    if (
-        row is None
-        or not hmac.compare_digest(row.token_hash, digest)
-        or row.tenant_id != tenant_id
-    ):
+    if row is None or not hmac.compare_digest(row.token_hash, digest) or row.tenant_id != tenant_id:
         raise Unauthorized("invalid bearer token")
     return str(row.id)
 
@@ -240,13 +235,25 @@ def create_workspace(
     admin = issue_token(conn, tenant.id, "admin")
     if owner_email:
         now = utcnow()
-        conn.execute(members.insert().values(
-            tenant_id=tenant.id, id=new_id(), email=owner_email, email_ci=owner_email.lower(),
-            display_name=owner_email.split("@")[0], status="active", role="owner",
-            has_password=True, created_at=now, updated_at=now,
-        ))
+        conn.execute(
+            members.insert().values(
+                tenant_id=tenant.id,
+                id=new_id(),
+                email=owner_email,
+                email_ci=owner_email.lower(),
+                display_name=owner_email.split("@")[0],
+                status="active",
+                role="owner",
+                has_password=True,
+                created_at=now,
+                updated_at=now,
+            )
+        )
     return {
-        "id": tenant.id, "name": tenant.name, "idp": tenant.idp,
-        "sso_domains": list(tenant.sso_domains), "owner_email": tenant.owner_email,
+        "id": tenant.id,
+        "name": tenant.name,
+        "idp": tenant.idp,
+        "sso_domains": list(tenant.sso_domains),
+        "owner_email": tenant.owner_email,
         "admin_token": admin.token,
     }

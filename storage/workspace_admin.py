@@ -97,10 +97,19 @@ def get_member(conn: Connection, tenant_id: str, member_id: str) -> ActualMember
     return member
 
 
-def audit(conn: Connection, tenant_id: str, actor: str, action: str, target: str,
-          **detail: Any) -> None:
-    conn.execute(insert(audit_log).values(tenant_id=tenant_id, actor=actor, action=action,
-                                          target=target, detail=detail, at=utcnow()))
+def audit(
+    conn: Connection, tenant_id: str, actor: str, action: str, target: str, **detail: Any
+) -> None:
+    conn.execute(
+        insert(audit_log).values(
+            tenant_id=tenant_id,
+            actor=actor,
+            action=action,
+            target=target,
+            detail=detail,
+            at=utcnow(),
+        )
+    )
 
 
 # --- members (rules 3, 6, 9) ---------------------------------------------------------------
@@ -110,9 +119,15 @@ def members_by_status(
     conn: Connection, tenant_id: str, status: MemberStatus | None
 ) -> tuple[list[ActualMember], dict[MemberStatus, int]]:
     """One tab of the member list (all members when `status` is None) and every tab's count."""
-    found: dict[str, int] = dict(conn.execute(
-        select(_m.c.status, func.count()).where(_m.c.tenant_id == tenant_id)
-        .group_by(_m.c.status)).tuples().all())
+    found: dict[str, int] = dict(
+        conn.execute(
+            select(_m.c.status, func.count())
+            .where(_m.c.tenant_id == tenant_id)
+            .group_by(_m.c.status)
+        )
+        .tuples()
+        .all()
+    )
     counts = {tab: int(found.get(tab.value, 0)) for tab in rules.MEMBER_TABS}
     return list_members(conn, tenant_id, status), counts
 
@@ -124,51 +139,85 @@ def member_detail(conn: Connection, tenant_id: str, member_id: str) -> MemberDet
     in_group = (_gm.c.tenant_id == _wg.c.tenant_id) & (_gm.c.group_id == _wg.c.id)
     groups = conn.execute(
         select(_wg.c.id, _wg.c.name, _wg.c.scim_group_id, _gm.c.source)
-        .join(_gm, in_group).where(_gm.c.tenant_id == tenant_id, _gm.c.member_id == member_id)
+        .join(_gm, in_group)
+        .where(_gm.c.tenant_id == tenant_id, _gm.c.member_id == member_id)
         .order_by(_wg.c.name_ci)
     ).all()
-    grants = conn.execute(
-        select(_gp.c.path, _gp.c.access)
-        .join(_gm, (_gm.c.tenant_id == _gp.c.tenant_id) & (_gm.c.group_id == _gp.c.group_id))
-        .where(_gm.c.tenant_id == tenant_id, _gm.c.member_id == member_id)
-    ).tuples().all()
+    grants = (
+        conn.execute(
+            select(_gp.c.path, _gp.c.access)
+            .join(_gm, (_gm.c.tenant_id == _gp.c.tenant_id) & (_gm.c.group_id == _gp.c.group_id))
+            .where(_gm.c.tenant_id == tenant_id, _gm.c.member_id == member_id)
+        )
+        .tuples()
+        .all()
+    )
     allowed, reason = rules.can_login(member, policy)
     return MemberDetail(
         member=member,
         groups=[GroupLink(g.id, g.name, g.scim_group_id is not None, g.source) for g in groups],
         permissions=rules.effective_permissions((path, Access(a)) for path, a in grants),
-        can_login=allowed, login_reason=reason,
+        can_login=allowed,
+        login_reason=reason,
     )
 
 
-def invite_member(conn: Connection, tenant_id: str, *, email: str, display_name: str | None,
-                  actor: str) -> MemberDetail:
+def invite_member(
+    conn: Connection, tenant_id: str, *, email: str, display_name: str | None, actor: str
+) -> MemberDetail:
     """A new native member, pending until the invitation is accepted."""
     load_policy(conn, tenant_id)
     rules.check_admin_invite(find_member(conn, tenant_id, email=email))
     member_id, now = new_id(), utcnow()
-    conn.execute(insert(_m).values(
-        tenant_id=tenant_id, id=member_id, email=email, email_ci=email.lower(),
-        display_name=display_name, status=MemberStatus.PENDING.value, role=Role.MEMBER.value,
-        has_password=False, created_at=now, updated_at=now))
-    conn.execute(insert(invitations).values(tenant_id=tenant_id, id=new_id(),
-                                            member_id=member_id, email=email, created_at=now))
+    conn.execute(
+        insert(_m).values(
+            tenant_id=tenant_id,
+            id=member_id,
+            email=email,
+            email_ci=email.lower(),
+            display_name=display_name,
+            status=MemberStatus.PENDING.value,
+            role=Role.MEMBER.value,
+            has_password=False,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    conn.execute(
+        insert(invitations).values(
+            tenant_id=tenant_id, id=new_id(), member_id=member_id, email=email, created_at=now
+        )
+    )
     audit(conn, tenant_id, actor, "invite_member", f"member:{member_id}", email=email)
     return member_detail(conn, tenant_id, member_id)
 
 
-def accept_invitation(conn: Connection, tenant_id: str, member_id: str, *,
-                      actor: str) -> MemberDetail:
+def accept_invitation(
+    conn: Connection, tenant_id: str, member_id: str, *, actor: str
+) -> MemberDetail:
     """Rule 3: the pending member sets a password and becomes active."""
     load_policy(conn, tenant_id)
     rules.check_accept_invitation(get_member(conn, tenant_id, member_id))
     now = utcnow()
-    conn.execute(update(_m).where(_m.c.tenant_id == tenant_id, _m.c.id == member_id).values(
-        status=MemberStatus.ACTIVE.value, status_before_deactivation=None, has_password=True,
-        updated_at=now))
-    conn.execute(update(invitations).where(
-        invitations.c.tenant_id == tenant_id, invitations.c.member_id == member_id,
-        invitations.c.accepted_at.is_(None)).values(accepted_at=now))
+    conn.execute(
+        update(_m)
+        .where(_m.c.tenant_id == tenant_id, _m.c.id == member_id)
+        .values(
+            status=MemberStatus.ACTIVE.value,
+            status_before_deactivation=None,
+            has_password=True,
+            updated_at=now,
+        )
+    )
+    conn.execute(
+        update(invitations)
+        .where(
+            invitations.c.tenant_id == tenant_id,
+            invitations.c.member_id == member_id,
+            invitations.c.accepted_at.is_(None),
+        )
+        .values(accepted_at=now)
+    )
     audit(conn, tenant_id, actor, "accept_invitation", f"member:{member_id}")
     return member_detail(conn, tenant_id, member_id)
 
@@ -196,15 +245,24 @@ def login_check(conn: Connection, tenant_id: str, email: str) -> tuple[bool, str
 # --- SSO and SCIM (rules 1 and 11) -----------------------------------------------------------
 
 
-def configure_sso(conn: Connection, tenant_id: str, *, domains: list[str], provider: str,
-                  actor: str) -> tenants.Tenant:
+def configure_sso(
+    conn: Connection, tenant_id: str, *, domains: list[str], provider: str, actor: str
+) -> tenants.Tenant:
     """Verified email domains and the provider; replaces any earlier configuration."""
     load_policy(conn, tenant_id)
     clean = sorted({d.strip().lower() for d in domains})
-    tenant = tenants.update_fields(conn, tenant_id, sso_domains=clean, sso_provider=provider,
-                                   sso_configured=True)
-    audit(conn, tenant_id, actor, "configure_sso", f"tenant:{tenant_id}", domains=clean,
-          provider=provider)
+    tenant = tenants.update_fields(
+        conn, tenant_id, sso_domains=clean, sso_provider=provider, sso_configured=True
+    )
+    audit(
+        conn,
+        tenant_id,
+        actor,
+        "configure_sso",
+        f"tenant:{tenant_id}",
+        domains=clean,
+        provider=provider,
+    )
     return tenant
 
 
@@ -212,8 +270,15 @@ def remove_sso(conn: Connection, tenant_id: str, *, actor: str) -> CascadeReport
     """Rule 11: SCIM off, its tokens revoked, and the cascade (audited action by action)."""
     rules.check_sso_removal(load_policy(conn, tenant_id))
     report = run_sso_removal(conn, tenant_id, actor=actor)
-    audit(conn, tenant_id, actor, "remove_sso", f"tenant:{tenant_id}", counts=report.counts,
-          tokens_revoked=report.tokens_revoked)
+    audit(
+        conn,
+        tenant_id,
+        actor,
+        "remove_sso",
+        f"tenant:{tenant_id}",
+        counts=report.counts,
+        tokens_revoked=report.tokens_revoked,
+    )
     return report
 
 
@@ -237,7 +302,13 @@ def disable_scim(conn: Connection, tenant_id: str, *, actor: str) -> None:
 
 def audit_entries(conn: Connection, tenant_id: str, *, limit: int) -> list[AuditEntry]:
     """The newest `limit` entries of this tenant, newest first."""
-    rows = conn.execute(select(audit_log).where(audit_log.c.tenant_id == tenant_id)
-                        .order_by(audit_log.c.id.desc()).limit(limit))
-    return [AuditEntry(r.id, r.actor, r.action, r.target, dict(r.detail or {}), as_utc(r.at))
-            for r in rows]
+    rows = conn.execute(
+        select(audit_log)
+        .where(audit_log.c.tenant_id == tenant_id)
+        .order_by(audit_log.c.id.desc())
+        .limit(limit)
+    )
+    return [
+        AuditEntry(r.id, r.actor, r.action, r.target, dict(r.detail or {}), as_utc(r.at))
+        for r in rows
+    ]

@@ -32,8 +32,11 @@ class GroupView:
 
 
 def get_group(conn: Connection, tenant_id: str, group_id: str) -> ActualGroup:
-    row = conn.execute(select(_wg.c.id, _wg.c.name, _wg.c.scim_group_id).where(
-        _wg.c.tenant_id == tenant_id, _wg.c.id == group_id)).first()
+    row = conn.execute(
+        select(_wg.c.id, _wg.c.name, _wg.c.scim_group_id).where(
+            _wg.c.tenant_id == tenant_id, _wg.c.id == group_id
+        )
+    ).first()
     if row is None:
         raise NotFound(f"group {group_id} not found")
     return ActualGroup(row.id, row.name, row.scim_group_id)
@@ -42,21 +45,37 @@ def get_group(conn: Connection, tenant_id: str, group_id: str) -> ActualGroup:
 def list_groups(conn: Connection, tenant_id: str, group_id: str | None = None) -> list[GroupView]:
     """Every group (or one), with its member count and permissions: three queries in all."""
     only = [_wg.c.id == group_id] if group_id else []
-    rows = conn.execute(select(_wg.c.id, _wg.c.name, _wg.c.scim_group_id)
-                        .where(_wg.c.tenant_id == tenant_id, *only).order_by(_wg.c.name_ci)).all()
+    rows = conn.execute(
+        select(_wg.c.id, _wg.c.name, _wg.c.scim_group_id)
+        .where(_wg.c.tenant_id == tenant_id, *only)
+        .order_by(_wg.c.name_ci)
+    ).all()
     only_gm = [_gm.c.group_id == group_id] if group_id else []
-    counts: dict[str, int] = dict(conn.execute(select(_gm.c.group_id, func.count())
-                               .where(_gm.c.tenant_id == tenant_id, *only_gm)
-                               .group_by(_gm.c.group_id)).tuples().all())
+    counts: dict[str, int] = dict(
+        conn.execute(
+            select(_gm.c.group_id, func.count())
+            .where(_gm.c.tenant_id == tenant_id, *only_gm)
+            .group_by(_gm.c.group_id)
+        )
+        .tuples()
+        .all()
+    )
     only_gp = [_gp.c.group_id == group_id] if group_id else []
     permissions: dict[str, dict[str, Access]] = {}
     for gid, path, access in conn.execute(
         select(_gp.c.group_id, _gp.c.path, _gp.c.access)
-        .where(_gp.c.tenant_id == tenant_id, *only_gp).order_by(_gp.c.path)
+        .where(_gp.c.tenant_id == tenant_id, *only_gp)
+        .order_by(_gp.c.path)
     ).tuples():
         permissions.setdefault(gid, {})[path] = Access(access)
-    return [GroupView(ActualGroup(r.id, r.name, r.scim_group_id), int(counts.get(r.id, 0)),
-                      permissions.get(r.id, {})) for r in rows]
+    return [
+        GroupView(
+            ActualGroup(r.id, r.name, r.scim_group_id),
+            int(counts.get(r.id, 0)),
+            permissions.get(r.id, {}),
+        )
+        for r in rows
+    ]
 
 
 def _group_view(conn: Connection, tenant_id: str, group_id: str) -> GroupView:
@@ -65,9 +84,13 @@ def _group_view(conn: Connection, tenant_id: str, group_id: str) -> GroupView:
 
 def _names_taken(conn: Connection, tenant_id: str, name: str, *, other_than: str = "") -> set[str]:
     """Lower-cased names of groups other than `other_than` that `name` would clash with."""
-    return set(conn.execute(select(_wg.c.name_ci).where(
-        _wg.c.tenant_id == tenant_id, _wg.c.name_ci == name.lower(), _wg.c.id != other_than)
-    ).scalars())
+    return set(
+        conn.execute(
+            select(_wg.c.name_ci).where(
+                _wg.c.tenant_id == tenant_id, _wg.c.name_ci == name.lower(), _wg.c.id != other_than
+            )
+        ).scalars()
+    )
 
 
 def create_group(conn: Connection, tenant_id: str, *, name: str, actor: str) -> GroupView:
@@ -75,14 +98,23 @@ def create_group(conn: Connection, tenant_id: str, *, name: str, actor: str) -> 
     load_policy(conn, tenant_id)
     rules.check_group_name_free(name, _names_taken(conn, tenant_id, name))
     group_id = new_id()
-    conn.execute(insert(_wg).values(tenant_id=tenant_id, id=group_id, name=name,
-                                    name_ci=name.lower(), scim_group_id=None, created_at=utcnow()))
+    conn.execute(
+        insert(_wg).values(
+            tenant_id=tenant_id,
+            id=group_id,
+            name=name,
+            name_ci=name.lower(),
+            scim_group_id=None,
+            created_at=utcnow(),
+        )
+    )
     audit(conn, tenant_id, actor, "create_group", f"group:{group_id}", name=name)
     return _group_view(conn, tenant_id, group_id)
 
 
-def rename_group(conn: Connection, tenant_id: str, group_id: str, *, name: str,
-                 actor: str) -> GroupView:
+def rename_group(
+    conn: Connection, tenant_id: str, group_id: str, *, name: str, actor: str
+) -> GroupView:
     load_policy(conn, tenant_id)
     group = get_group(conn, tenant_id, group_id)
     rules.check_admin_rename_group(group)
@@ -99,44 +131,75 @@ def delete_group(conn: Connection, tenant_id: str, group_id: str, *, actor: str)
     SqlWorkspaceStore(conn).apply(tenant_id, [DeleteGroup(group.id, group.name)], actor)
 
 
-def add_group_member(conn: Connection, tenant_id: str, group_id: str, member_id: str, *,
-                     actor: str) -> None:
+def add_group_member(
+    conn: Connection, tenant_id: str, group_id: str, member_id: str, *, actor: str
+) -> None:
     """Idempotent: adding a member already in the group changes nothing."""
     load_policy(conn, tenant_id)
     group = get_group(conn, tenant_id, group_id)
     get_member(conn, tenant_id, member_id)
     rules.check_admin_change_group_members(group)
-    present = conn.execute(select(_gm.c.member_id).where(
-        _gm.c.tenant_id == tenant_id, _gm.c.group_id == group_id, _gm.c.member_id == member_id)
+    present = conn.execute(
+        select(_gm.c.member_id).where(
+            _gm.c.tenant_id == tenant_id, _gm.c.group_id == group_id, _gm.c.member_id == member_id
+        )
     ).first()
     if present is None:
-        conn.execute(insert(_gm).values(tenant_id=tenant_id, group_id=group_id,
-                                        member_id=member_id, source="native", created_at=utcnow()))
+        conn.execute(
+            insert(_gm).values(
+                tenant_id=tenant_id,
+                group_id=group_id,
+                member_id=member_id,
+                source="native",
+                created_at=utcnow(),
+            )
+        )
         audit(conn, tenant_id, actor, "add_group_member", f"group:{group_id}", member_id=member_id)
 
 
-def remove_group_member(conn: Connection, tenant_id: str, group_id: str, member_id: str, *,
-                        actor: str) -> None:
+def remove_group_member(
+    conn: Connection, tenant_id: str, group_id: str, member_id: str, *, actor: str
+) -> None:
     load_policy(conn, tenant_id)
     group = get_group(conn, tenant_id, group_id)
     get_member(conn, tenant_id, member_id)
     rules.check_admin_change_group_members(group)
-    removed = conn.execute(delete(_gm).where(
-        _gm.c.tenant_id == tenant_id, _gm.c.group_id == group_id, _gm.c.member_id == member_id))
+    removed = conn.execute(
+        delete(_gm).where(
+            _gm.c.tenant_id == tenant_id, _gm.c.group_id == group_id, _gm.c.member_id == member_id
+        )
+    )
     if removed.rowcount == 0:
         raise NotFound(f"member {member_id} is not in group {group_id}")
     audit(conn, tenant_id, actor, "remove_group_member", f"group:{group_id}", member_id=member_id)
 
 
-def set_group_permissions(conn: Connection, tenant_id: str, group_id: str,
-                          grants: Sequence[tuple[str, Access]], *, actor: str) -> GroupView:
+def set_group_permissions(
+    conn: Connection,
+    tenant_id: str,
+    group_id: str,
+    grants: Sequence[tuple[str, Access]],
+    *,
+    actor: str,
+) -> GroupView:
     """Replaces the group's permissions; allowed on SCIM groups too (rule 7)."""
     load_policy(conn, tenant_id)
     get_group(conn, tenant_id, group_id)
     conn.execute(delete(_gp).where(_gp.c.tenant_id == tenant_id, _gp.c.group_id == group_id))
     if grants:
-        conn.execute(insert(_gp), [{"tenant_id": tenant_id, "group_id": group_id, "path": path,
-                                    "access": access.value} for path, access in grants])
-    audit(conn, tenant_id, actor, "set_group_permissions", f"group:{group_id}",
-          permissions=[{"path": path, "access": access.value} for path, access in grants])
+        conn.execute(
+            insert(_gp),
+            [
+                {"tenant_id": tenant_id, "group_id": group_id, "path": path, "access": access.value}
+                for path, access in grants
+            ],
+        )
+    audit(
+        conn,
+        tenant_id,
+        actor,
+        "set_group_permissions",
+        f"group:{group_id}",
+        permissions=[{"path": path, "access": access.value} for path, access in grants],
+    )
     return _group_view(conn, tenant_id, group_id)

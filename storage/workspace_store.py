@@ -109,9 +109,14 @@ def _value(status: MemberStatus | None) -> str | None:
 def _member(row: Any) -> ActualMember:
     before = row.status_before_deactivation
     return ActualMember(
-        id=row.id, email=row.email, email_ci=row.email_ci, status=MemberStatus(row.status),
-        display_name=row.display_name, status_before_deactivation=MemberStatus(before) if before
-        else None, role=Role(row.role), has_password=bool(row.has_password),
+        id=row.id,
+        email=row.email,
+        email_ci=row.email_ci,
+        status=MemberStatus(row.status),
+        display_name=row.display_name,
+        status_before_deactivation=MemberStatus(before) if before else None,
+        role=Role(row.role),
+        has_password=bool(row.has_password),
         scim_user_id=row.scim_user_id,
     )
 
@@ -119,8 +124,13 @@ def _member(row: Any) -> ActualMember:
 def _desired_user(row: Any) -> DesiredUser:
     spelled = row.user_name if row.user_name.lower() == row.email_ci else row.email_ci
     return DesiredUser(
-        scim_id=row.id, email_ci=row.email_ci, email=spelled, display_name=row.display_name,
-        active=bool(row.active), has_password=bool(row.has_password), version=row.version,
+        scim_id=row.id,
+        email_ci=row.email_ci,
+        email=spelled,
+        display_name=row.display_name,
+        active=bool(row.active),
+        has_password=bool(row.has_password),
+        version=row.version,
     )
 
 
@@ -143,8 +153,13 @@ def _missing_in_groups(tenant_id: str, group_ids: Sequence[str]) -> Select[Any]:
         select(_wg.c.id.label("group_id"), _m.c.id.label("member_id"))
         .select_from(_wg.join(_mgm, _MIRROR_TO_GROUP).join(_m, _MIRROR_TO_MEMBER))
         .where(_wg.c.tenant_id == tenant_id, _wg.c.id.in_(group_ids), _mgm.c.member_type == "User")
-        .where(~exists().where(existing.c.tenant_id == tenant_id,
-                               existing.c.group_id == _wg.c.id, existing.c.member_id == _m.c.id))
+        .where(
+            ~exists().where(
+                existing.c.tenant_id == tenant_id,
+                existing.c.group_id == _wg.c.id,
+                existing.c.member_id == _m.c.id,
+            )
+        )
     )
 
 
@@ -157,8 +172,12 @@ def _extra_in_groups(tenant_id: str, group_ids: Sequence[str]) -> ColumnElement[
         .where(_wg.c.id == _gm.c.group_id, _m.c.id == _gm.c.member_id)
         .correlate(_gm)
     )
-    return and_(_gm.c.tenant_id == tenant_id, _gm.c.source == "scim",
-                _gm.c.group_id.in_(group_ids), ~exists(desired))
+    return and_(
+        _gm.c.tenant_id == tenant_id,
+        _gm.c.source == "scim",
+        _gm.c.group_id.in_(group_ids),
+        ~exists(desired),
+    )
 
 
 class SqlWorkspaceStore:
@@ -175,9 +194,11 @@ class SqlWorkspaceStore:
             return None
         owner = row.owner_email.lower() if row.owner_email else None
         return TenantPolicy(
-            tenant_id=row.id, idp=IdpKind(row.idp),
+            tenant_id=row.id,
+            idp=IdpKind(row.idp),
             sso_domains=frozenset(d.lower() for d in row.sso_domains or ()),
-            sso_configured=bool(row.sso_configured), scim_enabled=bool(row.scim_enabled),
+            sso_configured=bool(row.sso_configured),
+            scim_enabled=bool(row.scim_enabled),
             owner_email=owner,
         )
 
@@ -189,18 +210,28 @@ class SqlWorkspaceStore:
 
     def _load_user_chunk(self, tenant_id: str, ids: Sequence[str]) -> dict[str, UserSnapshot]:
         rows = self.conn.execute(
-            select(mirror_users).where(mirror_users.c.tenant_id == tenant_id,
-                                       mirror_users.c.id.in_(ids))
+            select(mirror_users).where(
+                mirror_users.c.tenant_id == tenant_id, mirror_users.c.id.in_(ids)
+            )
         )
         desired = {row.id: _desired_user(row) for row in rows}
         linked = {m.scim_user_id: m for m in self._members(tenant_id, _m.c.scim_user_id.in_(ids))}
         emails = {d.email_ci for d in desired.values() if d.email_ci}
         holders = {m.email_ci: m for m in self._members(tenant_id, _m.c.email_ci.in_(emails))}
         holder_users = {m.scim_user_id for m in holders.values() if m.scim_user_id}
-        claimed = dict(self.conn.execute(  # holders' SCIM users: which email they claim now
-            select(mirror_users.c.id, mirror_users.c.email_ci).where(
-                mirror_users.c.tenant_id == tenant_id, mirror_users.c.id.in_(holder_users))
-        ).tuples().all()) if holder_users else {}
+        claimed = (
+            dict(
+                self.conn.execute(  # holders' SCIM users: which email they claim now
+                    select(mirror_users.c.id, mirror_users.c.email_ci).where(
+                        mirror_users.c.tenant_id == tenant_id, mirror_users.c.id.in_(holder_users)
+                    )
+                )
+                .tuples()
+                .all()
+            )
+            if holder_users
+            else {}
+        )
         applied = self._applied_versions(tenant_id, "User", ids)
         drift = self._user_drift(tenant_id, {m.id: m.scim_user_id for m in linked.values()})
         snapshots = {}
@@ -209,11 +240,19 @@ class SqlWorkspaceStore:
             holder = holders.get(want.email_ci) if want and want.email_ci else None
             if holder is not None and have is not None and holder.id == have.id:
                 holder = None
-            released = bool(holder and holder.scim_user_id
-                            and claimed.get(holder.scim_user_id) != holder.email_ci)
+            released = bool(
+                holder
+                and holder.scim_user_id
+                and claimed.get(holder.scim_user_id) != holder.email_ci
+            )
             snapshots[scim_id] = UserSnapshot(
-                scim_id, want, have, holder, released,
-                drift.get(have.id, 0) if have else 0, applied.get(scim_id),
+                scim_id,
+                want,
+                have,
+                holder,
+                released,
+                drift.get(have.id, 0) if have else 0,
+                applied.get(scim_id),
             )
         return snapshots
 
@@ -221,15 +260,17 @@ class SqlWorkspaceStore:
         snapshots: dict[str, GroupSnapshot] = {}
         for ids in _chunks(list(dict.fromkeys(scim_ids))):
             rows = self.conn.execute(
-                select(mirror_groups.c.id, mirror_groups.c.display_name, mirror_groups.c.version)
-                .where(mirror_groups.c.tenant_id == tenant_id, mirror_groups.c.id.in_(ids))
+                select(
+                    mirror_groups.c.id, mirror_groups.c.display_name, mirror_groups.c.version
+                ).where(mirror_groups.c.tenant_id == tenant_id, mirror_groups.c.id.in_(ids))
             )
             desired = {row.id: DesiredGroup(row.id, row.display_name, row.version) for row in rows}
             actual = {
                 row.scim_group_id: ActualGroup(row.id, row.name, row.scim_group_id)
                 for row in self.conn.execute(
                     select(_wg.c.id, _wg.c.name, _wg.c.scim_group_id).where(
-                        _wg.c.tenant_id == tenant_id, _wg.c.scim_group_id.in_(ids))
+                        _wg.c.tenant_id == tenant_id, _wg.c.scim_group_id.in_(ids)
+                    )
                 )
             }
             taken = self._taken_names(tenant_id, {d.display_name for d in desired.values()})
@@ -245,13 +286,12 @@ class SqlWorkspaceStore:
         rows = self.conn.execute(select(_m).where(_m.c.tenant_id == tenant_id, condition))
         return [_member(row) for row in rows]
 
-    def _applied_versions(
-        self, tenant_id: str, kind: str, ids: Sequence[str]
-    ) -> dict[str, int]:
+    def _applied_versions(self, tenant_id: str, kind: str, ids: Sequence[str]) -> dict[str, int]:
         av = applied_versions
         rows = self.conn.execute(
             select(av.c.resource_id, av.c.version).where(
-                av.c.tenant_id == tenant_id, av.c.resource_type == kind, av.c.resource_id.in_(ids))
+                av.c.tenant_id == tenant_id, av.c.resource_type == kind, av.c.resource_id.in_(ids)
+            )
         )
         return dict(rows.tuples().all())
 
@@ -259,8 +299,10 @@ class SqlWorkspaceStore:
         """Lower-cased group names that a SCIM name for these display names could clash with."""
         if not display_names:
             return frozenset()
-        prefixes = [_wg.c.name_ci.startswith(rules.name_family(name) + " (scim", autoescape=True)
-                    for name in display_names]
+        prefixes = [
+            _wg.c.name_ci.startswith(rules.name_family(name) + " (scim", autoescape=True)
+            for name in display_names
+        ]
         rows = self.conn.execute(
             select(_wg.c.name_ci).where(_wg.c.tenant_id == tenant_id, or_(*prefixes))
         )
@@ -273,8 +315,11 @@ class SqlWorkspaceStore:
             missing = _missing_in_groups(tenant_id, group_ids).subquery()
             count_missing = select(missing.c.group_id, func.count()).group_by(missing.c.group_id)
             drift.update(dict(self.conn.execute(count_missing).tuples().all()))
-            count_extra = (select(_gm.c.group_id, func.count())
-                           .where(_extra_in_groups(tenant_id, group_ids)).group_by(_gm.c.group_id))
+            count_extra = (
+                select(_gm.c.group_id, func.count())
+                .where(_extra_in_groups(tenant_id, group_ids))
+                .group_by(_gm.c.group_id)
+            )
             drift.update(dict(self.conn.execute(count_extra).tuples().all()))
         return drift
 
@@ -286,16 +331,23 @@ class SqlWorkspaceStore:
         desired: set[Pair] = set()
         for chunk in _chunks(list(member_of)):
             rows = self.conn.execute(
-                select(_mgm.c.member_id, _wg.c.id).select_from(_mgm.join(_wg, _MIRROR_TO_GROUP))
-                .where(_mgm.c.tenant_id == tenant_id, _mgm.c.member_id.in_(chunk),
-                       _mgm.c.member_type == "User"))
+                select(_mgm.c.member_id, _wg.c.id)
+                .select_from(_mgm.join(_wg, _MIRROR_TO_GROUP))
+                .where(
+                    _mgm.c.tenant_id == tenant_id,
+                    _mgm.c.member_id.in_(chunk),
+                    _mgm.c.member_type == "User",
+                )
+            )
             desired |= {(group_id, member_of[scim_id]) for scim_id, group_id in rows}
         existing: set[Pair] = set()
         scim: set[Pair] = set()
         for chunk in _chunks(list(scim_of)):
             held = self.conn.execute(
-                select(_gm.c.group_id, _gm.c.member_id, _gm.c.source)
-                .where(_gm.c.tenant_id == tenant_id, _gm.c.member_id.in_(chunk)))
+                select(_gm.c.group_id, _gm.c.member_id, _gm.c.source).where(
+                    _gm.c.tenant_id == tenant_id, _gm.c.member_id.in_(chunk)
+                )
+            )
             for group_id, member_id, source in held:
                 existing.add((group_id, member_id))
                 if source == "scim":
@@ -322,9 +374,16 @@ class SqlWorkspaceStore:
                 stats.counts[action.kind] = stats.counts.get(action.kind, 0) + 1
                 stats.memberships_added += extra.get("added", 0)
                 stats.memberships_removed += extra.get("removed", 0)
-                audit.append({"tenant_id": tenant_id, "actor": actor, "action": action.kind,
-                              "target": action_target(action),
-                              "detail": {**asdict(action), **extra}, "at": now})
+                audit.append(
+                    {
+                        "tenant_id": tenant_id,
+                        "actor": actor,
+                        "action": action.kind,
+                        "target": action_target(action),
+                        "detail": {**asdict(action), **extra},
+                        "at": now,
+                    }
+                )
         if audit:
             self.conn.execute(insert(audit_log), audit)
         return stats
@@ -333,15 +392,19 @@ class SqlWorkspaceStore:
         ids = [a.member_id for a in batch]
         for chunk in _chunks(ids):
             for table in (invitations, group_memberships):
-                self.conn.execute(delete(table).where(
-                    table.c.tenant_id == t, table.c.member_id.in_(chunk)))
+                self.conn.execute(
+                    delete(table).where(table.c.tenant_id == t, table.c.member_id.in_(chunk))
+                )
             self.conn.execute(delete(_m).where(_m.c.tenant_id == t, _m.c.id.in_(chunk)))
         return [(a, {}) for a in batch]
 
     def _unlink_members(self, t: str, batch: list[UnlinkMember], now: datetime) -> Effective:
         for chunk in _chunks([a.member_id for a in batch]):
-            self.conn.execute(update(_m).where(_m.c.tenant_id == t, _m.c.id.in_(chunk))
-                              .values(scim_user_id=None, updated_at=now))
+            self.conn.execute(
+                update(_m)
+                .where(_m.c.tenant_id == t, _m.c.id.in_(chunk))
+                .values(scim_user_id=None, updated_at=now)
+            )
         return [(a, {}) for a in batch]
 
     def _update_each(self, t: str, rows: list[dict[str, Any]], **values: Any) -> None:
@@ -356,31 +419,68 @@ class SqlWorkspaceStore:
         return [(a, {}) for a in batch]
 
     def _set_statuses(self, t: str, batch: list[SetMemberStatus], now: datetime) -> Effective:
-        rows = [{"b_id": a.member_id, "b_status": a.status.value,
-                 "b_before": _value(a.status_before_deactivation)} for a in batch]
-        self._update_each(t, rows, status=bindparam("b_status"),
-                          status_before_deactivation=bindparam("b_before"), updated_at=now)
+        rows = [
+            {
+                "b_id": a.member_id,
+                "b_status": a.status.value,
+                "b_before": _value(a.status_before_deactivation),
+            }
+            for a in batch
+        ]
+        self._update_each(
+            t,
+            rows,
+            status=bindparam("b_status"),
+            status_before_deactivation=bindparam("b_before"),
+            updated_at=now,
+        )
         return [(a, {}) for a in batch]
 
     def _update_profiles(
         self, t: str, batch: list[UpdateMemberProfile], now: datetime
     ) -> Effective:
-        rows = [{"b_id": a.member_id, "b_email": a.email, "b_email_ci": a.email.lower(),
-                 "b_name": a.display_name, "b_password": a.has_password} for a in batch]
-        self._update_each(t, rows, email=bindparam("b_email"), email_ci=bindparam("b_email_ci"),
-                          display_name=bindparam("b_name"), has_password=bindparam("b_password"),
-                          updated_at=now)
+        rows = [
+            {
+                "b_id": a.member_id,
+                "b_email": a.email,
+                "b_email_ci": a.email.lower(),
+                "b_name": a.display_name,
+                "b_password": a.has_password,
+            }
+            for a in batch
+        ]
+        self._update_each(
+            t,
+            rows,
+            email=bindparam("b_email"),
+            email_ci=bindparam("b_email_ci"),
+            display_name=bindparam("b_name"),
+            has_password=bindparam("b_password"),
+            updated_at=now,
+        )
         return [(a, {}) for a in batch]
 
     def _create_members(self, t: str, batch: list[CreateMember], now: datetime) -> Effective:
-        self.conn.execute(insert(_m), [
-            {"tenant_id": t, "id": a.member_id, "email": a.email, "email_ci": a.email.lower(),
-             "display_name": a.display_name, "status": a.status.value,
-             "status_before_deactivation": _value(a.status_before_deactivation),
-             "role": Role.MEMBER.value, "has_password": a.has_password,
-             "scim_user_id": a.scim_user_id, "created_at": now, "updated_at": now}
-            for a in batch
-        ])
+        self.conn.execute(
+            insert(_m),
+            [
+                {
+                    "tenant_id": t,
+                    "id": a.member_id,
+                    "email": a.email,
+                    "email_ci": a.email.lower(),
+                    "display_name": a.display_name,
+                    "status": a.status.value,
+                    "status_before_deactivation": _value(a.status_before_deactivation),
+                    "role": Role.MEMBER.value,
+                    "has_password": a.has_password,
+                    "scim_user_id": a.scim_user_id,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for a in batch
+            ],
+        )
         return [(a, {}) for a in batch]
 
     def _create_invitations(
@@ -390,35 +490,64 @@ class SqlWorkspaceStore:
         wanted = {a.member_id: a for a in batch}
         open_ = set()
         for chunk in _chunks(list(wanted)):
-            open_ |= set(self.conn.execute(select(invitations.c.member_id).where(
-                invitations.c.tenant_id == t, invitations.c.member_id.in_(chunk),
-                invitations.c.accepted_at.is_(None))).scalars())
+            open_ |= set(
+                self.conn.execute(
+                    select(invitations.c.member_id).where(
+                        invitations.c.tenant_id == t,
+                        invitations.c.member_id.in_(chunk),
+                        invitations.c.accepted_at.is_(None),
+                    )
+                ).scalars()
+            )
         new = [a for member_id, a in wanted.items() if member_id not in open_]
         if new:
-            self.conn.execute(insert(invitations), [
-                {"tenant_id": t, "id": new_id(), "member_id": a.member_id,
-                 "email": a.email, "created_at": now} for a in new])
+            self.conn.execute(
+                insert(invitations),
+                [
+                    {
+                        "tenant_id": t,
+                        "id": new_id(),
+                        "member_id": a.member_id,
+                        "email": a.email,
+                        "created_at": now,
+                    }
+                    for a in new
+                ],
+            )
         return [(a, {}) for a in new]
 
     def _delete_groups(self, t: str, batch: list[DeleteGroup], now: datetime) -> Effective:
         for chunk in _chunks([a.group_id for a in batch]):
             for table in (group_memberships, group_permissions):
-                self.conn.execute(delete(table).where(
-                    table.c.tenant_id == t, table.c.group_id.in_(chunk)))
+                self.conn.execute(
+                    delete(table).where(table.c.tenant_id == t, table.c.group_id.in_(chunk))
+                )
             self.conn.execute(delete(_wg).where(_wg.c.tenant_id == t, _wg.c.id.in_(chunk)))
         return [(a, {}) for a in batch]
 
     def _create_groups(self, t: str, batch: list[CreateGroup], now: datetime) -> Effective:
-        self.conn.execute(insert(_wg), [
-            {"tenant_id": t, "id": a.group_id, "name": a.name, "name_ci": a.name.lower(),
-             "scim_group_id": a.scim_group_id, "created_at": now} for a in batch])
+        self.conn.execute(
+            insert(_wg),
+            [
+                {
+                    "tenant_id": t,
+                    "id": a.group_id,
+                    "name": a.name,
+                    "name_ci": a.name.lower(),
+                    "scim_group_id": a.scim_group_id,
+                    "created_at": now,
+                }
+                for a in batch
+            ],
+        )
         return [(a, {}) for a in batch]
 
     def _rename_groups(self, t: str, batch: list[RenameGroup], now: datetime) -> Effective:
         stmt = update(_wg).where(_wg.c.tenant_id == t, _wg.c.id == bindparam("b_id"))
-        self.conn.execute(stmt.values(name=bindparam("b_name"), name_ci=bindparam("b_name_ci")),
-                          [{"b_id": a.group_id, "b_name": a.name, "b_name_ci": a.name.lower()}
-                           for a in batch])
+        self.conn.execute(
+            stmt.values(name=bindparam("b_name"), name_ci=bindparam("b_name_ci")),
+            [{"b_id": a.group_id, "b_name": a.name, "b_name_ci": a.name.lower()} for a in batch],
+        )
         return [(a, {}) for a in batch]
 
     def _sync_users(self, t: str, batch: list[SyncUserMemberships], now: datetime) -> Effective:
@@ -426,21 +555,44 @@ class SqlWorkspaceStore:
         by_id = {a.member_id: a for a in batch}
         scim_of: dict[str, str | None] = {}
         for chunk in _chunks(list(by_id)):
-            scim_of.update(self.conn.execute(select(_m.c.id, _m.c.scim_user_id).where(
-                _m.c.tenant_id == t, _m.c.id.in_(chunk))).tuples().all())
+            scim_of.update(
+                self.conn.execute(
+                    select(_m.c.id, _m.c.scim_user_id).where(
+                        _m.c.tenant_id == t, _m.c.id.in_(chunk)
+                    )
+                )
+                .tuples()
+                .all()
+            )
         desired, existing, scim = self._user_pairs(t, scim_of)
         missing, extra = sorted(desired - existing), sorted(scim - desired)
         for pairs in _chunks(extra):
-            self.conn.execute(delete(_gm).where(
-                _gm.c.tenant_id == t, tuple_(_gm.c.group_id, _gm.c.member_id).in_(pairs)))
+            self.conn.execute(
+                delete(_gm).where(
+                    _gm.c.tenant_id == t, tuple_(_gm.c.group_id, _gm.c.member_id).in_(pairs)
+                )
+            )
         if missing:
-            self.conn.execute(insert(_gm), [
-                {"tenant_id": t, "group_id": group_id, "member_id": member_id, "source": "scim",
-                 "created_at": now} for group_id, member_id in missing])
+            self.conn.execute(
+                insert(_gm),
+                [
+                    {
+                        "tenant_id": t,
+                        "group_id": group_id,
+                        "member_id": member_id,
+                        "source": "scim",
+                        "created_at": now,
+                    }
+                    for group_id, member_id in missing
+                ],
+            )
         added = Counter(member_id for _, member_id in missing)
         removed = Counter(member_id for _, member_id in extra)
-        return [(action, {"added": added[i], "removed": removed[i]})
-                for i, action in by_id.items() if added[i] or removed[i]]
+        return [
+            (action, {"added": added[i], "removed": removed[i]})
+            for i, action in by_id.items()
+            if added[i] or removed[i]
+        ]
 
     def _sync_groups(self, t: str, batch: list[SyncGroupMembers], now: datetime) -> Effective:
         """Set-based: one DELETE of the extra SCIM memberships, one INSERT ... SELECT."""
@@ -448,17 +600,26 @@ class SqlWorkspaceStore:
         added: Counter[str] = Counter()
         removed: Counter[str] = Counter()
         for ids in _chunks(list(by_id)):
-            gone = self.conn.execute(delete(_gm).where(_extra_in_groups(t, ids))
-                                     .returning(_gm.c.group_id))
+            gone = self.conn.execute(
+                delete(_gm).where(_extra_in_groups(t, ids)).returning(_gm.c.group_id)
+            )
             removed.update(gone.scalars())
             missing = _missing_in_groups(t, ids).subquery()
-            rows = select(literal(t, Id), missing.c.group_id, missing.c.member_id,
-                          literal("scim", _gm.c.source.type), literal(now, Timestamp))
+            rows = select(
+                literal(t, Id),
+                missing.c.group_id,
+                missing.c.member_id,
+                literal("scim", _gm.c.source.type),
+                literal(now, Timestamp),
+            )
             cols = ["tenant_id", "group_id", "member_id", "source", "created_at"]
             new = self.conn.execute(insert(_gm).from_select(cols, rows).returning(_gm.c.group_id))
             added.update(new.scalars())
-        return [(action, {"added": added[i], "removed": removed[i]})
-                for i, action in by_id.items() if added[i] or removed[i]]
+        return [
+            (action, {"added": added[i], "removed": removed[i]})
+            for i, action in by_id.items()
+            if added[i] or removed[i]
+        ]
 
     def _refusals(self, t: str, batch: list[RecordRefusal], now: datetime) -> Effective:
         return [(a, {}) for a in batch]  # nothing changes; the audit row is the record
@@ -471,12 +632,24 @@ class SqlWorkspaceStore:
         for kind in ("User", "Group"):
             gone = [rid for (k, rid), version in applied if k == kind and version == 0]
             for chunk in _chunks(gone):
-                self.conn.execute(delete(av).where(
-                    av.c.tenant_id == tenant_id, av.c.resource_type == kind,
-                    av.c.resource_id.in_(chunk)))
-        live = [{"tenant_id": tenant_id, "resource_type": k, "resource_id": rid,
-                 "version": version, "applied_at": now}
-                for (k, rid), version in dict(applied).items() if version > 0]
+                self.conn.execute(
+                    delete(av).where(
+                        av.c.tenant_id == tenant_id,
+                        av.c.resource_type == kind,
+                        av.c.resource_id.in_(chunk),
+                    )
+                )
+        live = [
+            {
+                "tenant_id": tenant_id,
+                "resource_type": k,
+                "resource_id": rid,
+                "version": version,
+                "applied_at": now,
+            }
+            for (k, rid), version in dict(applied).items()
+            if version > 0
+        ]
         if live:
             dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
             stmt = dialect.insert(av)
@@ -509,8 +682,16 @@ _HANDLERS: dict[type, Any] = {
 
 # --- PostgreSQL statistics ---------------------------------------------------------------
 
-_PLANNED_TABLES = (members, group_memberships, workspace_groups, invitations, applied_versions,
-                   mirror_users, mirror_group_members, mirror_groups)
+_PLANNED_TABLES = (
+    members,
+    group_memberships,
+    workspace_groups,
+    invitations,
+    applied_versions,
+    mirror_users,
+    mirror_group_members,
+    mirror_groups,
+)
 _STALE_STATS = text("""
     SELECT c.relname FROM pg_class c
     WHERE c.relname IN :names AND c.relnamespace = to_regnamespace(current_schema())::oid
@@ -546,19 +727,29 @@ def run_sso_removal(conn: Connection, tenant_id: str, *, actor: str = "cli") -> 
         raise RuleViolation("unknown_tenant", f"no tenant {tenant_id}")
     report = CascadeReport(tenant_id)
     for groups in _stream(conn, _wg, tenant_id, _wg.c.scim_group_id.is_not(None)):
-        actions = [a for row in groups for a in plan_group_sso_removal(
-            ActualGroup(row.id, row.name, row.scim_group_id))]
+        actions = [
+            a
+            for row in groups
+            for a in plan_group_sso_removal(ActualGroup(row.id, row.name, row.scim_group_id))
+        ]
         _merge(report.counts, store.apply(tenant_id, actions, actor).counts)
     deactivated = MemberStatus.DEACTIVATED.value
     needs_action = or_(_m.c.scim_user_id.is_not(None), _m.c.status == deactivated)
     for rows in _stream(conn, _m, tenant_id, needs_action):
         actions = [a for row in rows for a in plan_member_sso_removal(policy, _member(row))]
         _merge(report.counts, store.apply(tenant_id, actions, actor).counts)
-    conn.execute(update(tenants).where(tenants.c.id == tenant_id)
-                 .values(sso_configured=False, scim_enabled=False))
+    conn.execute(
+        update(tenants)
+        .where(tenants.c.id == tenant_id)
+        .values(sso_configured=False, scim_enabled=False)
+    )
     report.tokens_revoked = conn.execute(
-        update(api_tokens).where(api_tokens.c.tenant_id == tenant_id, api_tokens.c.kind == "scim",
-                                 api_tokens.c.revoked_at.is_(None))
+        update(api_tokens)
+        .where(
+            api_tokens.c.tenant_id == tenant_id,
+            api_tokens.c.kind == "scim",
+            api_tokens.c.revoked_at.is_(None),
+        )
         .values(revoked_at=datetime.now(UTC))
     ).rowcount
     return report
@@ -571,8 +762,10 @@ def _stream(
     last = ""
     while True:
         rows = conn.execute(
-            select(table).where(table.c.tenant_id == tenant_id, table.c.id > last, condition)
-            .order_by(table.c.id).limit(CHUNK)
+            select(table)
+            .where(table.c.tenant_id == tenant_id, table.c.id > last, condition)
+            .order_by(table.c.id)
+            .limit(CHUNK)
         ).fetchall()
         if not rows:
             return
@@ -590,16 +783,20 @@ def _merge(total: dict[str, int], counts: dict[str, int]) -> None:
 
 def count_billable_members(conn: Connection, tenant_id: str) -> int:
     statuses = [status.value for status in rules.BILLABLE_STATUSES]
-    return conn.execute(select(func.count()).select_from(_m).where(
-        _m.c.tenant_id == tenant_id, _m.c.status.in_(statuses))).scalar_one()
+    return conn.execute(
+        select(func.count())
+        .select_from(_m)
+        .where(_m.c.tenant_id == tenant_id, _m.c.status.in_(statuses))
+    ).scalar_one()
 
 
 def find_member(
     conn: Connection, tenant_id: str, *, member_id: str | None = None, email: str | None = None
 ) -> ActualMember | None:
     """One member by id, or else by email (case-insensitive)."""
-    condition = _m.c.id == member_id if member_id is not None else _m.c.email_ci == (
-        email or "").lower()
+    condition = (
+        _m.c.id == member_id if member_id is not None else _m.c.email_ci == (email or "").lower()
+    )
     row = conn.execute(select(_m).where(_m.c.tenant_id == tenant_id, condition)).first()
     return _member(row) if row is not None else None
 
@@ -608,7 +805,7 @@ def list_members(
     conn: Connection, tenant_id: str, status: MemberStatus | None = None
 ) -> list[ActualMember]:
     condition = _m.c.status == status.value if status is not None else _m.c.id.is_not(None)
-    rows = conn.execute(select(_m).where(_m.c.tenant_id == tenant_id, condition)
-                        .order_by(_m.c.email_ci))
+    rows = conn.execute(
+        select(_m).where(_m.c.tenant_id == tenant_id, condition).order_by(_m.c.email_ci)
+    )
     return [_member(row) for row in rows]
-

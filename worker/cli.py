@@ -56,8 +56,14 @@ def api(as_json: bool) -> None:
 
     settings = get_settings()
     ensure_embedded_redis(settings)
-    uvicorn.run("events.app:create_app", factory=True, host=settings.host, port=settings.port,
-                log_config=None, access_log=False)
+    uvicorn.run(
+        "events.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+    )
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
@@ -104,7 +110,11 @@ def db_upgrade(as_json: bool) -> None:
 
     url = get_settings().resolved_database_url
     upgrade(url)
-    emit({"upgraded": True, "database": url.split("@")[-1]}, as_json, lambda d: "database is up to date")
+    emit(
+        {"upgraded": True, "database": url.split("@")[-1]},
+        as_json,
+        lambda d: "database is up to date",
+    )
 
 
 from worker import cli_admin, cli_ops  # noqa: E402  (sub-commands register themselves)

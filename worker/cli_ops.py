@@ -37,9 +37,22 @@ def register(main: click.Group) -> None:
         from worker.operations import list_dead_letters
 
         rows = list_dead_letters(tenant, limit)
-        emit(rows, as_json, lambda r: _table(r, ["id", "tenant_id", "resource_type",
-                                                 "resource_id", "error_code", "attempts",
-                                                 "reason"]))
+        emit(
+            rows,
+            as_json,
+            lambda r: _table(
+                r,
+                [
+                    "id",
+                    "tenant_id",
+                    "resource_type",
+                    "resource_id",
+                    "error_code",
+                    "attempts",
+                    "reason",
+                ],
+            ),
+        )
 
     @dlq.command("replay")
     @click.argument("ids", nargs=-1, type=int)
@@ -54,8 +67,11 @@ def register(main: click.Group) -> None:
             with click.progressbar(length=1, label="replaying") as bar:
                 result = replay_dead_letters(list(ids) or None)
                 bar.update(1)
-        emit(result, as_json, lambda d: f"replayed {d['replayed']} event(s) "
-                                        f"for {len(d['tenants'])} tenant(s)")
+        emit(
+            result,
+            as_json,
+            lambda d: f"replayed {d['replayed']} event(s) for {len(d['tenants'])} tenant(s)",
+        )
 
     @dlq.command("purge")
     @click.argument("ids", nargs=-1, type=int)
@@ -67,8 +83,11 @@ def register(main: click.Group) -> None:
 
         if not yes and not as_json and not ids:
             click.confirm("Delete ALL dead letters?", abort=True)
-        emit({"purged": purge_dead_letters(list(ids) or None)}, as_json,
-             lambda d: f"purged {d['purged']} dead letter(s)")
+        emit(
+            {"purged": purge_dead_letters(list(ids) or None)},
+            as_json,
+            lambda d: f"purged {d['purged']} dead letter(s)",
+        )
 
     @main.command()
     @_json_option
@@ -77,10 +96,24 @@ def register(main: click.Group) -> None:
         from worker.operations import pipeline_status
 
         rows = pipeline_status()
-        emit(rows, as_json, lambda r: _table(r, [
-            "tenant_id", "name", "queue_depth", "oldest_unapplied_age_seconds",
-            "lag_p50_seconds", "lag_p99_seconds", "failures_recent", "dead_letters",
-            "last_reconcile"]))
+        emit(
+            rows,
+            as_json,
+            lambda r: _table(
+                r,
+                [
+                    "tenant_id",
+                    "name",
+                    "queue_depth",
+                    "oldest_unapplied_age_seconds",
+                    "lag_p50_seconds",
+                    "lag_p99_seconds",
+                    "failures_recent",
+                    "dead_letters",
+                    "last_reconcile",
+                ],
+            ),
+        )
 
 
 def register_reconcile(main: click.Group) -> None:
@@ -89,8 +122,9 @@ def register_reconcile(main: click.Group) -> None:
     @main.command()
     @click.argument("tenant_id")
     @click.option("--dry-run", is_flag=True, help="Report drift, change nothing.")
-    @click.option("--source", default="mirror", show_default=True,
-                  help="mirror | scim:URL | file:PATH")
+    @click.option(
+        "--source", default="mirror", show_default=True, help="mirror | scim:URL | file:PATH"
+    )
     @click.option("--force", is_flag=True, help="Apply even past the safety valve.")
     @_json_option
     def reconcile(tenant_id: str, dry_run: bool, source: str, force: bool, as_json: bool) -> None:
@@ -98,8 +132,11 @@ def register_reconcile(main: click.Group) -> None:
         from events.errors import Refusal
         from worker.reconcile_jobs import AlreadyRunning, run_reconcile
 
-        bar = None if as_json or not sys.stdout.isatty() else click.progressbar(
-            length=0, label="reconciling", show_pos=True)
+        bar = (
+            None
+            if as_json or not sys.stdout.isatty()
+            else click.progressbar(length=0, label="reconciling", show_pos=True)
+        )
 
         def progress(stage: str, n: int) -> None:
             if bar is not None:
@@ -107,8 +144,9 @@ def register_reconcile(main: click.Group) -> None:
                 bar.update(n)
 
         try:
-            report = run_reconcile(tenant_id, dry_run=dry_run, force=force, source=source,
-                                   progress=progress)
+            report = run_reconcile(
+                tenant_id, dry_run=dry_run, force=force, source=source, progress=progress
+            )
         except (AlreadyRunning, Refusal) as exc:
             raise click.ClickException(str(exc)) from None
         finally:
@@ -120,8 +158,10 @@ def register_reconcile(main: click.Group) -> None:
 
 
 def _human_report(report: dict[str, Any]) -> str:
-    lines = [f"run {report['run_id']}: {report['outcome']} ({report['source']}, "
-             f"{report['duration_seconds']}s)"]
+    lines = [
+        f"run {report['run_id']}: {report['outcome']} ({report['source']}, "
+        f"{report['duration_seconds']}s)"
+    ]
     if report.get("detail"):
         lines.append(report["detail"])
     for kind, n in sorted((report.get("counts") or {}).items()):

@@ -47,18 +47,32 @@ def register(main: click.Group) -> None:
                 tenants.get(conn, tenant_id)
                 issued = tenants.issue_token(conn, tenant_id, "webhook", keep_secret=True)
             base = f"{get_settings().base_url}/hooks/v1/{tenant_id}"
-            data = {"id": issued.id, "secret": issued.token, "events_url": f"{base}/events",
-                    "okta_url": f"{base}/okta"}
-            emit(data, as_json, lambda d: (
-                f"webhook secret (shown once): {d['secret']}\n"
-                f"signed events: POST {d['events_url']}\n"
-                f"Okta Event Hook URL: {d['okta_url']} (Authorization header: the secret)"))
+            data = {
+                "id": issued.id,
+                "secret": issued.token,
+                "events_url": f"{base}/events",
+                "okta_url": f"{base}/okta",
+            }
+            emit(
+                data,
+                as_json,
+                lambda d: (
+                    f"webhook secret (shown once): {d['secret']}\n"
+                    f"signed events: POST {d['events_url']}\n"
+                    f"Okta Event Hook URL: {d['okta_url']} (Authorization header: the secret)"
+                ),
+            )
+
         _run(go)
 
     @webhook.command("revoke-secrets")
     @click.argument("tenant_id")
-    @click.option("--keep", "keep_id", default=None,
-                  help="Id of a secret to leave live (the new one, when rotating).")
+    @click.option(
+        "--keep",
+        "keep_id",
+        default=None,
+        help="Id of a secret to leave live (the new one, when rotating).",
+    )
     @_json_option
     def revoke_secrets(tenant_id: str, keep_id: str | None, as_json: bool) -> None:
         """Revoke the workspace's webhook secrets, all of them or all but --keep."""
@@ -72,11 +86,16 @@ def register(main: click.Group) -> None:
         def go() -> None:
             with unit_of_work(get_engine()) as conn:
                 tenants.get(conn, tenant_id)
-                live = (api_tokens.c.tenant_id == tenant_id) & (api_tokens.c.kind == "webhook") \
+                live = (
+                    (api_tokens.c.tenant_id == tenant_id)
+                    & (api_tokens.c.kind == "webhook")
                     & api_tokens.c.revoked_at.is_(None)
+                )
                 if keep_id:
                     live &= api_tokens.c.id != keep_id
-                revoked = conn.execute(update(api_tokens).where(live)
-                                       .values(revoked_at=utcnow())).rowcount
+                revoked = conn.execute(
+                    update(api_tokens).where(live).values(revoked_at=utcnow())
+                ).rowcount
             emit({"revoked": revoked}, as_json, lambda d: f"{d['revoked']} secret(s) revoked")
+
         _run(go)

@@ -13,7 +13,9 @@ import structlog
 _SECRET_KEYS = re.compile(r"(token|password|secret|authorization|signature)", re.IGNORECASE)
 
 
-def _redact_secrets(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+def _redact_secrets(
+    _: Any, __: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     """Tokens, passwords and webhook secrets never reach a log line, whoever logged them."""
     for key in list(event_dict):
         if _SECRET_KEYS.search(key) and key != "token_id":
@@ -40,8 +42,10 @@ def configure_logging(log_format: str = "auto", level: str = "INFO") -> None:
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(foreign_pre_chain=shared, processors=[
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer])
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,10 +25,9 @@ def replay_dead_letters(ids: Sequence[int] | None) -> dict[str, Any]:
         replayed = outbox.replay_dead_letters(conn, ids)
     affected = sorted({tenant for _, tenant in replayed})
     for tenant_id in affected:
-        try:
+        # Redis down: the relay republishes them (published_at is NULL).
+        with contextlib.suppress(Exception):
             kick(tenant_id, force=True)
-        except Exception:  # Redis down: the relay republishes them (published_at is NULL)
-            pass
     return {"replayed": len(replayed), "tenants": affected}
 
 
@@ -53,9 +53,11 @@ def pipeline_status() -> list[dict[str, Any]]:
         for tenant in tenants.list_all(conn):
             status = outbox.pipeline_status(conn, tenant.id, now=now)
             last = _last_reconcile(conn, tenant.id)
-            rows.append({
-                **status.__dict__,
-                "name": tenant.name,
-                "last_reconcile": f"{last['outcome']} {last['finished_at']}" if last else None,
-            })
+            rows.append(
+                {
+                    **status.__dict__,
+                    "name": tenant.name,
+                    "last_reconcile": f"{last['outcome']} {last['finished_at']}" if last else None,
+                }
+            )
     return rows

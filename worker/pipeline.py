@@ -75,7 +75,9 @@ def _by_key(events: Sequence[PendingEvent]) -> dict[ResourceKey, list[PendingEve
 
 
 def _settle(
-    conn: Connection, by_key: dict[ResourceKey, list[PendingEvent]], outcome: ApplyOutcome,
+    conn: Connection,
+    by_key: dict[ResourceKey, list[PendingEvent]],
+    outcome: ApplyOutcome,
     result: BatchResult,
 ) -> None:
     """Keys a rule refuses are dead-lettered (never retried); the rest are applied."""
@@ -85,8 +87,9 @@ def _settle(
         if violation is None:
             result.applied.extend(key_events)
         else:
-            outbox.dead_letter(conn, key_events, code=violation.code, reason=violation.detail,
-                               now=now)
+            outbox.dead_letter(
+                conn, key_events, code=violation.code, reason=violation.detail, now=now
+            )
             result.dead.extend(key_events)
 
 

@@ -34,7 +34,9 @@ def kick_key(tenant_id: str) -> str:
 @lru_cache(maxsize=1)
 def redis_client() -> redis.Redis:
     return redis.Redis.from_url(
-        redis_url(get_settings()), socket_connect_timeout=1, socket_timeout=2,
+        redis_url(get_settings()),
+        socket_connect_timeout=1,
+        socket_timeout=2,
         health_check_interval=30,
     )
 

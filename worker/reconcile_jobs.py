@@ -7,6 +7,7 @@ with a TTL, renewed as the run makes progress (a killed run frees it on expiry).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -35,8 +36,9 @@ class AlreadyRunning(Exception):
 
 
 def _lock(tenant_id: str) -> Lock:
-    return redis_client().lock(f"scimsync:reconcile-lock:{tenant_id}", timeout=LOCK_TTL_SECONDS,
-                               blocking=False)
+    return redis_client().lock(
+        f"scimsync:reconcile-lock:{tenant_id}", timeout=LOCK_TTL_SECONDS, blocking=False
+    )
 
 
 @contextmanager
@@ -63,8 +65,9 @@ def run_reconcile(
         raise AlreadyRunning(f"a full reconcile of {tenant_id} is already running")
     started = time.monotonic()
     with unit_of_work(engine) as conn:
-        run_id = reconcile_store.start_run(conn, tenant_id, source=spec.label, dry_run=dry_run,
-                                           forced=force, now=utcnow())
+        run_id = reconcile_store.start_run(
+            conn, tenant_id, source=spec.label, dry_run=dry_run, forced=force, now=utcnow()
+        )
 
     def on_progress(stage: str, n: int) -> None:
         lock.reacquire()
@@ -81,18 +84,33 @@ def run_reconcile(
             mirror_counts = plan.counts()
             with unit_of_work(engine, write=False) as conn:
                 total = SqlReconcileStore(conn).member_count(tenant_id)
-            if not dry_run and not force and \
-                    plan.destructive > settings.reconcile_safety_ratio * max(total, 1):
-                report = ReconcileReport(tenant_id, dry_run, outcome="halted", members=total,
-                                         destructive=plan.destructive, detail=(
-                    f"the source would deactivate or delete {plan.destructive} of {total} "
-                    f"members (over {settings.reconcile_safety_ratio:.0%}); nothing applied"))
+            if (
+                not dry_run
+                and not force
+                and plan.destructive > settings.reconcile_safety_ratio * max(total, 1)
+            ):
+                report = ReconcileReport(
+                    tenant_id,
+                    dry_run,
+                    outcome="halted",
+                    members=total,
+                    destructive=plan.destructive,
+                    detail=(
+                        f"the source would deactivate or delete {plan.destructive} of {total} "
+                        f"members (over {settings.reconcile_safety_ratio:.0%}); nothing applied"
+                    ),
+                )
             elif not dry_run:
                 apply_repair(engine, tenant_id, plan)
         if report is None:
             report = reconcile_tenant(
-                lambda: _open_store(engine), tenant_id, dry_run=dry_run, force=force,
-                safety_ratio=settings.reconcile_safety_ratio, progress=on_progress)
+                lambda: _open_store(engine),
+                tenant_id,
+                dry_run=dry_run,
+                force=force,
+                safety_ratio=settings.reconcile_safety_ratio,
+                progress=on_progress,
+            )
         report.counts = {**mirror_counts, **report.counts}
         outcome, error = report.outcome, report.detail
     except Exception as exc:
@@ -102,14 +120,17 @@ def run_reconcile(
         duration = round(time.monotonic() - started, 3)
         with unit_of_work(engine) as conn:
             reconcile_store.finish_run(
-                conn, run_id, outcome=outcome,
+                conn,
+                run_id,
+                outcome=outcome,
                 counts=report.counts if report else {},
-                actions=report.actions if report else [], error=error, now=utcnow(),
-                duration=duration)
-        try:
+                actions=report.actions if report else [],
+                error=error,
+                now=utcnow(),
+                duration=duration,
+            )
+        with contextlib.suppress(Exception):  # expired: nothing to release
             lock.release()
-        except Exception:  # expired: nothing to release
-            pass
     result: dict[str, Any] = asdict(report) if report else {"outcome": outcome, "detail": error}
     result.update(run_id=run_id, source=spec.label, duration_seconds=duration)
     return result

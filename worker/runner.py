@@ -16,8 +16,8 @@ import sys
 import time
 from types import FrameType
 
-import httpx
 import click
+import httpx
 
 from worker.embedded_redis import EmbeddedRedis
 from worker.settings import Settings, get_settings
@@ -46,7 +46,8 @@ def _say(message: str, as_json: bool, **fields: object) -> None:
 def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-c", "from worker.cli import main; main()", *args],
-        env=env, start_new_session=True,
+        env=env,
+        start_new_session=True,
     )
 
 
@@ -99,17 +100,26 @@ def run_all(*, as_json: bool = False) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        for name, args in (("api", ["api"]), ("worker", ["worker", "--concurrency", "2"]),
-                           ("beat", ["beat"])):
+        for name, args in (
+            ("api", ["api"]),
+            ("worker", ["worker", "--concurrency", "2"]),
+            ("beat", ["beat"]),
+        ):
             _say(f"starting {name} ...", as_json, step=name)
             children.append(_spawn(args, env))
         if not _wait_ready(settings.base_url, children, timeout=60):
             _say("a process failed to start; stopping", as_json, step="failed")
             return 1
-        _say(f"SCIM base URL: {settings.base_url}/scim/v2/<tenant_id>", as_json,
-             scim_base_url=f"{settings.base_url}/scim/v2/<tenant_id>")
-        _say(f"dashboard: {settings.base_url}/dashboard  metrics: {settings.base_url}/metrics",
-             as_json, dashboard=f"{settings.base_url}/dashboard")
+        _say(
+            f"SCIM base URL: {settings.base_url}/scim/v2/<tenant_id>",
+            as_json,
+            scim_base_url=f"{settings.base_url}/scim/v2/<tenant_id>",
+        )
+        _say(
+            f"dashboard: {settings.base_url}/dashboard  metrics: {settings.base_url}/metrics",
+            as_json,
+            dashboard=f"{settings.base_url}/dashboard",
+        )
         _say("scim-sync is ready (Ctrl-C to stop)", as_json, step="ready")
         while not stopping:
             if any(c.poll() is not None for c in children):

@@ -43,7 +43,9 @@ def apply_tenant(self: Task, tenant_id: str) -> dict[str, Any]:
         log.warning("kick_key_delete_failed", error=str(exc))
     try:
         result = drain(
-            get_engine(), tenant_id, batch_size=settings.apply_batch_size,
+            get_engine(),
+            tenant_id,
+            batch_size=settings.apply_batch_size,
             time_budget=settings.apply_time_budget_seconds,
             max_attempts=settings.max_task_retries,
         )

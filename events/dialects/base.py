@@ -43,8 +43,10 @@ def add_members_body(member_ids: list[str]) -> Body:
 
 
 def set_active_body(active: bool) -> Body:
-    return {"schemas": [PATCH_SCHEMA],
-            "Operations": [{"op": "replace", "path": "active", "value": active}]}
+    return {
+        "schemas": [PATCH_SCHEMA],
+        "Operations": [{"op": "replace", "path": "active", "value": active}],
+    }
 
 
 def split_groups(body: Body) -> tuple[Body, list[str]]:
@@ -110,60 +112,98 @@ class Dialect:
 
     # --- writes ---------------------------------------------------------------------
 
-    def create_user(self, conn: Connection, tenant: Tenant, body: Body, now: datetime,
-                    **options: Any) -> WriteResult:
+    def create_user(
+        self, conn: Connection, tenant: Tenant, body: Body, now: datetime, **options: Any
+    ) -> WriteResult:
         body, group_ids = split_groups(body)
         result = ingest.create_user(conn, tenant, self.normalise_user(body, tenant), now, **options)
         return self._join_groups(conn, tenant, result, group_ids, now, options)
 
-    def replace_user(self, conn: Connection, tenant: Tenant, user_id: str, body: Body,
-                     now: datetime, **options: Any) -> WriteResult:
+    def replace_user(
+        self,
+        conn: Connection,
+        tenant: Tenant,
+        user_id: str,
+        body: Body,
+        now: datetime,
+        **options: Any,
+    ) -> WriteResult:
         body, group_ids = split_groups(body)
-        result = ingest.replace_user(conn, tenant, user_id, self.normalise_user(body, tenant), now,
-                                     **options)
+        result = ingest.replace_user(
+            conn, tenant, user_id, self.normalise_user(body, tenant), now, **options
+        )
         return self._join_groups(conn, tenant, result, group_ids, now, options)
 
-    def patch_user(self, conn: Connection, tenant: Tenant, user_id: str, body: Body,
-                   now: datetime, **options: Any) -> WriteResult:
+    def patch_user(
+        self,
+        conn: Connection,
+        tenant: Tenant,
+        user_id: str,
+        body: Body,
+        now: datetime,
+        **options: Any,
+    ) -> WriteResult:
         body = self.normalise_patch("User", body, tenant)
         return ingest.patch_user(conn, tenant, user_id, body, now, **options)
 
-    def delete_user(self, conn: Connection, tenant: Tenant, user_id: str, now: datetime,
-                    **options: Any) -> WriteResult:
+    def delete_user(
+        self, conn: Connection, tenant: Tenant, user_id: str, now: datetime, **options: Any
+    ) -> WriteResult:
         return ingest.delete_user(conn, tenant, user_id, now, **options)
 
-    def create_group(self, conn: Connection, tenant: Tenant, body: Body, now: datetime,
-                     **options: Any) -> WriteResult:
-        return ingest.create_group(conn, tenant, self.normalise_group(body, tenant), now,
-                                   **options)
+    def create_group(
+        self, conn: Connection, tenant: Tenant, body: Body, now: datetime, **options: Any
+    ) -> WriteResult:
+        return ingest.create_group(conn, tenant, self.normalise_group(body, tenant), now, **options)
 
-    def replace_group(self, conn: Connection, tenant: Tenant, group_id: str, body: Body,
-                      now: datetime, **options: Any) -> WriteResult:
+    def replace_group(
+        self,
+        conn: Connection,
+        tenant: Tenant,
+        group_id: str,
+        body: Body,
+        now: datetime,
+        **options: Any,
+    ) -> WriteResult:
         body = self.normalise_group(body, tenant)
         return ingest.replace_group(conn, tenant, group_id, body, now, **options)
 
-    def patch_group(self, conn: Connection, tenant: Tenant, group_id: str, body: Body,
-                    now: datetime, **options: Any) -> WriteResult:
+    def patch_group(
+        self,
+        conn: Connection,
+        tenant: Tenant,
+        group_id: str,
+        body: Body,
+        now: datetime,
+        **options: Any,
+    ) -> WriteResult:
         body = self.normalise_patch("Group", body, tenant)
         return ingest.patch_group(conn, tenant, group_id, body, now, **options)
 
-    def delete_group(self, conn: Connection, tenant: Tenant, group_id: str, now: datetime,
-                     **options: Any) -> WriteResult:
+    def delete_group(
+        self, conn: Connection, tenant: Tenant, group_id: str, now: datetime, **options: Any
+    ) -> WriteResult:
         return ingest.delete_group(conn, tenant, group_id, now, **options)
 
     # --- helpers --------------------------------------------------------------------
 
     @staticmethod
-    def _join_groups(conn: Connection, tenant: Tenant, result: WriteResult,
-                     group_ids: list[str], now: datetime, options: dict[str, Any]) -> WriteResult:
+    def _join_groups(
+        conn: Connection,
+        tenant: Tenant,
+        result: WriteResult,
+        group_ids: list[str],
+        now: datetime,
+        options: dict[str, Any],
+    ) -> WriteResult:
         if not group_ids or result.record is None:
             return result
         source = options.get("source", "scim")
         for group_id in group_ids:
             try:
-                joined = ingest.patch_group(conn, tenant, group_id,
-                                            add_members_body([result.record.id]), now,
-                                            source=source)
+                joined = ingest.patch_group(
+                    conn, tenant, group_id, add_members_body([result.record.id]), now, source=source
+                )
             except NotFound:
                 raise InvalidValue(f"groups: no group {group_id}") from None
             result.event_ids.extend(joined.event_ids)

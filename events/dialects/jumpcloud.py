@@ -26,8 +26,9 @@ from storage.tenants import Tenant
 class JumpCloud(Dialect):
     idp = "jumpcloud"
 
-    def create_group(self, conn: Connection, tenant: Tenant, body: Body, now: datetime,
-                     **options: Any) -> WriteResult:
+    def create_group(
+        self, conn: Connection, tenant: Tenant, body: Body, now: datetime, **options: Any
+    ) -> WriteResult:
         name = body.get("displayName")
         existing = None
         if isinstance(name, str):
@@ -36,5 +37,6 @@ class JumpCloud(Dialect):
         if existing is None:
             return super().create_group(conn, tenant, body, now, **options)
         body = {**body, "members": body.get("members") or []}  # adoption: JumpCloud's set wins
-        return ingest.replace_group(conn, tenant, existing.id, self.normalise_group(body, tenant),
-                                    now, **options)
+        return ingest.replace_group(
+            conn, tenant, existing.id, self.normalise_group(body, tenant), now, **options
+        )

@@ -28,11 +28,15 @@ from storage.tenants import Tenant
 class OneLogin(Dialect):
     idp = "onelogin"
 
-    def create_user(self, conn: Connection, tenant: Tenant, body: Body, now: datetime,
-                    **options: Any) -> WriteResult:
+    def create_user(
+        self, conn: Connection, tenant: Tenant, body: Body, now: datetime, **options: Any
+    ) -> WriteResult:
         user_name = attribute(body, "userName")
-        existing = find_user(conn, tenant.id, "userName", user_name) \
-            if isinstance(user_name, str) else None
+        existing = (
+            find_user(conn, tenant.id, "userName", user_name)
+            if isinstance(user_name, str)
+            else None
+        )
         if existing is None or existing.resource.get("active", True) is not False:
             return super().create_user(conn, tenant, body, now, **options)
         revived = {**body, "active": True} if attribute(body, "active") is None else body

@@ -71,8 +71,9 @@ def work_email(body: Body) -> str | None:
 class Ping(Dialect):
     idp = "ping"
 
-    def _check_work_email(self, conn: Connection, tenant: Tenant, body: Body,
-                          user_id: str | None) -> None:
+    def _check_work_email(
+        self, conn: Connection, tenant: Tenant, body: Body, user_id: str | None
+    ) -> None:
         if ping_options(tenant).unique_attribute is not UniqueAttribute.WORK_EMAIL:
             return
         email = work_email(body)
@@ -82,18 +83,27 @@ class Ping(Dialect):
         if holder is not None and holder.id != user_id:
             raise Uniqueness(f"work email {email!r} is already taken")
 
-    def create_user(self, conn: Connection, tenant: Tenant, body: Body, now: datetime,
-                    **options: Any) -> WriteResult:
+    def create_user(
+        self, conn: Connection, tenant: Tenant, body: Body, now: datetime, **options: Any
+    ) -> WriteResult:
         self._check_work_email(conn, tenant, body, None)
         return super().create_user(conn, tenant, body, now, **options)
 
-    def replace_user(self, conn: Connection, tenant: Tenant, user_id: str, body: Body,
-                     now: datetime, **options: Any) -> WriteResult:
+    def replace_user(
+        self,
+        conn: Connection,
+        tenant: Tenant,
+        user_id: str,
+        body: Body,
+        now: datetime,
+        **options: Any,
+    ) -> WriteResult:
         self._check_work_email(conn, tenant, body, user_id)
         return super().replace_user(conn, tenant, user_id, body, now, **options)
 
-    def delete_user(self, conn: Connection, tenant: Tenant, user_id: str, now: datetime,
-                    **options: Any) -> WriteResult:
+    def delete_user(
+        self, conn: Connection, tenant: Tenant, user_id: str, now: datetime, **options: Any
+    ) -> WriteResult:
         if ping_options(tenant).remove_action is RemoveAction.DISABLE:
             return ingest.patch_user(conn, tenant, user_id, set_active_body(False), now, **options)
         return super().delete_user(conn, tenant, user_id, now, **options)

@@ -45,34 +45,80 @@ OWNER = "boss@acme.test"
 def make_tenant(engine: Engine, *, idp: str = "okta", scim: bool = True) -> str:
     tenant_id = uuid.uuid4().hex
     with unit_of_work(engine) as conn:
-        conn.execute(insert(tenants).values(
-            id=tenant_id, name="Acme", idp=idp, sso_domains=["Acme.test"], sso_configured=True,
-            scim_enabled=scim, owner_email=OWNER, options={}, created_at=NOW))
+        conn.execute(
+            insert(tenants).values(
+                id=tenant_id,
+                name="Acme",
+                idp=idp,
+                sso_domains=["Acme.test"],
+                sso_configured=True,
+                scim_enabled=scim,
+                owner_email=OWNER,
+                options={},
+                created_at=NOW,
+            )
+        )
         add_member(conn, tenant_id, OWNER, role="owner", password=True)
     return tenant_id
 
 
-def add_member(conn: Connection, tenant_id: str, email: str, *, status: str = "active",
-               role: str = "member", password: bool = False, scim: str | None = None) -> str:
+def add_member(
+    conn: Connection,
+    tenant_id: str,
+    email: str,
+    *,
+    status: str = "active",
+    role: str = "member",
+    password: bool = False,
+    scim: str | None = None,
+) -> str:
     member_id = uuid.uuid4().hex
-    conn.execute(insert(members).values(
-        tenant_id=tenant_id, id=member_id, email=email, email_ci=email.lower(), status=status,
-        role=role, has_password=password, scim_user_id=scim, created_at=NOW, updated_at=NOW))
+    conn.execute(
+        insert(members).values(
+            tenant_id=tenant_id,
+            id=member_id,
+            email=email,
+            email_ci=email.lower(),
+            status=status,
+            role=role,
+            has_password=password,
+            scim_user_id=scim,
+            created_at=NOW,
+            updated_at=NOW,
+        )
+    )
     return member_id
 
 
-def add_native_group(conn: Connection, tenant_id: str, name: str, member_ids: Iterable[str],
-                     permissions: dict[str, str] | None = None) -> str:
+def add_native_group(
+    conn: Connection,
+    tenant_id: str,
+    name: str,
+    member_ids: Iterable[str],
+    permissions: dict[str, str] | None = None,
+) -> str:
     group_id = uuid.uuid4().hex
-    conn.execute(insert(workspace_groups).values(
-        tenant_id=tenant_id, id=group_id, name=name, name_ci=name.lower(), created_at=NOW))
+    conn.execute(
+        insert(workspace_groups).values(
+            tenant_id=tenant_id, id=group_id, name=name, name_ci=name.lower(), created_at=NOW
+        )
+    )
     for member_id in member_ids:
-        conn.execute(insert(group_memberships).values(
-            tenant_id=tenant_id, group_id=group_id, member_id=member_id, source="native",
-            created_at=NOW))
+        conn.execute(
+            insert(group_memberships).values(
+                tenant_id=tenant_id,
+                group_id=group_id,
+                member_id=member_id,
+                source="native",
+                created_at=NOW,
+            )
+        )
     for path, access in (permissions or {}).items():
-        conn.execute(insert(group_permissions).values(
-            tenant_id=tenant_id, group_id=group_id, path=path, access=access))
+        conn.execute(
+            insert(group_permissions).values(
+                tenant_id=tenant_id, group_id=group_id, path=path, access=access
+            )
+        )
     return group_id
 
 
@@ -87,42 +133,74 @@ class Mirror:
         self.versions[key] = self.versions.get(key, 0) + 1
         return self.versions[key]
 
-    def user(self, scim_id: str, email: str | None, *, active: bool = True,
-             name: str | None = None, password: bool = False) -> ResourceKey:
+    def user(
+        self,
+        scim_id: str,
+        email: str | None,
+        *,
+        active: bool = True,
+        name: str | None = None,
+        password: bool = False,
+    ) -> ResourceKey:
         key: ResourceKey = ("User", scim_id)
         user_name = f"{scim_id}-login"  # not an address: the email comes from email_ci
-        values: dict[str, Any] = dict(user_name=user_name, user_name_ci=user_name.lower(),
-                      email_ci=email.lower() if email else None, display_name=name,
-                      active=active, has_password=password, version=self._bump(key),
-                      updated_at=NOW, resource={})
+        values: dict[str, Any] = dict(
+            user_name=user_name,
+            user_name_ci=user_name.lower(),
+            email_ci=email.lower() if email else None,
+            display_name=name,
+            active=active,
+            has_password=password,
+            version=self._bump(key),
+            updated_at=NOW,
+            resource={},
+        )
         with unit_of_work(self.engine) as conn:
-            done = conn.execute(update(mirror_users).where(
-                mirror_users.c.tenant_id == self.tenant_id, mirror_users.c.id == scim_id)
-                .values(**values)).rowcount
+            done = conn.execute(
+                update(mirror_users)
+                .where(mirror_users.c.tenant_id == self.tenant_id, mirror_users.c.id == scim_id)
+                .values(**values)
+            ).rowcount
             if not done:
-                conn.execute(insert(mirror_users).values(
-                    tenant_id=self.tenant_id, id=scim_id, created_at=NOW, **values))
+                conn.execute(
+                    insert(mirror_users).values(
+                        tenant_id=self.tenant_id, id=scim_id, created_at=NOW, **values
+                    )
+                )
         return key
 
     def group(self, scim_id: str, name: str, member_ids: Iterable[str] = ()) -> ResourceKey:
         key: ResourceKey = ("Group", scim_id)
         with unit_of_work(self.engine) as conn:
             self._delete(conn, mirror_groups, scim_id)
-            conn.execute(insert(mirror_groups).values(
-                tenant_id=self.tenant_id, id=scim_id, display_name=name,
-                display_name_ci=name.lower(), version=self._bump(key), created_at=NOW,
-                updated_at=NOW, resource={}))
-            rows = [dict(tenant_id=self.tenant_id, group_id=scim_id, member_id=m,
-                         member_type="User") for m in member_ids]
+            conn.execute(
+                insert(mirror_groups).values(
+                    tenant_id=self.tenant_id,
+                    id=scim_id,
+                    display_name=name,
+                    display_name_ci=name.lower(),
+                    version=self._bump(key),
+                    created_at=NOW,
+                    updated_at=NOW,
+                    resource={},
+                )
+            )
+            rows = [
+                dict(tenant_id=self.tenant_id, group_id=scim_id, member_id=m, member_type="User")
+                for m in member_ids
+            ]
             if rows:
                 conn.execute(insert(mirror_group_members), rows)
         return key
 
     def delete_user(self, scim_id: str) -> ResourceKey:
         with unit_of_work(self.engine) as conn:
-            conn.execute(delete(mirror_group_members).where(
-                mirror_group_members.c.tenant_id == self.tenant_id,
-                mirror_group_members.c.member_id == scim_id))
+            conn.execute(
+                delete(mirror_group_members).where(
+                    mirror_group_members.c.tenant_id == self.tenant_id,
+                    mirror_group_members.c.member_id == scim_id,
+                )
+            )
             self._delete(conn, mirror_users, scim_id)
         return ("User", scim_id)
 
@@ -133,11 +211,15 @@ class Mirror:
 
     def _delete(self, conn: Connection, table: Any, scim_id: str) -> None:
         if table is mirror_groups:
-            conn.execute(delete(mirror_group_members).where(
-                mirror_group_members.c.tenant_id == self.tenant_id,
-                mirror_group_members.c.group_id == scim_id))
-        conn.execute(delete(table).where(table.c.tenant_id == self.tenant_id,
-                                         table.c.id == scim_id))
+            conn.execute(
+                delete(mirror_group_members).where(
+                    mirror_group_members.c.tenant_id == self.tenant_id,
+                    mirror_group_members.c.group_id == scim_id,
+                )
+            )
+        conn.execute(
+            delete(table).where(table.c.tenant_id == self.tenant_id, table.c.id == scim_id)
+        )
 
 
 def apply(engine: Engine, tenant_id: str, keys: Sequence[ResourceKey]) -> ApplyOutcome:
@@ -157,8 +239,11 @@ def member_rows(engine: Engine, tenant_id: str) -> dict[str, Any]:
 def group_names(engine: Engine, tenant_id: str) -> dict[str | None, str]:
     """Workspace group names by scim_group_id (None: native)."""
     with engine.connect() as conn:
-        rows = conn.execute(select(workspace_groups.c.scim_group_id, workspace_groups.c.name)
-                            .where(workspace_groups.c.tenant_id == tenant_id)).all()
+        rows = conn.execute(
+            select(workspace_groups.c.scim_group_id, workspace_groups.c.name).where(
+                workspace_groups.c.tenant_id == tenant_id
+            )
+        ).all()
     return dict(rows)  # type: ignore[arg-type]
 
 
@@ -170,7 +255,8 @@ def memberships(engine: Engine, tenant_id: str) -> set[tuple[str, str, str]]:
             select(wg.c.name, m.c.email_ci, gm.c.source)
             .join(wg, (wg.c.tenant_id == gm.c.tenant_id) & (wg.c.id == gm.c.group_id))
             .join(m, (m.c.tenant_id == gm.c.tenant_id) & (m.c.id == gm.c.member_id))
-            .where(gm.c.tenant_id == tenant_id)).all()
+            .where(gm.c.tenant_id == tenant_id)
+        ).all()
     return {tuple(row) for row in rows}  # type: ignore[misc]
 
 
@@ -178,28 +264,43 @@ def permissions(engine: Engine, tenant_id: str) -> set[tuple[str, str, str]]:
     wg, gp = workspace_groups, group_permissions
     with engine.connect() as conn:
         on_group = (wg.c.tenant_id == gp.c.tenant_id) & (wg.c.id == gp.c.group_id)
-        rows = conn.execute(select(wg.c.name, gp.c.path, gp.c.access).join(wg, on_group)
-                            .where(gp.c.tenant_id == tenant_id)).all()
+        rows = conn.execute(
+            select(wg.c.name, gp.c.path, gp.c.access)
+            .join(wg, on_group)
+            .where(gp.c.tenant_id == tenant_id)
+        ).all()
     return {tuple(row) for row in rows}  # type: ignore[misc]
 
 
 def open_invitations(engine: Engine, tenant_id: str) -> list[str]:
     with engine.connect() as conn:
-        return sorted(conn.execute(select(invitations.c.email).where(
-            invitations.c.tenant_id == tenant_id, invitations.c.accepted_at.is_(None))).scalars())
+        return sorted(
+            conn.execute(
+                select(invitations.c.email).where(
+                    invitations.c.tenant_id == tenant_id, invitations.c.accepted_at.is_(None)
+                )
+            ).scalars()
+        )
 
 
 def audit_actions(engine: Engine, tenant_id: str) -> list[str]:
     with engine.connect() as conn:
-        return list(conn.execute(select(audit_log.c.action).where(
-            audit_log.c.tenant_id == tenant_id).order_by(audit_log.c.id)).scalars())
+        return list(
+            conn.execute(
+                select(audit_log.c.action)
+                .where(audit_log.c.tenant_id == tenant_id)
+                .order_by(audit_log.c.id)
+            ).scalars()
+        )
 
 
 def state(engine: Engine, tenant_id: str) -> dict[str, Any]:
     """Everything a person would notice, free of generated ids."""
     return {
-        "members": {(e, r.status, r.status_before_deactivation, r.scim_user_id, r.role)
-                    for e, r in member_rows(engine, tenant_id).items()},
+        "members": {
+            (e, r.status, r.status_before_deactivation, r.scim_user_id, r.role)
+            for e, r in member_rows(engine, tenant_id).items()
+        },
         "groups": set(group_names(engine, tenant_id).items()),
         "memberships": memberships(engine, tenant_id),
         "permissions": permissions(engine, tenant_id),
@@ -265,22 +366,34 @@ def test_rule_04_deactivation_keeps_memberships_and_permissions(
         add_native_group(conn, tenant, "Design", [ann], {"/design": "read"})
         wg = workspace_groups
         eng = conn.execute(select(wg.c.id).where(wg.c.scim_group_id == "g1")).scalar_one()
-        conn.execute(insert(group_permissions).values(tenant_id=tenant, group_id=eng,
-                                                      path="/eng", access="write"))
+        conn.execute(
+            insert(group_permissions).values(
+                tenant_id=tenant, group_id=eng, path="/eng", access="write"
+            )
+        )
     before = (memberships(engine, tenant), permissions(engine, tenant))
 
-    apply(engine, tenant, [mirror.user("u1", "ann@acme.test", active=False),
-                           mirror.user("u2", "bob@partner.test", active=False)])
+    apply(
+        engine,
+        tenant,
+        [
+            mirror.user("u1", "ann@acme.test", active=False),
+            mirror.user("u2", "bob@partner.test", active=False),
+        ],
+    )
     rows = member_rows(engine, tenant)
     assert (rows["ann@acme.test"].status, rows["ann@acme.test"].status_before_deactivation) == (
-        "deactivated", "active")
+        "deactivated",
+        "active",
+    )
     assert rows["bob@partner.test"].status_before_deactivation == "pending"
     assert (memberships(engine, tenant), permissions(engine, tenant)) == before
     with engine.connect() as conn:
         assert count_billable_members(conn, tenant) == 1  # the Owner only
 
-    apply(engine, tenant, [mirror.user("u1", "ann@acme.test"),
-                           mirror.user("u2", "bob@partner.test")])
+    apply(
+        engine, tenant, [mirror.user("u1", "ann@acme.test"), mirror.user("u2", "bob@partner.test")]
+    )
     rows = member_rows(engine, tenant)
     assert rows["ann@acme.test"].status == "active"
     assert rows["bob@partner.test"].status == "pending"
@@ -306,9 +419,17 @@ def test_rule_05_idp_delete_removes_the_member_but_never_the_owner(
     assert "refusal" in audit_actions(engine, tenant)
     assert outcome.applied == [(("User", "u1"), 0), (("User", "u0"), 0)]
     with engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(applied_versions).where(
-            applied_versions.c.tenant_id == tenant,
-            applied_versions.c.resource_type == "User")).scalar_one() == 0
+        assert (
+            conn.execute(
+                select(func.count())
+                .select_from(applied_versions)
+                .where(
+                    applied_versions.c.tenant_id == tenant,
+                    applied_versions.c.resource_type == "User",
+                )
+            ).scalar_one()
+            == 0
+        )
 
     audit_before = audit_actions(engine, tenant)
     again = apply(engine, tenant, deleted)
@@ -316,8 +437,9 @@ def test_rule_05_idp_delete_removes_the_member_but_never_the_owner(
     assert audit_actions(engine, tenant) == audit_before
 
 
-def test_deactivating_the_owner_is_refused_once(engine: Engine, tenant: str,
-                                                mirror: Mirror) -> None:
+def test_deactivating_the_owner_is_refused_once(
+    engine: Engine, tenant: str, mirror: Mirror
+) -> None:
     apply(engine, tenant, [mirror.user("u0", OWNER)])
     key = mirror.user("u0", OWNER, active=False)
     first = apply(engine, tenant, [key])
@@ -336,8 +458,7 @@ def test_rule_07_scim_groups_naming_renames_and_deletes(
         add_native_group(conn, tenant, "Design", [ann], {"/design": "read"})
     apply(engine, tenant, [mirror.group("g1", "Eng", ["u1"])])
     apply(engine, tenant, [mirror.group("g2", "eng", ["u1"])])  # same name, other IdP group
-    assert group_names(engine, tenant) == {None: "Design", "g1": "Eng (SCIM)",
-                                           "g2": "eng (SCIM 2)"}
+    assert group_names(engine, tenant) == {None: "Design", "g1": "Eng (SCIM)", "g2": "eng (SCIM 2)"}
 
     apply(engine, tenant, [mirror.group("g1", "Engineering", ["u1"])])
     assert group_names(engine, tenant)["g1"] == "Engineering (SCIM)"
@@ -349,17 +470,23 @@ def test_rule_07_scim_groups_naming_renames_and_deletes(
     assert permissions(engine, tenant) == {("Design", "/design", "read")}
 
 
-def test_rule_08_and_09_billing_and_member_tabs(engine: Engine, tenant: str,
-                                                mirror: Mirror) -> None:
-    keys = [mirror.user("u1", "a@acme.test"), mirror.user("u2", "b@partner.test"),
-            mirror.user("u3", "c@acme.test", active=False)]
+def test_rule_08_and_09_billing_and_member_tabs(
+    engine: Engine, tenant: str, mirror: Mirror
+) -> None:
+    keys = [
+        mirror.user("u1", "a@acme.test"),
+        mirror.user("u2", "b@partner.test"),
+        mirror.user("u3", "c@acme.test", active=False),
+    ]
     apply(engine, tenant, keys)
     with engine.connect() as conn:
         assert count_billable_members(conn, tenant) == 2  # the Owner and a@
         tabs = {s: [m.email for m in list_members(conn, tenant, s)] for s in MemberStatus}
-    assert tabs == {MemberStatus.ACTIVE: ["a@acme.test", OWNER],
-                    MemberStatus.PENDING: ["b@partner.test"],
-                    MemberStatus.DEACTIVATED: ["c@acme.test"]}
+    assert tabs == {
+        MemberStatus.ACTIVE: ["a@acme.test", OWNER],
+        MemberStatus.PENDING: ["b@partner.test"],
+        MemberStatus.DEACTIVATED: ["c@acme.test"],
+    }
 
 
 def test_rule_10_google_tenants_refuse_groups(engine: Engine) -> None:
@@ -372,11 +499,16 @@ def test_rule_10_google_tenants_refuse_groups(engine: Engine) -> None:
     assert group_names(engine, tenant_id) == {}
 
 
-def test_rule_11_sso_removal_cascade_row_by_row(engine: Engine, tenant: str,
-                                                mirror: Mirror) -> None:
-    keys = [mirror.user("u1", "nopw@acme.test"), mirror.user("u2", "pw@acme.test", password=True),
-            mirror.user("u3", "off@acme.test", active=False),
-            mirror.user("u4", "ext@partner.test"), mirror.user("u0", OWNER)]
+def test_rule_11_sso_removal_cascade_row_by_row(
+    engine: Engine, tenant: str, mirror: Mirror
+) -> None:
+    keys = [
+        mirror.user("u1", "nopw@acme.test"),
+        mirror.user("u2", "pw@acme.test", password=True),
+        mirror.user("u3", "off@acme.test", active=False),
+        mirror.user("u4", "ext@partner.test"),
+        mirror.user("u0", OWNER),
+    ]
     keys.append(mirror.group("g1", "Eng", ["u1", "u2", "u3"]))
     apply(engine, tenant, keys)
     with unit_of_work(engine) as conn:
@@ -385,15 +517,26 @@ def test_rule_11_sso_removal_cascade_row_by_row(engine: Engine, tenant: str,
         pw = member_rows(engine, tenant)["pw@acme.test"].id
         add_native_group(conn, tenant, "Design", [native, pw], {"/design": "read"})
         for kind in ("scim", "admin"):
-            conn.execute(insert(api_tokens).values(id=uuid.uuid4().hex, tenant_id=tenant,
-                                                   kind=kind, token_hash=uuid.uuid4().hex,
-                                                   created_at=NOW))
+            conn.execute(
+                insert(api_tokens).values(
+                    id=uuid.uuid4().hex,
+                    tenant_id=tenant,
+                    kind=kind,
+                    token_hash=uuid.uuid4().hex,
+                    created_at=NOW,
+                )
+            )
     with unit_of_work(engine) as conn:
         report = run_sso_removal(conn, tenant)
 
     rows = member_rows(engine, tenant)
-    assert set(rows) == {OWNER, "nopw@acme.test", "pw@acme.test", "ext@partner.test",
-                         "native@acme.test"}  # both deactivated members are gone
+    assert set(rows) == {
+        OWNER,
+        "nopw@acme.test",
+        "pw@acme.test",
+        "ext@partner.test",
+        "native@acme.test",
+    }  # both deactivated members are gone
     assert [(e, r.status, r.scim_user_id) for e, r in sorted(rows.items())] == [
         (OWNER, "active", None),
         ("ext@partner.test", "pending", None),  # pending SCIM member: stays pending, unlinked
@@ -403,14 +546,23 @@ def test_rule_11_sso_removal_cascade_row_by_row(engine: Engine, tenant: str,
     ]
     assert open_invitations(engine, tenant) == ["ext@partner.test", "nopw@acme.test"]
     assert group_names(engine, tenant) == {None: "Design"}
-    assert memberships(engine, tenant) == {("Design", "native@acme.test", "native"),
-                                           ("Design", "pw@acme.test", "native")}
+    assert memberships(engine, tenant) == {
+        ("Design", "native@acme.test", "native"),
+        ("Design", "pw@acme.test", "native"),
+    }
     assert report.counts["delete_group"] == 1 and report.counts["delete_member"] == 2
     assert report.tokens_revoked == 1
     with engine.connect() as conn:
         policy = conn.execute(select(tenants).where(tenants.c.id == tenant)).one()
-        revoked = dict(conn.execute(select(api_tokens.c.kind, api_tokens.c.revoked_at).where(
-            api_tokens.c.tenant_id == tenant)).tuples().all())
+        revoked = dict(
+            conn.execute(
+                select(api_tokens.c.kind, api_tokens.c.revoked_at).where(
+                    api_tokens.c.tenant_id == tenant
+                )
+            )
+            .tuples()
+            .all()
+        )
     assert not policy.sso_configured and not policy.scim_enabled
     assert revoked["scim"] is not None and revoked["admin"] is None
     # Late events for the old SCIM users no longer re-link anyone.
@@ -421,8 +573,9 @@ def test_rule_11_sso_removal_cascade_row_by_row(engine: Engine, tenant: str,
 # --- level-triggered: duplicates, order, batches --------------------------------------------
 
 
-def test_a_user_without_email_is_a_violation_not_a_crash(engine: Engine, tenant: str,
-                                                           mirror: Mirror) -> None:
+def test_a_user_without_email_is_a_violation_not_a_crash(
+    engine: Engine, tenant: str, mirror: Mirror
+) -> None:
     outcome = apply(engine, tenant, [mirror.user("u1", None), mirror.user("u2", "b@acme.test")])
     assert outcome.violations[("User", "u1")].code == "no_email"
     assert "b@acme.test" in member_rows(engine, tenant)
@@ -440,21 +593,25 @@ def test_applying_twice_is_applying_once(engine: Engine, tenant: str, mirror: Mi
     assert sorted(second.applied) == sorted(first.applied)
 
 
-def test_a_group_applied_before_its_users_converges(engine: Engine, tenant: str,
-                                                    mirror: Mirror) -> None:
+def test_a_group_applied_before_its_users_converges(
+    engine: Engine, tenant: str, mirror: Mirror
+) -> None:
     group = mirror.group("g1", "Eng", ["u1", "u2"])
     users = [mirror.user("u1", "a@acme.test"), mirror.user("u2", "b@acme.test")]
     apply(engine, tenant, [group])
     assert memberships(engine, tenant) == set()  # nobody to add yet
     apply(engine, tenant, users)
-    assert memberships(engine, tenant) == {("Eng (SCIM)", "a@acme.test", "scim"),
-                                           ("Eng (SCIM)", "b@acme.test", "scim")}
+    assert memberships(engine, tenant) == {
+        ("Eng (SCIM)", "a@acme.test", "scim"),
+        ("Eng (SCIM)", "b@acme.test", "scim"),
+    }
     apply(engine, tenant, [mirror.group("g1", "Eng", ["u2"])])
     assert memberships(engine, tenant) == {("Eng (SCIM)", "b@acme.test", "scim")}
 
 
-def test_an_email_moving_between_users_in_one_batch(engine: Engine, tenant: str,
-                                                     mirror: Mirror) -> None:
+def test_an_email_moving_between_users_in_one_batch(
+    engine: Engine, tenant: str, mirror: Mirror
+) -> None:
     apply(engine, tenant, [mirror.user("u1", "a@acme.test"), mirror.group("g1", "Eng", ["u1"])])
     # The IdP deletes u1 and creates u2 with the same address, the new key first.
     keys = [mirror.user("u2", "a@acme.test"), mirror.delete_user("u1")]
@@ -478,11 +635,17 @@ def idp_states(draw: st.DrawFn) -> IdpState:
     """Users (email unique, active) and groups (name, members), any subset present. Group names
     never clash across groups: clashing names are first come, first served by design."""
     emails = draw(st.permutations(EMAILS))
-    users = {u: (emails[i], draw(st.booleans())) for i, u in enumerate(USERS)
-             if draw(st.booleans())}
-    groups = {g: (f"{g.upper()}-{draw(st.sampled_from('ab'))}",
-                  draw(st.lists(st.sampled_from(USERS), unique=True)))
-              for g in GROUPS if draw(st.booleans())}
+    users = {
+        u: (emails[i], draw(st.booleans())) for i, u in enumerate(USERS) if draw(st.booleans())
+    }
+    groups = {
+        g: (
+            f"{g.upper()}-{draw(st.sampled_from('ab'))}",
+            draw(st.lists(st.sampled_from(USERS), unique=True)),
+        )
+        for g in GROUPS
+        if draw(st.booleans())
+    }
     return users, groups
 
 
@@ -502,16 +665,20 @@ def write_idp_state(mirror: Mirror, idp: tuple[dict[str, Any], dict[str, Any]]) 
             mirror.delete_group(scim_id)
 
 
-@settings(max_examples=20, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(before=idp_states(), after=idp_states(), data=st.data())
 def test_any_order_duplicates_and_batching_converge_to_the_in_order_result(
     engine: Engine, before: Any, after: Any, data: st.DataObject
 ) -> None:
     note(f"before={before!r}\nafter={after!r}")
     keys: list[ResourceKey] = [("User", u) for u in USERS] + [("Group", g) for g in GROUPS]
-    shuffled = data.draw(st.permutations(keys + data.draw(st.lists(st.sampled_from(keys),
-                                                                   max_size=4))))
+    shuffled = data.draw(
+        st.permutations(keys + data.draw(st.lists(st.sampled_from(keys), max_size=4)))
+    )
     cuts = sorted(data.draw(st.sets(st.integers(1, len(shuffled) - 1), max_size=3)))
     results = []
     for order, batches in ((keys, [0]), (shuffled, [0, *cuts])):
@@ -536,10 +703,24 @@ def test_any_order_duplicates_and_batching_converge_to_the_in_order_result(
 def test_a_50000_member_group_syncs_set_based(engine: Engine, tenant: str) -> None:
     size = 50_000
     with unit_of_work(engine) as conn:
-        conn.execute(insert(members), [
-            dict(tenant_id=tenant, id=f"m{i}", email=f"p{i}@acme.test", email_ci=f"p{i}@acme.test",
-                 status="active", role="member", has_password=False, scim_user_id=f"u{i}",
-                 created_at=NOW, updated_at=NOW) for i in range(size)])
+        conn.execute(
+            insert(members),
+            [
+                dict(
+                    tenant_id=tenant,
+                    id=f"m{i}",
+                    email=f"p{i}@acme.test",
+                    email_ci=f"p{i}@acme.test",
+                    status="active",
+                    role="member",
+                    has_password=False,
+                    scim_user_id=f"u{i}",
+                    created_at=NOW,
+                    updated_at=NOW,
+                )
+                for i in range(size)
+            ],
+        )
         design = add_native_group(conn, tenant, "Design", ["m7", "m49999"])
     mirror = Mirror(engine, tenant)
     key = mirror.group("big", "Everyone", [f"u{i}" for i in range(size)])
@@ -549,21 +730,44 @@ def test_a_50000_member_group_syncs_set_based(engine: Engine, tenant: str) -> No
 
     # 1,000 leave, 1,000 join who were never members (they exist in the workspace).
     with unit_of_work(engine) as conn:
-        conn.execute(insert(members), [
-            dict(tenant_id=tenant, id=f"n{i}", email=f"n{i}@acme.test", email_ci=f"n{i}@acme.test",
-                 status="active", role="member", has_password=False, scim_user_id=f"v{i}",
-                 created_at=NOW, updated_at=NOW) for i in range(1000)])
-    key = mirror.group("big", "Everyone", [f"u{i}" for i in range(1000, size)] +
-                       [f"v{i}" for i in range(1000)])
+        conn.execute(
+            insert(members),
+            [
+                dict(
+                    tenant_id=tenant,
+                    id=f"n{i}",
+                    email=f"n{i}@acme.test",
+                    email_ci=f"n{i}@acme.test",
+                    status="active",
+                    role="member",
+                    has_password=False,
+                    scim_user_id=f"v{i}",
+                    created_at=NOW,
+                    updated_at=NOW,
+                )
+                for i in range(1000)
+            ],
+        )
+    key = mirror.group(
+        "big", "Everyone", [f"u{i}" for i in range(1000, size)] + [f"v{i}" for i in range(1000)]
+    )
     second = apply(engine, tenant, [key])
     assert (second.memberships_added, second.memberships_removed) == (1000, 1000)
     with engine.connect() as conn:
-        counts: dict[str, int] = dict(conn.execute(
-            select(group_memberships.c.source, func.count()).where(
-                group_memberships.c.tenant_id == tenant).group_by(group_memberships.c.source)
-        ).tuples().all())
-        in_design = set(conn.execute(select(group_memberships.c.member_id).where(
-            group_memberships.c.group_id == design)).scalars())
+        counts: dict[str, int] = dict(
+            conn.execute(
+                select(group_memberships.c.source, func.count())
+                .where(group_memberships.c.tenant_id == tenant)
+                .group_by(group_memberships.c.source)
+            )
+            .tuples()
+            .all()
+        )
+        in_design = set(
+            conn.execute(
+                select(group_memberships.c.member_id).where(group_memberships.c.group_id == design)
+            ).scalars()
+        )
     assert counts == {"scim": size, "native": 2}
     assert in_design == {"m7", "m49999"}  # native memberships of SCIM members untouched
     assert apply(engine, tenant, [key]).memberships_added == 0

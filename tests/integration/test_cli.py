@@ -26,17 +26,34 @@ def cli(service_env: Any, engine: Any, redis_client: Any) -> Any:
     return run
 
 
-def test_tenant_create_and_scim_enable_give_a_working_token(cli: Any, api: Any, engine: Any) -> None:
-    created = json.loads(cli("tenant", "create", "--name", "Acme", "--sso-domain", "acme.test",
-                             "--sso-domain", "acme-corp.test", "--idp", "okta",
-                             "--owner-email", "Boss@acme.test", "--json").output)
+def test_tenant_create_and_scim_enable_give_a_working_token(
+    cli: Any, api: Any, engine: Any
+) -> None:
+    created = json.loads(
+        cli(
+            "tenant",
+            "create",
+            "--name",
+            "Acme",
+            "--sso-domain",
+            "acme.test",
+            "--sso-domain",
+            "acme-corp.test",
+            "--idp",
+            "okta",
+            "--owner-email",
+            "Boss@acme.test",
+            "--json",
+        ).output
+    )
     assert set(created) >= {"id", "admin_token", "name", "idp", "sso_domains"}
     assert created["idp"] == "okta" and created["sso_domains"] == ["acme-corp.test", "acme.test"]
     enabled = json.loads(cli("scim", "enable", created["id"], "--json").output)
     assert enabled["base_url"].endswith(f"/scim/v2/{created['id']}")
     headers = {"Authorization": f"Bearer {enabled['token']}"}
-    response = api.post(f"/scim/v2/{created['id']}/Users", json=user_body("a@acme.test"),
-                        headers=headers)
+    response = api.post(
+        f"/scim/v2/{created['id']}/Users", json=user_body("a@acme.test"), headers=headers
+    )
     assert response.status_code == 201
     with engine.connect() as conn:
         stored = conn.execute(select(api_tokens.c.token_hash)).scalars().all()
@@ -47,8 +64,9 @@ def test_tenant_create_and_scim_enable_give_a_working_token(cli: Any, api: Any, 
 
 
 def test_rotate_token_invalidates_the_old_one(cli: Any, api: Any) -> None:
-    created = json.loads(cli("tenant", "create", "--name", "R", "--sso-domain", "r.test",
-                             "--json").output)
+    created = json.loads(
+        cli("tenant", "create", "--name", "R", "--sso-domain", "r.test", "--json").output
+    )
     old = json.loads(cli("scim", "enable", created["id"], "--json").output)["token"]
     new = json.loads(cli("scim", "rotate-token", created["id"], "--json").output)["token"]
     base = f"/scim/v2/{created['id']}/Users"
@@ -57,8 +75,9 @@ def test_rotate_token_invalidates_the_old_one(cli: Any, api: Any) -> None:
 
 
 def test_scim_cannot_be_enabled_without_sso(cli: Any, engine: Any) -> None:
-    created = json.loads(cli("tenant", "create", "--name", "N", "--sso-domain", "n.test",
-                             "--json").output)
+    created = json.loads(
+        cli("tenant", "create", "--name", "N", "--sso-domain", "n.test", "--json").output
+    )
     with engine.begin() as conn:
         conn.execute(text("UPDATE tenants SET sso_configured = :f"), {"f": False})
     result = cli("scim", "enable", created["id"], "--json", code=1)
@@ -66,11 +85,15 @@ def test_scim_cannot_be_enabled_without_sso(cli: Any, engine: Any) -> None:
 
 
 def test_status_and_dlq_json(cli: Any, api: Any) -> None:
-    created = json.loads(cli("tenant", "create", "--name", "S", "--sso-domain", "s.test",
-                             "--json").output)
+    created = json.loads(
+        cli("tenant", "create", "--name", "S", "--sso-domain", "s.test", "--json").output
+    )
     token = json.loads(cli("scim", "enable", created["id"], "--json").output)["token"]
-    api.post(f"/scim/v2/{created['id']}/Users", json=user_body("x@s.test"),
-             headers={"Authorization": f"Bearer {token}"})
+    api.post(
+        f"/scim/v2/{created['id']}/Users",
+        json=user_body("x@s.test"),
+        headers={"Authorization": f"Bearer {token}"},
+    )
     rows = json.loads(cli("status", "--json").output)
     row = next(r for r in rows if r["tenant_id"] == created["id"])
     assert row["queue_depth"] == 1 and row["dead_letters"] == 0
@@ -81,8 +104,9 @@ def test_status_and_dlq_json(cli: Any, api: Any) -> None:
 
 
 def test_reconcile_json_report(cli: Any) -> None:
-    created = json.loads(cli("tenant", "create", "--name", "Q", "--sso-domain", "q.test",
-                             "--json").output)
+    created = json.loads(
+        cli("tenant", "create", "--name", "Q", "--sso-domain", "q.test", "--json").output
+    )
     cli("scim", "enable", created["id"], "--json")
     report = json.loads(cli("reconcile", created["id"], "--dry-run", "--json").output)
     assert report["outcome"] == "dry_run" and report["source"] == "mirror"

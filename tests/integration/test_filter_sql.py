@@ -54,8 +54,12 @@ def store_user(conn: Connection, tenant: str, resource: dict[str, Any]) -> None:
     stored = {k: v for k, v in resource.items() if k not in ("id", "meta", "password")}
     conn.execute(
         insert(mirror_users).values(
-            tenant_id=tenant, id=resource["id"], version=1, resource=stored,
-            created_at=created, updated_at=meta.get("lastModified", created),
+            tenant_id=tenant,
+            id=resource["id"],
+            version=1,
+            resource=stored,
+            created_at=created,
+            updated_at=meta.get("lastModified", created),
             **user_columns(resource),
         )
     )
@@ -69,15 +73,27 @@ def store_group(conn: Connection, tenant: str, resource: dict[str, Any]) -> None
     stored = {k: v for k, v in resource.items() if k not in ("id", "meta", "members")}
     conn.execute(
         insert(mirror_groups).values(
-            tenant_id=tenant, id=resource["id"], version=1, resource=stored,
-            created_at=EPOCH, updated_at=EPOCH, **group_columns(resource),
+            tenant_id=tenant,
+            id=resource["id"],
+            version=1,
+            resource=stored,
+            created_at=EPOCH,
+            updated_at=EPOCH,
+            **group_columns(resource),
         )
     )
     if members:
         conn.execute(
             insert(mirror_group_members),
-            [{"tenant_id": tenant, "group_id": resource["id"], "member_id": m["value"],
-              "member_type": m.get("type", "User")} for m in members],
+            [
+                {
+                    "tenant_id": tenant,
+                    "group_id": resource["id"],
+                    "member_id": m["value"],
+                    "member_type": m.get("type", "User"),
+                }
+                for m in members
+            ],
         )
 
 
@@ -105,8 +121,9 @@ def seed_users(engine: Engine, tenant: str, users: Iterable[dict[str, Any]]) -> 
 SAFE = string.ascii_letters + string.digits + "%_\\'\";- .@"
 plain_text = st.text(alphabet=SAFE, max_size=8)
 folded_text = st.text(alphabet=SAFE + "éÉßøØİ", min_size=1, max_size=8)
-email_local = st.text(alphabet=string.ascii_letters + string.digits + "%_'-", min_size=1,
-                      max_size=6)
+email_local = st.text(
+    alphabet=string.ascii_letters + string.digits + "%_'-", min_size=1, max_size=6
+)
 email_domain = st.sampled_from(["example.com", "Example.ORG", "x.io"])
 email_type = st.sampled_from(["work", "Work", "home", "HOME", "other", "a%_"])
 moment = st.integers(0, 4).map(lambda days: EPOCH + timedelta(days=days, hours=days * 5))
@@ -144,10 +161,19 @@ def users(draw: st.DrawFn) -> list[dict[str, Any]]:
             "active": draw(st.booleans()),
             "meta": {"created": created, "lastModified": created + (draw(moment) - EPOCH)},
         }
-        name = {k: v for k in ("givenName", "familyName", "formatted")
-                if (v := draw(optional(plain_text))) is not None}
-        extension = {k: v for k, v in (("department", draw(optional(plain_text))),
-                                        ("manager", draw(optional(plain_text)))) if v is not None}
+        name = {
+            k: v
+            for k in ("givenName", "familyName", "formatted")
+            if (v := draw(optional(plain_text))) is not None
+        }
+        extension = {
+            k: v
+            for k, v in (
+                ("department", draw(optional(plain_text))),
+                ("manager", draw(optional(plain_text))),
+            )
+            if v is not None
+        }
         if "manager" in extension:
             extension["manager"] = {"value": extension["manager"]}
         optional_fields = {
@@ -218,13 +244,18 @@ ATTRIBUTES = {
     "meta.lastModified": ("time", "meta.lastModified"),
 }
 PRESENCE = [*ATTRIBUTES, "name", "emails", "password", f"{ENTERPRISE}:manager", "meta"]
-ITEM_ATTRIBUTES = {"value": ("email", "emails.value"), "type": ("text", "emails.type"),
-                   "display": ("text", "emails.display"), "primary": ("bool", "emails.primary")}
+ITEM_ATTRIBUTES = {
+    "value": ("email", "emails.value"),
+    "type": ("text", "emails.type"),
+    "display": ("text", "emails.display"),
+    "primary": ("bool", "emails.primary"),
+}
 
 
 @st.composite
-def comparison(draw: st.DrawFn, population: list[dict[str, Any]],
-               attributes: dict[str, tuple[str, str]]) -> str:
+def comparison(
+    draw: st.DrawFn, population: list[dict[str, Any]], attributes: dict[str, tuple[str, str]]
+) -> str:
     attr = draw(st.sampled_from(sorted(attributes)))
     kind, path = attributes[attr]
     values = pool(population, path)
@@ -319,20 +350,43 @@ def test_sql_filters_agree_with_scim2_models(
 @pytest.fixture
 def people(engine: Engine) -> str:
     tenant = "acme"
-    seed_users(engine, tenant, [
-        {"id": "bj", "userName": "BJensen@Example.com", "externalId": "Ext-1", "active": True,
-         "name": {"givenName": "Barbara", "familyName": "Jensen"}, "displayName": "Babs",
-         "title": "Tour Guide", "meta": {"created": EPOCH, "lastModified": EPOCH},
-         "emails": [{"value": "bjensen@example.com", "type": "work", "primary": True},
-                    {"value": "babs@home.example", "type": "home"}],
-         ENTERPRISE: {"department": "R&D", "manager": {"value": "MGR-1"}}},
-        {"id": "jsmith", "userName": "jsmith", "externalId": "ext-1", "active": False,
-         "title": "100% _sure_ \\o/", "password": "pw",
-         "meta": {"created": EPOCH, "lastModified": EPOCH + timedelta(days=3)},
-         "emails": [{"value": "js@work.example", "type": "Work"}]},
-        {"id": "nobody", "userName": "nobody", "active": True,
-         "meta": {"created": EPOCH, "lastModified": EPOCH}},
-    ])
+    seed_users(
+        engine,
+        tenant,
+        [
+            {
+                "id": "bj",
+                "userName": "BJensen@Example.com",
+                "externalId": "Ext-1",
+                "active": True,
+                "name": {"givenName": "Barbara", "familyName": "Jensen"},
+                "displayName": "Babs",
+                "title": "Tour Guide",
+                "meta": {"created": EPOCH, "lastModified": EPOCH},
+                "emails": [
+                    {"value": "bjensen@example.com", "type": "work", "primary": True},
+                    {"value": "babs@home.example", "type": "home"},
+                ],
+                ENTERPRISE: {"department": "R&D", "manager": {"value": "MGR-1"}},
+            },
+            {
+                "id": "jsmith",
+                "userName": "jsmith",
+                "externalId": "ext-1",
+                "active": False,
+                "title": "100% _sure_ \\o/",
+                "password": "pw",
+                "meta": {"created": EPOCH, "lastModified": EPOCH + timedelta(days=3)},
+                "emails": [{"value": "js@work.example", "type": "Work"}],
+            },
+            {
+                "id": "nobody",
+                "userName": "nobody",
+                "active": True,
+                "meta": {"created": EPOCH, "lastModified": EPOCH},
+            },
+        ],
+    )
     return tenant
 
 
@@ -356,7 +410,7 @@ def test_email_filters(engine: Engine, people: str) -> None:
     assert user_ids(engine, people, 'emails[type eq "home" and value co "bjensen"]') == set()
     assert user_ids(engine, people, 'emails co "example"') == {"bj", "jsmith"}
     assert user_ids(engine, people, 'emails.value ew ".example"') == {"bj", "jsmith"}
-    assert user_ids(engine, people, 'not (emails pr)') == {"nobody"}
+    assert user_ids(engine, people, "not (emails pr)") == {"nobody"}
 
 
 def test_absent_primary_is_false_per_rfc(engine: Engine, people: str) -> None:
@@ -374,24 +428,28 @@ def test_wildcards_and_quotes_match_literally(engine: Engine, people: str) -> No
     assert user_ids(engine, people, 'userName sw "_"') == set()
 
 
-@pytest.mark.parametrize("attack", [
-    "userName eq \"x' OR '1'='1\"",
-    'userName eq "x\\" or userName pr"',
-    'title co "\'; DROP TABLE mirror_users; --"',
-    'displayName eq "Babs\') OR 1=1 --"',
-])
+@pytest.mark.parametrize(
+    "attack",
+    [
+        "userName eq \"x' OR '1'='1\"",
+        'userName eq "x\\" or userName pr"',
+        'title co "\'; DROP TABLE mirror_users; --"',
+        'displayName eq "Babs\') OR 1=1 --"',
+    ],
+)
 def test_injection_attempts_are_plain_values(engine: Engine, people: str, attack: str) -> None:
     assert user_ids(engine, people, attack) == set()
     assert user_ids(engine, people, "userName pr") == {"bj", "jsmith", "nobody"}
 
 
 def test_other_attributes(engine: Engine, people: str) -> None:
-    assert user_ids(engine, people, 'active eq false') == {"jsmith"}
+    assert user_ids(engine, people, "active eq false") == {"jsmith"}
     assert user_ids(engine, people, 'name.givenName eq "barbara"') == {"bj"}
     assert user_ids(engine, people, 'title pr and not (title co "guide")') == {"jsmith"}
     assert user_ids(engine, people, 'meta.lastModified gt "2024-01-02T00:00:00Z"') == {"jsmith"}
     assert user_ids(engine, people, 'meta.lastModified le "2024-01-01T01:00:00+01:00"') == {
-        "bj", "nobody"
+        "bj",
+        "nobody",
     }
     assert user_ids(engine, people, f'{ENTERPRISE}:department eq "r&d"') == {"bj"}
     assert user_ids(engine, people, f'{ENTERPRISE}:manager.value eq "mgr-1"') == set()
@@ -407,24 +465,27 @@ def test_filters_are_scoped_to_the_tenant(engine: Engine, people: str) -> None:
     assert user_ids(engine, "other", 'emails.value eq "o@x.io"') == {"bj"}
 
 
-@pytest.mark.parametrize("text", [
-    '(userName eq "a"',
-    'userName eq "a")',
-    'userName xx "a"',
-    "userName eq",
-    'active gt true',
-    'emails.primary co "t"',
-    'nickname2 eq "a"',
-    'emails.foo eq "a"',
-    'emails[foo eq "a"]',
-    'urn:ietf:params:scim:schemas:core:2.0:Group:displayName eq "a"',
-    'userName eq 12',
-    'meta.created gt "yesterday"',
-    'addresses.locality eq "Paris"',
-    'meta.location eq "x"',
-    'password eq "guess"',
-    "",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '(userName eq "a"',
+        'userName eq "a")',
+        'userName xx "a"',
+        "userName eq",
+        "active gt true",
+        'emails.primary co "t"',
+        'nickname2 eq "a"',
+        'emails.foo eq "a"',
+        'emails[foo eq "a"]',
+        'urn:ietf:params:scim:schemas:core:2.0:Group:displayName eq "a"',
+        "userName eq 12",
+        'meta.created gt "yesterday"',
+        'addresses.locality eq "Paris"',
+        'meta.location eq "x"',
+        'password eq "guess"',
+        "",
+    ],
+)
 def test_invalid_filters_are_refused(text: str) -> None:
     with pytest.raises(InvalidFilter) as refused:
         user_filter(text, max_length=100)
@@ -442,13 +503,25 @@ def test_filter_size_limits() -> None:
 
 def test_group_filters(engine: Engine) -> None:
     with engine.begin() as conn:
-        store_group(conn, "acme", {"id": "g1", "displayName": "Engineering", "externalId": "E",
-                                   "members": [{"value": "u1"}, {"value": "u2"}]})
-        store_group(conn, "acme", {"id": "g2", "displayName": "Sales",
-                                   "members": [{"value": "g1", "type": "Group"}]})
+        store_group(
+            conn,
+            "acme",
+            {
+                "id": "g1",
+                "displayName": "Engineering",
+                "externalId": "E",
+                "members": [{"value": "u1"}, {"value": "u2"}],
+            },
+        )
+        store_group(
+            conn,
+            "acme",
+            {"id": "g2", "displayName": "Sales", "members": [{"value": "g1", "type": "Group"}]},
+        )
         store_group(conn, "acme", {"id": "g3", "displayName": "Empty"})
-        store_group(conn, "other", {"id": "g9", "displayName": "Engineering",
-                                    "members": [{"value": "u3"}]})
+        store_group(
+            conn, "other", {"id": "g9", "displayName": "Engineering", "members": [{"value": "u3"}]}
+        )
     assert group_ids(engine, "acme", 'displayName eq "engineering"') == {"g1"}
     assert group_ids(engine, "acme", 'displayName sw "E"') == {"g1", "g3"}
     assert group_ids(engine, "acme", 'externalId eq "e"') == set()
@@ -465,8 +538,9 @@ def test_group_filters(engine: Engine) -> None:
 
 def test_user_groups(engine: Engine, people: str) -> None:
     with engine.begin() as conn:
-        store_group(conn, people, {"id": "g1", "displayName": "Engineering",
-                                   "members": [{"value": "bj"}]})
+        store_group(
+            conn, people, {"id": "g1", "displayName": "Engineering", "members": [{"value": "bj"}]}
+        )
     assert user_ids(engine, people, 'groups.value eq "g1"') == {"bj"}
     assert user_ids(engine, people, 'groups[display eq "ENGINEERING"]') == {"bj"}
     assert user_ids(engine, people, "not (groups pr)") == {"jsmith", "nobody"}
@@ -474,8 +548,11 @@ def test_user_groups(engine: Engine, people: str) -> None:
 
 def sorted_ids(engine: Engine, tenant: str, sort_by: str, descending: bool = False) -> list[str]:
     key = sort_order(user_sort_key(sort_by), descending=descending)
-    query = (select(mirror_users.c.id).where(mirror_users.c.tenant_id == tenant)
-             .order_by(key, mirror_users.c.id))
+    query = (
+        select(mirror_users.c.id)
+        .where(mirror_users.c.tenant_id == tenant)
+        .order_by(key, mirror_users.c.id)
+    )
     with engine.connect() as conn:
         return list(conn.execute(query).scalars())
 
@@ -490,7 +567,7 @@ def test_sorting(engine: Engine, people: str) -> None:
     assert sorted_ids(engine, people, "emails") == ["bj", "jsmith", "nobody"]
     assert sorted_ids(engine, people, "meta.lastModified", descending=True)[0] == "jsmith"
     assert group_sort_key("displayName") is not None
-    for unknown in ("shoeSize", "emails[type eq \"work\"]", "meta.location", "members"):
+    for unknown in ("shoeSize", 'emails[type eq "work"]', "meta.location", "members"):
         with pytest.raises(InvalidValue):
             user_sort_key(unknown)
 
@@ -498,11 +575,23 @@ def test_sorting(engine: Engine, people: str) -> None:
 def test_user_name_lookup_uses_the_unique_index(engine: Engine, people: str) -> None:
     # Enough users that a planner with statistics has a choice to get wrong.
     with engine.begin() as conn:
-        conn.execute(insert(mirror_users), [
-            {"tenant_id": people, "id": f"f{i}", "user_name": f"filler{i}",
-             "user_name_ci": f"filler{i}", "external_id": "same", "version": 1,
-             "created_at": EPOCH, "updated_at": EPOCH, "resource": {}} for i in range(500)
-        ])
+        conn.execute(
+            insert(mirror_users),
+            [
+                {
+                    "tenant_id": people,
+                    "id": f"f{i}",
+                    "user_name": f"filler{i}",
+                    "user_name_ci": f"filler{i}",
+                    "external_id": "same",
+                    "version": 1,
+                    "created_at": EPOCH,
+                    "updated_at": EPOCH,
+                    "resource": {},
+                }
+                for i in range(500)
+            ],
+        )
     query = select(mirror_users.c.id).where(
         mirror_users.c.tenant_id == people, user_filter('userName eq "jsmith"')
     )
@@ -511,8 +600,8 @@ def test_user_name_lookup_uses_the_unique_index(engine: Engine, people: str) -> 
         if conn.dialect.name == "sqlite":
             params = tuple(compiled.params[name] for name in compiled.positiontup or ())
             plan = " ".join(
-                str(row[-1]) for row in
-                conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", params)
+                str(row[-1])
+                for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", params)
             )
             assert "USING INDEX" in plan or "USING COVERING INDEX" in plan, plan
             index = plan.split("INDEX ")[1].split(" ")[0]

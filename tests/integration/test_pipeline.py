@@ -25,14 +25,18 @@ def drain_all(engine: Any, tenant: TenantHandle) -> Any:
 def workspace(engine: Any, tenant_id: str) -> dict[str, Any]:
     with engine.connect() as conn:
         rows = conn.execute(
-            select(members.c.email_ci, members.c.status, members.c.scim_user_id)
-            .where(members.c.tenant_id == tenant_id)
+            select(members.c.email_ci, members.c.status, members.c.scim_user_id).where(
+                members.c.tenant_id == tenant_id
+            )
         ).all()
         memberships = conn.execute(
-            text("SELECT g.name, m.email_ci FROM group_memberships gm "
-                 "JOIN workspace_groups g ON g.id = gm.group_id AND g.tenant_id = gm.tenant_id "
-                 "JOIN members m ON m.id = gm.member_id AND m.tenant_id = gm.tenant_id "
-                 "WHERE gm.tenant_id = :t"), {"t": tenant_id}
+            text(
+                "SELECT g.name, m.email_ci FROM group_memberships gm "
+                "JOIN workspace_groups g ON g.id = gm.group_id AND g.tenant_id = gm.tenant_id "
+                "JOIN members m ON m.id = gm.member_id AND m.tenant_id = gm.tenant_id "
+                "WHERE gm.tenant_id = :t"
+            ),
+            {"t": tenant_id},
         ).all()
     return {
         "members": {r.email_ci: r.status for r in rows},
@@ -42,33 +46,56 @@ def workspace(engine: Any, tenant_id: str) -> dict[str, Any]:
 
 
 def test_writes_reach_the_workspace(api: Any, tenant: TenantHandle, engine: Any) -> None:
-    inside = api.post(f"{tenant.scim_base}/Users", json=user_body("in@acme.test"),
-                      headers=tenant.scim_headers).json()
-    outside = api.post(f"{tenant.scim_base}/Users", json=user_body("out@partner.test"),
-                       headers=tenant.scim_headers).json()
-    api.post(f"{tenant.scim_base}/Groups", json=group_body("Eng", [inside["id"], outside["id"]]),
-             headers=tenant.scim_headers)
+    inside = api.post(
+        f"{tenant.scim_base}/Users", json=user_body("in@acme.test"), headers=tenant.scim_headers
+    ).json()
+    outside = api.post(
+        f"{tenant.scim_base}/Users", json=user_body("out@partner.test"), headers=tenant.scim_headers
+    ).json()
+    api.post(
+        f"{tenant.scim_base}/Groups",
+        json=group_body("Eng", [inside["id"], outside["id"]]),
+        headers=tenant.scim_headers,
+    )
     result = drain_all(engine, tenant)
     assert len(result.applied) == 3 and not result.dead
     state = workspace(engine, tenant.id)
-    assert state["members"] == {"owner@acme.test": "active", "in@acme.test": "active",
-                                "out@partner.test": "pending"}
-    assert state["memberships"] == {("Eng (SCIM)", "in@acme.test"),
-                                    ("Eng (SCIM)", "out@partner.test")}
+    assert state["members"] == {
+        "owner@acme.test": "active",
+        "in@acme.test": "active",
+        "out@partner.test": "pending",
+    }
+    assert state["memberships"] == {
+        ("Eng (SCIM)", "in@acme.test"),
+        ("Eng (SCIM)", "out@partner.test"),
+    }
     with engine.connect() as conn:
         pending = conn.execute(select(func.count()).where(change_events.c.state == "pending"))
         assert pending.scalar_one() == 0
 
 
 def test_duplicates_and_reordering_converge(api: Any, tenant: TenantHandle, engine: Any) -> None:
-    ids = [api.post(f"{tenant.scim_base}/Users", json=user_body(f"u{i}@acme.test"),
-                    headers=tenant.scim_headers).json()["id"] for i in range(6)]
-    group = api.post(f"{tenant.scim_base}/Groups", json=group_body("Team", ids[:3]),
-                     headers=tenant.scim_headers).json()
-    api.patch(f"{tenant.scim_base}/Users/{ids[0]}", headers=tenant.scim_headers,
-              json=patch_body({"op": "replace", "value": {"active": False}}))
-    api.patch(f"{tenant.scim_base}/Groups/{group['id']}", headers=tenant.scim_headers,
-              json=patch_body({"op": "add", "path": "members", "value": [{"value": ids[4]}]}))
+    ids = [
+        api.post(
+            f"{tenant.scim_base}/Users",
+            json=user_body(f"u{i}@acme.test"),
+            headers=tenant.scim_headers,
+        ).json()["id"]
+        for i in range(6)
+    ]
+    group = api.post(
+        f"{tenant.scim_base}/Groups", json=group_body("Team", ids[:3]), headers=tenant.scim_headers
+    ).json()
+    api.patch(
+        f"{tenant.scim_base}/Users/{ids[0]}",
+        headers=tenant.scim_headers,
+        json=patch_body({"op": "replace", "value": {"active": False}}),
+    )
+    api.patch(
+        f"{tenant.scim_base}/Groups/{group['id']}",
+        headers=tenant.scim_headers,
+        json=patch_body({"op": "add", "path": "members", "value": [{"value": ids[4]}]}),
+    )
     api.delete(f"{tenant.scim_base}/Users/{ids[5]}", headers=tenant.scim_headers)
     # Deliver every event again, in a shuffled order: duplicates of already-applied work.
     with engine.begin() as conn:
@@ -84,7 +111,11 @@ def test_duplicates_and_reordering_converge(api: Any, tenant: TenantHandle, engi
     assert state["members"]["u0@acme.test"] == "deactivated"
     assert "u5@acme.test" not in state["members"]
     assert {e for g, e in state["memberships"] if g == "Team (SCIM)"} == {
-        "u0@acme.test", "u1@acme.test", "u2@acme.test", "u4@acme.test"}
+        "u0@acme.test",
+        "u1@acme.test",
+        "u2@acme.test",
+        "u4@acme.test",
+    }
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(dead_letters)).scalar_one() == 0
         assert conn.execute(select(func.count()).select_from(group_memberships)).scalar_one() == 4
@@ -93,8 +124,9 @@ def test_duplicates_and_reordering_converge(api: Any, tenant: TenantHandle, engi
 def test_rule_refusal_is_dead_lettered_not_retried(
     api: Any, tenant: TenantHandle, engine: Any
 ) -> None:
-    api.post(f"{tenant.scim_base}/Users", json=user_body("ok@acme.test"),
-             headers=tenant.scim_headers)
+    api.post(
+        f"{tenant.scim_base}/Users", json=user_body("ok@acme.test"), headers=tenant.scim_headers
+    )
     with engine.begin() as conn:  # SCIM switched off behind the pipeline's back
         conn.execute(text("UPDATE tenants SET scim_enabled = :f"), {"f": False})
     result = drain_all(engine, tenant)
@@ -111,8 +143,9 @@ def test_dead_letter_replay_applies_after_the_cause_is_fixed(
 ) -> None:
     from worker.operations import list_dead_letters, replay_dead_letters
 
-    api.post(f"{tenant.scim_base}/Users", json=user_body("later@acme.test"),
-             headers=tenant.scim_headers)
+    api.post(
+        f"{tenant.scim_base}/Users", json=user_body("later@acme.test"), headers=tenant.scim_headers
+    )
     with engine.begin() as conn:
         conn.execute(text("UPDATE tenants SET scim_enabled = :f"), {"f": False})
     drain_all(engine, tenant)

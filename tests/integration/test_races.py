@@ -76,15 +76,19 @@ def test_concurrent_creates_of_one_user_make_exactly_one(api: Any, engine: Engin
     tenant = make_tenant(engine, idp="okta")
     body = user_body("dup@acme.test", password="Pa55word!", groups=[])
 
-    responses = _all_at_once(8, lambda _: api.post(f"{tenant.scim_base}/Users", json=body,
-                                                    headers=tenant.scim_headers))
+    responses = _all_at_once(
+        8, lambda _: api.post(f"{tenant.scim_base}/Users", json=body, headers=tenant.scim_headers)
+    )
 
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [201] + [409] * 7, [r.text for r in responses if r.status_code != 409]
     assert all(r.json()["scimType"] == "uniqueness" for r in responses if r.status_code == 409)
     with unit_of_work(engine, write=False) as conn:
-        rows = conn.execute(select(func.count()).select_from(mirror_users)
-                            .where(mirror_users.c.tenant_id == tenant.id)).scalar_one()
+        rows = conn.execute(
+            select(func.count())
+            .select_from(mirror_users)
+            .where(mirror_users.c.tenant_id == tenant.id)
+        ).scalar_one()
     assert rows == 1
     _drain_all(engine, tenant.id)
     members = workspace_state(engine, tenant.id)["members"]
@@ -93,20 +97,26 @@ def test_concurrent_creates_of_one_user_make_exactly_one(api: Any, engine: Engin
 
 
 def _create_then_join(api: Any, tenant: TenantHandle, group_id: str, index: int) -> list[int]:
-    created = api.post(f"{tenant.scim_base}/Users", json=user_body(f"u{index}@acme.test"),
-                       headers=tenant.scim_headers)
+    created = api.post(
+        f"{tenant.scim_base}/Users",
+        json=user_body(f"u{index}@acme.test"),
+        headers=tenant.scim_headers,
+    )
     joined = api.patch(
         f"{tenant.scim_base}/Groups/{group_id}",
-        json=patch_body({"op": "add", "path": "members",
-                         "value": [{"value": created.json().get("id")}]}),
-        headers=tenant.scim_headers)
+        json=patch_body(
+            {"op": "add", "path": "members", "value": [{"value": created.json().get("id")}]}
+        ),
+        headers=tenant.scim_headers,
+    )
     return [created.status_code, joined.status_code]
 
 
 def test_membership_adds_racing_their_users_creation_and_apply(api: Any, engine: Engine) -> None:
     tenant = make_tenant(engine, idp="okta")
-    group = api.post(f"{tenant.scim_base}/Groups", json=group_body("Crew", []),
-                     headers=tenant.scim_headers).json()
+    group = api.post(
+        f"{tenant.scim_base}/Groups", json=group_body("Crew", []), headers=tenant.scim_headers
+    ).json()
     people = 12
 
     with _worker(engine, tenant.id):
@@ -115,8 +125,9 @@ def test_membership_adds_racing_their_users_creation_and_apply(api: Any, engine:
     assert outcomes == [[201, 200]] * people
     _drain_all(engine, tenant.id)
     state = workspace_state(engine, tenant.id)
-    assert {email: m["groups"] for email, m in state["members"].items() if email[0] == "u"} == \
-        {f"u{i}@acme.test": ["Crew (SCIM)"] for i in range(people)}
+    assert {email: m["groups"] for email, m in state["members"].items() if email[0] == "u"} == {
+        f"u{i}@acme.test": ["Crew (SCIM)"] for i in range(people)
+    }
     listed = api.get(f"{tenant.scim_base}/Groups/{group['id']}", headers=tenant.scim_headers)
     assert len(listed.json()["members"]) == people
 
@@ -130,15 +141,27 @@ def test_webhook_membership_and_user_pushed_at_the_same_moment(api: Any, engine:
     def push(index: int) -> int:
         person, kind = f"p{index // 2}@acme.test", index % 2
         event = (
-            {"id": f"user-{person}", "type": "user.upserted",
-             "data": {"userName": person, "displayName": person.split("@")[0]}}
-            if kind == 0 else
-            {"id": f"join-{person}", "type": "group.members_added",
-             "data": {"group": {"displayName": "Night shift"}, "members": [{"userName": person}]}}
+            {
+                "id": f"user-{person}",
+                "type": "user.upserted",
+                "data": {"userName": person, "displayName": person.split("@")[0]},
+            }
+            if kind == 0
+            else {
+                "id": f"join-{person}",
+                "type": "group.members_added",
+                "data": {
+                    "group": {"displayName": "Night shift"},
+                    "members": [{"userName": person}],
+                },
+            }
         )
         body = json.dumps(event).encode()
-        response = api.post(f"/hooks/v1/{tenant.id}/events", content=body, headers={
-            SIGNATURE_HEADER: signature_header(secret, int(time.time()), body)})
+        response = api.post(
+            f"/hooks/v1/{tenant.id}/events",
+            content=body,
+            headers={SIGNATURE_HEADER: signature_header(secret, int(time.time()), body)},
+        )
         return int(response.status_code)
 
     with _worker(engine, tenant.id):
@@ -148,8 +171,9 @@ def test_webhook_membership_and_user_pushed_at_the_same_moment(api: Any, engine:
     _drain_all(engine, tenant.id)
     state = workspace_state(engine, tenant.id)
     assert state["groups"] == ["Night shift (SCIM)"]
-    assert {email: m["groups"] for email, m in state["members"].items() if email[0] == "p"} == \
-        {f"p{i}@acme.test": ["Night shift (SCIM)"] for i in range(people)}
+    assert {email: m["groups"] for email, m in state["members"].items() if email[0] == "p"} == {
+        f"p{i}@acme.test": ["Night shift (SCIM)"] for i in range(people)
+    }
 
 
 def test_jumpcloud_pushing_one_group_twice_at_once_makes_one_group(
@@ -157,8 +181,12 @@ def test_jumpcloud_pushing_one_group_twice_at_once_makes_one_group(
 ) -> None:
     tenant = make_tenant(engine, idp="jumpcloud")
 
-    responses = _all_at_once(4, lambda _: api.post(
-        f"{tenant.scim_base}/Groups", json=group_body("Design", []), headers=tenant.scim_headers))
+    responses = _all_at_once(
+        4,
+        lambda _: api.post(
+            f"{tenant.scim_base}/Groups", json=group_body("Design", []), headers=tenant.scim_headers
+        ),
+    )
 
     assert [r.status_code for r in responses] == [201] * 4
     assert len({r.json()["id"] for r in responses}) == 1  # the later ones adopted the first

@@ -21,22 +21,45 @@ from worker.reconcile_jobs import AlreadyRunning, run_reconcile
 def synced(api: Any, engine: Any, service_env: Any) -> dict[str, Any]:
     """A tenant in step: 4 SCIM users, a SCIM group of 3, and a native group with permissions."""
     tenant = make_tenant(engine)
-    ids = [api.post(f"{tenant.scim_base}/Users", json=user_body(f"r{i}@acme.test", displayName=f"R {i}"),
-                    headers=tenant.scim_headers).json()["id"] for i in range(4)]
-    group = api.post(f"{tenant.scim_base}/Groups", json=group_body("Eng", ids[:3]),
-                     headers=tenant.scim_headers).json()
+    ids = [
+        api.post(
+            f"{tenant.scim_base}/Users",
+            json=user_body(f"r{i}@acme.test", displayName=f"R {i}"),
+            headers=tenant.scim_headers,
+        ).json()["id"]
+        for i in range(4)
+    ]
+    group = api.post(
+        f"{tenant.scim_base}/Groups", json=group_body("Eng", ids[:3]), headers=tenant.scim_headers
+    ).json()
     drain(engine, tenant.id, batch_size=500, time_budget=30)
     with engine.begin() as conn:
-        conn.execute(insert(workspace_groups).values(
-            tenant_id=tenant.id, id="native-1", name="Designers", name_ci="designers",
-            created_at=text("CURRENT_TIMESTAMP")))
-        member = conn.execute(select(members.c.id).where(
-            members.c.email_ci == "r3@acme.test")).scalar_one()
-        conn.execute(insert(group_memberships).values(
-            tenant_id=tenant.id, group_id="native-1", member_id=member, source="native",
-            created_at=text("CURRENT_TIMESTAMP")))
-        conn.execute(insert(group_permissions).values(
-            tenant_id=tenant.id, group_id="native-1", path="/design", access="write"))
+        conn.execute(
+            insert(workspace_groups).values(
+                tenant_id=tenant.id,
+                id="native-1",
+                name="Designers",
+                name_ci="designers",
+                created_at=text("CURRENT_TIMESTAMP"),
+            )
+        )
+        member = conn.execute(
+            select(members.c.id).where(members.c.email_ci == "r3@acme.test")
+        ).scalar_one()
+        conn.execute(
+            insert(group_memberships).values(
+                tenant_id=tenant.id,
+                group_id="native-1",
+                member_id=member,
+                source="native",
+                created_at=text("CURRENT_TIMESTAMP"),
+            )
+        )
+        conn.execute(
+            insert(group_permissions).values(
+                tenant_id=tenant.id, group_id="native-1", path="/design", access="write"
+            )
+        )
     assert run_reconcile(tenant.id)["outcome"] == "in_sync"
     return {"tenant": tenant, "users": ids, "group": group["id"]}
 
@@ -45,17 +68,36 @@ def snapshot(engine: Any, tenant_id: str) -> dict[str, Any]:
     with engine.connect() as conn:
         return {
             "members": sorted(
-                (r.email_ci, r.status, r.display_name, r.scim_user_id is not None) for r in
-                conn.execute(select(members).where(members.c.tenant_id == tenant_id))),
-            "groups": sorted((r.name, r.scim_group_id is not None) for r in conn.execute(
-                select(workspace_groups).where(workspace_groups.c.tenant_id == tenant_id))),
-            "memberships": sorted(tuple(r) for r in conn.execute(text(
-                "SELECT g.name, m.email_ci, gm.source FROM group_memberships gm "
-                "JOIN workspace_groups g ON g.id = gm.group_id JOIN members m ON m.id = "
-                "gm.member_id WHERE gm.tenant_id = :t"), {"t": tenant_id})),
-            "permissions": sorted(tuple(r) for r in conn.execute(
-                select(group_permissions.c.group_id, group_permissions.c.path,
-                       group_permissions.c.access))),
+                (r.email_ci, r.status, r.display_name, r.scim_user_id is not None)
+                for r in conn.execute(select(members).where(members.c.tenant_id == tenant_id))
+            ),
+            "groups": sorted(
+                (r.name, r.scim_group_id is not None)
+                for r in conn.execute(
+                    select(workspace_groups).where(workspace_groups.c.tenant_id == tenant_id)
+                )
+            ),
+            "memberships": sorted(
+                tuple(r)
+                for r in conn.execute(
+                    text(
+                        "SELECT g.name, m.email_ci, gm.source FROM group_memberships gm "
+                        "JOIN workspace_groups g ON g.id = gm.group_id JOIN members m ON m.id = "
+                        "gm.member_id WHERE gm.tenant_id = :t"
+                    ),
+                    {"t": tenant_id},
+                )
+            ),
+            "permissions": sorted(
+                tuple(r)
+                for r in conn.execute(
+                    select(
+                        group_permissions.c.group_id,
+                        group_permissions.c.path,
+                        group_permissions.c.access,
+                    )
+                )
+            ),
         }
 
 
@@ -65,19 +107,33 @@ def member_where(email: str) -> Any:
 
 DRIFTS: dict[str, Any] = {
     "member_missing": lambda c, s: c.execute(delete(members).where(member_where("r0@acme.test"))),
-    "wrong_status": lambda c, s: c.execute(update(members).where(
-        member_where("r1@acme.test")).values(status="deactivated", status_before_deactivation="active")),
-    "wrong_name": lambda c, s: c.execute(update(members).where(
-        member_where("r2@acme.test")).values(display_name="Someone Else")),
-    "wrong_link": lambda c, s: c.execute(update(members).where(
-        member_where("r1@acme.test")).values(scim_user_id=None)),
-    "scim_group_missing": lambda c, s: c.execute(delete(workspace_groups).where(
-        workspace_groups.c.name == "Eng (SCIM)")),
-    "scim_group_misnamed": lambda c, s: c.execute(update(workspace_groups).where(
-        workspace_groups.c.name == "Eng (SCIM)").values(name="Renamed", name_ci="renamed")),
-    "membership_missing": lambda c, s: c.execute(delete(group_memberships).where(
-        group_memberships.c.source == "scim", group_memberships.c.member_id.in_(
-            select(members.c.id).where(member_where("r0@acme.test"))))),
+    "wrong_status": lambda c, s: c.execute(
+        update(members)
+        .where(member_where("r1@acme.test"))
+        .values(status="deactivated", status_before_deactivation="active")
+    ),
+    "wrong_name": lambda c, s: c.execute(
+        update(members).where(member_where("r2@acme.test")).values(display_name="Someone Else")
+    ),
+    "wrong_link": lambda c, s: c.execute(
+        update(members).where(member_where("r1@acme.test")).values(scim_user_id=None)
+    ),
+    "scim_group_missing": lambda c, s: c.execute(
+        delete(workspace_groups).where(workspace_groups.c.name == "Eng (SCIM)")
+    ),
+    "scim_group_misnamed": lambda c, s: c.execute(
+        update(workspace_groups)
+        .where(workspace_groups.c.name == "Eng (SCIM)")
+        .values(name="Renamed", name_ci="renamed")
+    ),
+    "membership_missing": lambda c, s: c.execute(
+        delete(group_memberships).where(
+            group_memberships.c.source == "scim",
+            group_memberships.c.member_id.in_(
+                select(members.c.id).where(member_where("r0@acme.test"))
+            ),
+        )
+    ),
 }
 
 
@@ -104,19 +160,43 @@ def test_extra_member_and_extra_group_and_extra_membership(
     tenant: TenantHandle = synced["tenant"]
     before = snapshot(engine, tenant.id)
     with engine.begin() as conn:
-        conn.execute(insert(members).values(
-            tenant_id=tenant.id, id="ghost", email="ghost@acme.test", email_ci="ghost@acme.test",
-            status="active", role="member", has_password=False, scim_user_id="no-such-user",
-            created_at=text("CURRENT_TIMESTAMP"), updated_at=text("CURRENT_TIMESTAMP")))
-        conn.execute(insert(workspace_groups).values(
-            tenant_id=tenant.id, id="ghost-group", name="Old (SCIM)", name_ci="old (scim)",
-            scim_group_id="no-such-group", created_at=text("CURRENT_TIMESTAMP")))
-        eng = conn.execute(select(workspace_groups.c.id).where(
-            workspace_groups.c.name == "Eng (SCIM)")).scalar_one()
+        conn.execute(
+            insert(members).values(
+                tenant_id=tenant.id,
+                id="ghost",
+                email="ghost@acme.test",
+                email_ci="ghost@acme.test",
+                status="active",
+                role="member",
+                has_password=False,
+                scim_user_id="no-such-user",
+                created_at=text("CURRENT_TIMESTAMP"),
+                updated_at=text("CURRENT_TIMESTAMP"),
+            )
+        )
+        conn.execute(
+            insert(workspace_groups).values(
+                tenant_id=tenant.id,
+                id="ghost-group",
+                name="Old (SCIM)",
+                name_ci="old (scim)",
+                scim_group_id="no-such-group",
+                created_at=text("CURRENT_TIMESTAMP"),
+            )
+        )
+        eng = conn.execute(
+            select(workspace_groups.c.id).where(workspace_groups.c.name == "Eng (SCIM)")
+        ).scalar_one()
         r3 = conn.execute(select(members.c.id).where(member_where("r3@acme.test"))).scalar_one()
-        conn.execute(insert(group_memberships).values(
-            tenant_id=tenant.id, group_id=eng, member_id=r3, source="scim",
-            created_at=text("CURRENT_TIMESTAMP")))
+        conn.execute(
+            insert(group_memberships).values(
+                tenant_id=tenant.id,
+                group_id=eng,
+                member_id=r3,
+                source="scim",
+                created_at=text("CURRENT_TIMESTAMP"),
+            )
+        )
     report = run_reconcile(tenant.id)
     assert report["counts"].get("delete_member") == 1
     assert report["counts"].get("delete_group") == 1
@@ -163,8 +243,11 @@ def test_snapshot_file_source_repairs_mirror_and_workspace(
     report = run_reconcile(tenant.id, source=f"file:{path}")
     assert report["outcome"] == "applied", report
     assert report["counts"]["mirror_create_user"] == 1
-    found = api.get(f"{tenant.scim_base}/Users", params={"filter": 'userName eq "missed@acme.test"'},
-                    headers=tenant.scim_headers).json()
+    found = api.get(
+        f"{tenant.scim_base}/Users",
+        params={"filter": 'userName eq "missed@acme.test"'},
+        headers=tenant.scim_headers,
+    ).json()
     assert found["totalResults"] == 1
     state = snapshot(engine, tenant.id)
     assert ("Eng (SCIM)", "missed@acme.test", "scim") in state["memberships"]

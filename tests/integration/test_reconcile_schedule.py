@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,13 @@ pytestmark = pytest.mark.slow
 
 def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     scimsync = str(Path(sys.executable).parent / "scimsync")
-    return subprocess.Popen([scimsync, *args], env=env, stdout=log.open("wb"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        [scimsync, *args],
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def test_two_beats_never_run_one_tenant_twice_at_once(
@@ -32,10 +38,18 @@ def test_two_beats_never_run_one_tenant_twice_at_once(
 ) -> None:
     tenant = make_tenant(engine)
     for i in range(30):
-        api.post(f"{tenant.scim_base}/Users", json=user_body(f"b{i}@acme.test"),
-                 headers=tenant.scim_headers)
-    env = {**os.environ, **service_env, "SCIMSYNC_RECONCILE_INTERVAL_SECONDS": "1",
-           "SCIMSYNC_RECONCILE_JITTER_SECONDS": "1", "SCIMSYNC_RECONCILE_CHECK_SECONDS": "0.5"}
+        api.post(
+            f"{tenant.scim_base}/Users",
+            json=user_body(f"b{i}@acme.test"),
+            headers=tenant.scim_headers,
+        )
+    env = {
+        **os.environ,
+        **service_env,
+        "SCIMSYNC_RECONCILE_INTERVAL_SECONDS": "1",
+        "SCIMSYNC_RECONCILE_JITTER_SECONDS": "1",
+        "SCIMSYNC_RECONCILE_CHECK_SECONDS": "0.5",
+    }
     processes = []
     try:
         for n in (1, 2):
@@ -47,8 +61,10 @@ def test_two_beats_never_run_one_tenant_twice_at_once(
         while time.monotonic() < deadline:
             with engine.connect() as conn:
                 runs = conn.execute(
-                    select(reconcile_runs).where(reconcile_runs.c.tenant_id == tenant.id)
-                    .order_by(reconcile_runs.c.started_at)).all()
+                    select(reconcile_runs)
+                    .where(reconcile_runs.c.tenant_id == tenant.id)
+                    .order_by(reconcile_runs.c.started_at)
+                ).all()
             if sum(r.finished_at is not None for r in runs) >= 4:
                 break
             time.sleep(0.5)
@@ -65,5 +81,5 @@ def test_two_beats_never_run_one_tenant_twice_at_once(
     logs = "\n".join((tmp_path / f).read_text()[-2000:] for f in ("beat1.log", "worker.log"))
     assert len(finished) >= 4, logs
     assert {r.outcome for r in finished} <= {"applied", "in_sync"}
-    for earlier, later in zip(finished, finished[1:], strict=False):
+    for earlier, later in pairwise(finished):
         assert as_utc(later.started_at) >= as_utc(earlier.finished_at), "two runs overlapped"

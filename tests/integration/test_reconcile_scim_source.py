@@ -29,8 +29,11 @@ def directory() -> Iterator[str]:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     executable = shutil.which("scim2-server") or str(Path(sys.executable).parent / "scim2-server")
-    process = subprocess.Popen([executable, "--port", str(port), "--bearer-token", TOKEN],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [executable, "--port", str(port), "--bearer-token", TOKEN],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
@@ -49,14 +52,18 @@ def test_directory_state_repairs_mirror_and_workspace(
 ) -> None:
     tenant = make_tenant(engine)
     headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/scim+json"}
-    ours = api.post(f"{tenant.scim_base}/Users", json=user_body("both@acme.test"),
-                    headers=tenant.scim_headers).json()
-    api.post(f"{tenant.scim_base}/Users", json=user_body("stale@acme.test"),
-             headers=tenant.scim_headers)
+    ours = api.post(
+        f"{tenant.scim_base}/Users", json=user_body("both@acme.test"), headers=tenant.scim_headers
+    ).json()
+    api.post(
+        f"{tenant.scim_base}/Users", json=user_body("stale@acme.test"), headers=tenant.scim_headers
+    )
     drain(engine, tenant.id, batch_size=500, time_budget=30)
     with httpx.Client(base_url=directory, headers=headers) as idp:
-        ids = [idp.post("/Users", json=user_body(name)).json()["id"]
-               for name in ("both@acme.test", "pushlost@acme.test", "other@partner.test")]
+        ids = [
+            idp.post("/Users", json=user_body(name)).json()["id"]
+            for name in ("both@acme.test", "pushlost@acme.test", "other@partner.test")
+        ]
         for i in range(250):  # more than one page
             idp.post("/Users", json=user_body(f"bulk{i}@acme.test"))
         idp.post("/Groups", json=group_body("Finance", ids[:2]))
@@ -64,12 +71,19 @@ def test_directory_state_repairs_mirror_and_workspace(
     assert report["outcome"] == "applied", report
     assert report["counts"]["mirror_create_user"] == 252
     assert report["counts"]["mirror_delete_user"] == 1  # stale@ is gone from the directory
-    found = api.get(f"{tenant.scim_base}/Users", params={"filter": 'userName eq "both@acme.test"'},
-                    headers=tenant.scim_headers).json()
+    found = api.get(
+        f"{tenant.scim_base}/Users",
+        params={"filter": 'userName eq "both@acme.test"'},
+        headers=tenant.scim_headers,
+    ).json()
     assert found["Resources"][0]["id"] == ours["id"]  # matched by userName, not duplicated
     with engine.connect() as conn:
-        emails = {r.email_ci: r.status for r in conn.execute(
-            select(members.c.email_ci, members.c.status).where(members.c.tenant_id == tenant.id))}
+        emails = {
+            r.email_ci: r.status
+            for r in conn.execute(
+                select(members.c.email_ci, members.c.status).where(members.c.tenant_id == tenant.id)
+            )
+        }
         groups = {r.name for r in conn.execute(select(workspace_groups.c.name))}
     assert emails["pushlost@acme.test"] == "active"
     assert emails["other@partner.test"] == "pending"

@@ -24,8 +24,9 @@ def test_unpublished_events_are_republished(
 ) -> None:
     from worker.tasks import relay
 
-    api.post(f"{tenant.scim_base}/Users", json=user_body("lost@acme.test"),
-             headers=tenant.scim_headers)
+    api.post(
+        f"{tenant.scim_base}/Users", json=user_body("lost@acme.test"), headers=tenant.scim_headers
+    )
     redis_client.flushdb()  # Redis lost the message (restart without persistence)
     old = change_events.c.received_at - timedelta(seconds=60)
     with engine.begin() as conn:
@@ -42,12 +43,16 @@ def test_stalled_tenants_are_kicked_again(
 ) -> None:
     from worker.tasks import relay
 
-    api.post(f"{tenant.scim_base}/Users", json=user_body("stuck@acme.test"),
-             headers=tenant.scim_headers)
+    api.post(
+        f"{tenant.scim_base}/Users", json=user_body("stuck@acme.test"), headers=tenant.scim_headers
+    )
     redis_client.flushdb()
     with engine.begin() as conn:
-        conn.execute(update(change_events).values(
-            published_at=change_events.c.published_at - timedelta(minutes=5)))
+        conn.execute(
+            update(change_events).values(
+                published_at=change_events.c.published_at - timedelta(minutes=5)
+            )
+        )
     assert relay()["kicked"] == 1
     assert redis_client.llen("scimsync") == 1
 
@@ -58,8 +63,9 @@ def test_transient_database_error_is_retried_inside_the_call(
     from storage import outbox
     from worker import pipeline
 
-    api.post(f"{tenant.scim_base}/Users", json=user_body("flaky@acme.test"),
-             headers=tenant.scim_headers)
+    api.post(
+        f"{tenant.scim_base}/Users", json=user_body("flaky@acme.test"), headers=tenant.scim_headers
+    )
     real_claim, failures = outbox.claim, {"left": 2}
 
     def flaky_claim(*args: Any, **kwargs: Any) -> Any:

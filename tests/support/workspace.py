@@ -19,8 +19,10 @@ class TenantHandle:
 
     @property
     def scim_headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.scim_token}",
-                "Content-Type": "application/scim+json"}
+        return {
+            "Authorization": f"Bearer {self.scim_token}",
+            "Content-Type": "application/scim+json",
+        }
 
     @property
     def admin_headers(self) -> dict[str, str]:
@@ -31,11 +33,18 @@ class TenantHandle:
         return f"/scim/v2/{self.id}"
 
 
-def make_tenant(engine: Engine, *, name: str = "Acme", domains: tuple[str, ...] = ("acme.test",),
-                idp: str = "generic", owner_email: str | None = "owner@acme.test") -> TenantHandle:
+def make_tenant(
+    engine: Engine,
+    *,
+    name: str = "Acme",
+    domains: tuple[str, ...] = ("acme.test",),
+    idp: str = "generic",
+    owner_email: str | None = "owner@acme.test",
+) -> TenantHandle:
     with unit_of_work(engine) as conn:
-        created = tenants.create_workspace(conn, name=name, sso_domains=list(domains), idp=idp,
-                                           owner_email=owner_email)
+        created = tenants.create_workspace(
+            conn, name=name, sso_domains=list(domains), idp=idp, owner_email=owner_email
+        )
         token = tenants.enable_scim(conn, created["id"])
     return TenantHandle(created["id"], token.token, created["admin_token"])
 
@@ -53,13 +62,17 @@ def user_body(user_name: str, **extra: Any) -> dict[str, Any]:
 
 
 def group_body(name: str, members: list[str] | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
-                            "displayName": name}
+    body: dict[str, Any] = {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+        "displayName": name,
+    }
     if members is not None:
         body["members"] = [{"value": m} for m in members]
     return body
 
 
 def patch_body(*operations: dict[str, Any]) -> dict[str, Any]:
-    return {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-            "Operations": list(operations)}
+    return {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": list(operations),
+    }

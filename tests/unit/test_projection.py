@@ -76,7 +76,11 @@ def test_attribute_names_are_case_insensitive() -> None:
     }
     [row] = user_value_rows("t1", "u1", user)
     assert (row["attr"], row["value"], row["value_ci"], row["type"], row["primary"]) == (
-        "emails", "BJ@Example.com", "bj@example.com", "Work", True,
+        "emails",
+        "BJ@Example.com",
+        "bj@example.com",
+        "Work",
+        True,
     )
 
 

@@ -78,8 +78,9 @@ class IdpClient:
     engine: Engine
 
     def _ok(self, method: str, path: str, body: dict[str, Any] | None, status: int) -> Any:
-        response = self.client.request(method, f"{self.tenant.scim_base}{path}", json=body,
-                                       headers=self.tenant.scim_headers)
+        response = self.client.request(
+            method, f"{self.tenant.scim_base}{path}", json=body, headers=self.tenant.scim_headers
+        )
         assert response.status_code == status, response.text
         return response.json() if response.content else None
 

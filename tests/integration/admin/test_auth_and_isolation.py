@@ -43,8 +43,9 @@ ROUTE_IDS = [f"{method} {path}" for method, path, _ in ROUTES]
 @pytest.fixture
 def other(api: Any, engine: Engine) -> AdminApi:
     """Tenant B, with a pending member in a native group."""
-    b = AdminApi(api, make_tenant(engine, name="Beta", domains=("beta.test",),
-                                  owner_email="owner@beta.test"))
+    b = AdminApi(
+        api, make_tenant(engine, name="Beta", domains=("beta.test",), owner_email="owner@beta.test")
+    )
     guest = b.invite("guest@partner.test")
     group = b.native_group("Design")
     b.ok("PUT", f"/groups/{group['id']}/members/{guest['id']}", 204)
@@ -60,8 +61,9 @@ def _fill(path: str, b: AdminApi) -> str:
 def test_another_tenants_admin_token_gets_401(
     admin: AdminApi, other: AdminApi, method: str, path: str, body: Any
 ) -> None:
-    response = other.call(method, _fill(path, other), json=body,
-                          headers=admin.tenant.admin_headers)  # A's token on B's URL
+    response = other.call(
+        method, _fill(path, other), json=body, headers=admin.tenant.admin_headers
+    )  # A's token on B's URL
     assert response.status_code == 401
     assert response.json()["error"] == "unauthorized"
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
@@ -72,9 +74,12 @@ def test_a_missing_or_wrong_token_gets_401(
     admin: AdminApi, tenant: TenantHandle, method: str, path: str, body: Any
 ) -> None:
     filled = path.replace(MEMBER, "m").replace(GROUP, "g")
-    for headers in ({"Authorization": ""}, {"Authorization": "Bearer adm_wrong"},
-                    {"Authorization": f"Basic {tenant.admin_token}"},
-                    {"Authorization": f"Bearer {tenant.scim_token}"}):  # a token of another kind
+    for headers in (
+        {"Authorization": ""},
+        {"Authorization": "Bearer adm_wrong"},
+        {"Authorization": f"Basic {tenant.admin_token}"},
+        {"Authorization": f"Bearer {tenant.scim_token}"},
+    ):  # a token of another kind
         response = admin.call(method, filled, json=body, headers=headers)
         assert response.status_code == 401, headers
 
@@ -90,9 +95,7 @@ def test_a_revoked_admin_token_gets_401(admin: AdminApi, engine: Engine) -> None
     assert admin.get("/members").status_code == 401
 
 
-def test_another_tenants_ids_are_not_found_through_my_url(
-    admin: AdminApi, other: AdminApi
-) -> None:
+def test_another_tenants_ids_are_not_found_through_my_url(admin: AdminApi, other: AdminApi) -> None:
     scoped = [(m, p, b) for m, p, b in ROUTES if MEMBER in p or GROUP in p]
     for method, path, body in scoped:
         response = admin.call(method, _fill(path, other), json=body)
@@ -108,5 +111,7 @@ def test_another_tenants_data_never_shows(admin: AdminApi, other: AdminApi) -> N
     assert admin.ok("GET", "/groups") == {"groups": []}
     assert admin.access("guest@partner.test")["reason"] == "not_a_member"
     assert admin.billed() == 1
-    assert all(e["target"] != f"member:{other.member('guest@partner.test')['id']}"
-               for e in admin.ok("GET", "/audit")["entries"])
+    assert all(
+        e["target"] != f"member:{other.member('guest@partner.test')['id']}"
+        for e in admin.ok("GET", "/audit")["entries"]
+    )

@@ -13,8 +13,13 @@ from tests.support.workspace import TenantHandle
 
 def test_create_list_rename_and_delete_a_native_group(admin: AdminApi) -> None:
     created = admin.native_group("Design")
-    assert created == {"id": created["id"], "name": "Design", "scim_managed": False,
-                       "member_count": 0, "permissions": []}
+    assert created == {
+        "id": created["id"],
+        "name": "Design",
+        "scim_managed": False,
+        "member_count": 0,
+        "permissions": [],
+    }
     renamed = admin.ok("PATCH", f"/groups/{created['id']}", json={"name": "Brand"})
     assert renamed["name"] == "Brand"
     assert [g["name"] for g in admin.ok("GET", "/groups")["groups"]] == ["Brand"]
@@ -69,10 +74,13 @@ def test_deleting_a_group_takes_its_memberships_and_permissions(
 def test_permissions_replace_the_groups_permissions(admin: AdminApi) -> None:
     group = admin.native_group("Design")
     path = f"/groups/{group['id']}/permissions"
-    first = admin.ok("PUT", path, json=[{"path": "/a", "access": "read"},
-                                        {"path": "/b", "access": "write"}])
-    assert first["permissions"] == [{"path": "/a", "access": "read"},
-                                    {"path": "/b", "access": "write"}]
+    first = admin.ok(
+        "PUT", path, json=[{"path": "/a", "access": "read"}, {"path": "/b", "access": "write"}]
+    )
+    assert first["permissions"] == [
+        {"path": "/a", "access": "read"},
+        {"path": "/b", "access": "write"},
+    ]
     second = admin.ok("PUT", path, json=[{"path": "/b", "access": "admin"}])
     assert second["permissions"] == [{"path": "/b", "access": "admin"}]
     assert admin.group("Design")["permissions"] == [{"path": "/b", "access": "admin"}]
@@ -83,9 +91,13 @@ def test_bad_permission_lists_are_refused_and_change_nothing(admin: AdminApi) ->
     group = admin.native_group("Design")
     path = f"/groups/{group['id']}/permissions"
     admin.ok("PUT", path, json=[{"path": "/a", "access": "read"}])
-    for body in ([{"path": "/a", "access": "owner"}], [{"path": "", "access": "read"}],
-                 [{"path": "/a", "access": "read"}, {"path": "/a", "access": "write"}],
-                 {"path": "/a", "access": "read"}, [{"access": "read"}]):
+    for body in (
+        [{"path": "/a", "access": "owner"}],
+        [{"path": "", "access": "read"}],
+        [{"path": "/a", "access": "read"}, {"path": "/a", "access": "write"}],
+        {"path": "/a", "access": "read"},
+        [{"access": "read"}],
+    ):
         response = admin.put(path, json=body)
         assert response.status_code == 400, body
         assert response.json()["error"] == "invalid_request"
@@ -115,6 +127,8 @@ def test_scim_groups_are_listed_as_scim_managed(admin: AdminApi, idp: IdpClient)
     idp.create_group("Eng", [user])
     idp.apply()
     admin.native_group("Design")
-    listed = {g["name"]: (g["scim_managed"], g["member_count"])
-              for g in admin.ok("GET", "/groups")["groups"]}
+    listed = {
+        g["name"]: (g["scim_managed"], g["member_count"])
+        for g in admin.ok("GET", "/groups")["groups"]
+    }
     assert listed == {"Design": (False, 0), "Eng (SCIM)": (True, 1)}

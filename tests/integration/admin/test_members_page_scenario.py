@@ -28,27 +28,36 @@ def _rows(engine: Engine, tenant_id: str) -> dict[str, Any]:
     """The workspace's rows, keyed by email and group name so they read like the story."""
     with engine.connect() as conn:
         people = conn.execute(select(members).where(members.c.tenant_id == tenant_id)).all()
-        groups = conn.execute(select(workspace_groups).where(
-            workspace_groups.c.tenant_id == tenant_id)).all()
-        links = conn.execute(select(group_memberships).where(
-            group_memberships.c.tenant_id == tenant_id)).all()
-        grants = conn.execute(select(group_permissions).where(
-            group_permissions.c.tenant_id == tenant_id)).all()
-        invites = conn.execute(select(invitations).where(
-            invitations.c.tenant_id == tenant_id)).all()
+        groups = conn.execute(
+            select(workspace_groups).where(workspace_groups.c.tenant_id == tenant_id)
+        ).all()
+        links = conn.execute(
+            select(group_memberships).where(group_memberships.c.tenant_id == tenant_id)
+        ).all()
+        grants = conn.execute(
+            select(group_permissions).where(group_permissions.c.tenant_id == tenant_id)
+        ).all()
+        invites = conn.execute(
+            select(invitations).where(invitations.c.tenant_id == tenant_id)
+        ).all()
         tenant = conn.execute(select(tenants).where(tenants.c.id == tenant_id)).one()
-        tokens = conn.execute(select(api_tokens.c.kind, api_tokens.c.revoked_at).where(
-            api_tokens.c.tenant_id == tenant_id)).all()
+        tokens = conn.execute(
+            select(api_tokens.c.kind, api_tokens.c.revoked_at).where(
+                api_tokens.c.tenant_id == tenant_id
+            )
+        ).all()
     email = {p.id: p.email_ci for p in people}
     name = {g.id: g.name for g in groups}
     return {
-        "members": {p.email_ci: (p.status, p.scim_user_id is not None, bool(p.has_password))
-                    for p in people},
+        "members": {
+            p.email_ci: (p.status, p.scim_user_id is not None, bool(p.has_password)) for p in people
+        },
         "groups": {g.name: g.scim_group_id is not None for g in groups},
         "memberships": {(name[m.group_id], email[m.member_id], m.source) for m in links},
         "permissions": {(name[g.group_id], g.path, g.access) for g in grants},
-        "open_invitations": sorted(email.get(i.member_id, "?") for i in invites
-                                   if i.accepted_at is None),
+        "open_invitations": sorted(
+            email.get(i.member_id, "?") for i in invites if i.accepted_at is None
+        ),
         "sso_and_scim": (tenant.sso_configured, tenant.scim_enabled),
         "live_tokens": sorted(t.kind for t in tokens if t.revoked_at is None),
     }
@@ -68,17 +77,25 @@ def test_members_page_scenario(
     assert (eng["scim_managed"], eng["member_count"]) == (True, 2)
 
     # 2. The admin gives the SCIM group folder permissions and adds Alice to a native group.
-    admin.ok("PUT", f"/groups/{eng['id']}/permissions", json=[
-        {"path": "/eng", "access": "write"}, {"path": "/eng/secrets", "access": "admin"}])
+    admin.ok(
+        "PUT",
+        f"/groups/{eng['id']}/permissions",
+        json=[{"path": "/eng", "access": "write"}, {"path": "/eng/secrets", "access": "admin"}],
+    )
     design = admin.native_group("Design")
-    admin.ok("PUT", f"/groups/{design['id']}/permissions", json=[
-        {"path": "/eng", "access": "read"}, {"path": "/design", "access": "write"}])
+    admin.ok(
+        "PUT",
+        f"/groups/{design['id']}/permissions",
+        json=[{"path": "/eng", "access": "read"}, {"path": "/design", "access": "write"}],
+    )
     alice_id = admin.member("alice@acme.test")["id"]
     admin.ok("PUT", f"/groups/{design['id']}/members/{alice_id}", 204)
     alice_before = admin.ok("GET", f"/members/{alice_id}")
     assert alice_before["permissions"] == [
-        {"path": "/design", "access": "write"}, {"path": "/eng", "access": "write"},
-        {"path": "/eng/secrets", "access": "admin"}]
+        {"path": "/design", "access": "write"},
+        {"path": "/eng", "access": "write"},
+        {"path": "/eng/secrets", "access": "admin"},
+    ]
     assert admin.access("alice@acme.test") == {"allowed": True, "reason": "active"}
     assert admin.billed() == 2  # the Owner and Alice; Bob is pending
 
@@ -91,9 +108,9 @@ def test_members_page_scenario(
     assert alice_off["status"] == "deactivated"
     assert alice_off["groups"] == alice_before["groups"]
     assert alice_off["permissions"] == alice_before["permissions"]
-    assert [m["email"] for m in admin.ok("GET", "/members",
-                                         params={"status": "deactivated"})["members"]] == [
-        "alice@acme.test"]
+    assert [
+        m["email"] for m in admin.ok("GET", "/members", params={"status": "deactivated"})["members"]
+    ] == ["alice@acme.test"]
 
     # 4. The admin tries to delete her and to rename the SCIM group: both refused.
     refused = admin.delete(f"/members/{alice_id}")
@@ -112,8 +129,9 @@ def test_members_page_scenario(
     # Before SSO goes: Bob accepts his invitation (and so has a password); Carol joins
     # and is deactivated; the IdP deactivates the Owner's user, which is refused.
     bob_id = admin.member("bob@partner.test")["id"]
-    admin.ok("POST", f"/members/{bob_id}/accept-invitation",
-             json={"password": "correct horse battery"})
+    admin.ok(
+        "POST", f"/members/{bob_id}/accept-invitation", json={"password": "correct horse battery"}
+    )
     carol = idp.create_user("carol@acme.test")
     owner = idp.create_user("owner@acme.test")
     idp.apply()

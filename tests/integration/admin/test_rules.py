@@ -27,13 +27,17 @@ def test_rule_01_scim_can_only_be_enabled_with_sso(api: Any, engine: Engine) -> 
     assert refused.status_code == 409
     assert refused.json()["error"] == "sso_required" and refused.json()["detail"]
     with engine.connect() as conn:
-        kinds = conn.execute(select(api_tokens.c.kind).where(
-            api_tokens.c.tenant_id == admin.tenant.id)).scalars().all()
+        kinds = (
+            conn.execute(select(api_tokens.c.kind).where(api_tokens.c.tenant_id == admin.tenant.id))
+            .scalars()
+            .all()
+        )
     assert kinds == ["admin"]  # no SCIM token was issued
     admin.ok("PUT", "/sso", json={"domains": ["nosso.test"], "provider": "saml"})
     token = admin.ok("POST", "/scim", 201)["token"]
-    response = api.get(f"/scim/v2/{admin.tenant.id}/Users",
-                       headers={"Authorization": f"Bearer {token}"})
+    response = api.get(
+        f"/scim/v2/{admin.tenant.id}/Users", headers={"Authorization": f"Bearer {token}"}
+    )
     assert response.status_code == 200
 
 
@@ -60,7 +64,10 @@ def test_rule_03_sso_domain_users_are_active_and_others_pending_until_accepted(
     assert (outside["status"], outside["login_reason"]) == ("pending", "invitation_pending")
     accepted = admin.ok("POST", f"/members/{outside['id']}/accept-invitation", json=PASSWORD)
     assert (accepted["status"], accepted["can_login"], accepted["scim_managed"]) == (
-        "active", True, True)
+        "active",
+        True,
+        True,
+    )
     idp.set_active(idp.create_user("late@partner.test"), True)  # the IdP cannot skip rule 3
     idp.apply()
     assert admin.member("late@partner.test")["status"] == "pending"
@@ -76,8 +83,11 @@ def test_rule_04_deactivation_keeps_memberships_and_permissions(
     member_id = admin.member("in@acme.test")["id"]
     design = admin.native_group("Design")
     admin.ok("PUT", f"/groups/{design['id']}/members/{member_id}", 204)
-    admin.ok("PUT", f"/groups/{admin.group('Eng (SCIM)')['id']}/permissions",
-             json=[{"path": "/eng", "access": "write"}])
+    admin.ok(
+        "PUT",
+        f"/groups/{admin.group('Eng (SCIM)')['id']}/permissions",
+        json=[{"path": "/eng", "access": "write"}],
+    )
     before = admin.ok("GET", f"/members/{member_id}")
     billed = admin.billed()
     idp.set_active(user, False)
@@ -111,9 +121,7 @@ def test_rule_05_idp_delete_removes_the_member_but_never_the_owner(
     assert (kept["status"], kept["role"], kept["scim_managed"]) == ("active", "owner", False)
 
 
-def test_rule_06_admin_cannot_delete_scim_managed_member(
-    admin: AdminApi, idp: IdpClient
-) -> None:
+def test_rule_06_admin_cannot_delete_scim_managed_member(admin: AdminApi, idp: IdpClient) -> None:
     idp.create_user("in@acme.test")
     idp.apply()
     member = admin.member("in@acme.test")
@@ -160,8 +168,9 @@ def test_rule_07_scim_groups_are_suffixed_and_locked_but_take_permissions(
         refused = admin.call(method, path, json=body)
         assert refused.status_code == 409, (method, path)
         assert refused.json()["error"] == "scim_managed", (method, path)
-    granted = admin.ok("PUT", f"/groups/{gid}/permissions",
-                       json=[{"path": "/eng", "access": "admin"}])
+    granted = admin.ok(
+        "PUT", f"/groups/{gid}/permissions", json=[{"path": "/eng", "access": "admin"}]
+    )
     assert granted["permissions"] == [{"path": "/eng", "access": "admin"}]
     after = admin.group("Eng (SCIM)")
     assert (after["name"], after["member_count"]) == ("Eng (SCIM)", 1)
@@ -186,19 +195,27 @@ def test_rule_09_three_tabs(admin: AdminApi, idp: IdpClient) -> None:
     idp.apply()
     idp.set_active(leaver, False)
     idp.apply()
-    tabs = {tab: sorted(m["email"] for m in admin.ok(
-        "GET", "/members", params={"status": tab})["members"])
-        for tab in ("active", "pending", "deactivated")}
-    assert tabs == {"active": ["in@acme.test", "owner@acme.test"],
-                    "pending": ["out@partner.test"], "deactivated": ["leaver@acme.test"]}
+    tabs = {
+        tab: sorted(
+            m["email"] for m in admin.ok("GET", "/members", params={"status": tab})["members"]
+        )
+        for tab in ("active", "pending", "deactivated")
+    }
+    assert tabs == {
+        "active": ["in@acme.test", "owner@acme.test"],
+        "pending": ["out@partner.test"],
+        "deactivated": ["leaver@acme.test"],
+    }
 
 
 def test_rule_10_google_workspace_provisions_users_only(api: Any, engine: Engine) -> None:
-    google = make_tenant(engine, name="G", domains=("g.test",), idp="google",
-                         owner_email="owner@g.test")
+    google = make_tenant(
+        engine, name="G", domains=("g.test",), idp="google", owner_email="owner@g.test"
+    )
     admin, idp = AdminApi(api, google), IdpClient(api, google, engine)
-    refused = api.post(f"{google.scim_base}/Groups", json=group_body("Eng"),
-                       headers=google.scim_headers)
+    refused = api.post(
+        f"{google.scim_base}/Groups", json=group_body("Eng"), headers=google.scim_headers
+    )
     assert refused.status_code == 501
     assert refused.json()["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
     assert "users only" in refused.json()["detail"]
@@ -221,17 +238,19 @@ def test_rule_11_removing_sso_removes_scim_and_cascades(
     idp.set_active(owner, False)  # refused for the Owner: stays active
     idp.apply()
     design = admin.native_group("Design")
-    admin.ok("PUT", f"/groups/{design['id']}/members/{admin.member('loses@acme.test')['id']}",
-             204)
+    admin.ok("PUT", f"/groups/{design['id']}/members/{admin.member('loses@acme.test')['id']}", 204)
     report = admin.ok("DELETE", "/sso")
     assert report["tokens_revoked"] == 1
     assert report["counts"]["delete_group"] == 1 and report["counts"]["delete_member"] == 1
     assert api.get(f"{tenant.scim_base}/Users", headers=tenant.scim_headers).status_code == 401
     assert [g["name"] for g in admin.ok("GET", "/groups")["groups"]] == ["Design"]
-    members = {m["email"]: (m["status"], m["scim_managed"])
-               for m in admin.ok("GET", "/members")["members"]}
-    assert members == {"keeps@acme.test": ("active", False),
-                       "loses@acme.test": ("pending", False),
-                       "owner@acme.test": ("active", False)}
+    members = {
+        m["email"]: (m["status"], m["scim_managed"]) for m in admin.ok("GET", "/members")["members"]
+    }
+    assert members == {
+        "keeps@acme.test": ("active", False),
+        "loses@acme.test": ("pending", False),
+        "owner@acme.test": ("active", False),
+    }
     assert [g["name"] for g in admin.member("loses@acme.test")["groups"]] == ["Design"]
     assert admin.post("/scim").json()["error"] == "sso_required"

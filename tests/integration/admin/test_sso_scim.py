@@ -16,8 +16,9 @@ from tests.support.workspace import TenantHandle
 
 def workspace_without_sso(api: Any, engine: Engine) -> AdminApi:
     with unit_of_work(engine) as conn:
-        created = tenants.create_workspace(conn, name="NoSso", sso_domains=[],
-                                           owner_email="owner@nosso.test")
+        created = tenants.create_workspace(
+            conn, name="NoSso", sso_domains=[], owner_email="owner@nosso.test"
+        )
     return AdminApi(api, TenantHandle(created["id"], "", created["admin_token"]))
 
 
@@ -26,8 +27,12 @@ def test_put_sso_configures_domains_and_provider(
 ) -> None:
     body = {"domains": ["Acme.test", "corp.acme.test", "acme.test"], "provider": "okta-saml"}
     answer = admin.ok("PUT", "/sso", json=body)
-    assert answer == {"domains": ["acme.test", "corp.acme.test"], "provider": "okta-saml",
-                      "sso_configured": True, "scim_enabled": True}
+    assert answer == {
+        "domains": ["acme.test", "corp.acme.test"],
+        "provider": "okta-saml",
+        "sso_configured": True,
+        "scim_enabled": True,
+    }
     with engine.connect() as conn:
         row = conn.execute(select(tenants_table).where(tenants_table.c.id == tenant.id)).one()
     assert (row.sso_provider, row.sso_configured) == ("okta-saml", True)
@@ -35,15 +40,17 @@ def test_put_sso_configures_domains_and_provider(
 
 def test_put_sso_refuses_bad_domains(admin: AdminApi) -> None:
     bodies: list[dict[str, Any]] = [
-        {"domains": []}, {"domains": ["not a domain"]}, {"domains": ["x@y.test"]}, {}]
+        {"domains": []},
+        {"domains": ["not a domain"]},
+        {"domains": ["x@y.test"]},
+        {},
+    ]
     for body in bodies:
         response = admin.put("/sso", json=body)
         assert response.status_code == 400, body
 
 
-def test_new_sso_domains_decide_where_new_scim_users_start(
-    admin: AdminApi, idp: IdpClient
-) -> None:
+def test_new_sso_domains_decide_where_new_scim_users_start(admin: AdminApi, idp: IdpClient) -> None:
     admin.ok("PUT", "/sso", json={"domains": ["acme.test", "partner.test"]})
     idp.create_user("now-inside@partner.test")
     idp.apply()
@@ -58,8 +65,11 @@ def test_enable_scim_returns_a_working_token_once(api: Any, engine: Engine) -> N
     headers = {"Authorization": f"Bearer {enabled['token']}"}
     assert api.get(f"/scim/v2/{admin.tenant.id}/Users", headers=headers).status_code == 200
     with engine.connect() as conn:
-        stored = conn.execute(select(api_tokens.c.token_hash, api_tokens.c.secret).where(
-            api_tokens.c.tenant_id == admin.tenant.id, api_tokens.c.kind == "scim")).one()
+        stored = conn.execute(
+            select(api_tokens.c.token_hash, api_tokens.c.secret).where(
+                api_tokens.c.tenant_id == admin.tenant.id, api_tokens.c.kind == "scim"
+            )
+        ).one()
     assert enabled["token"] not in (stored.token_hash, stored.secret)
     again = admin.post("/scim")  # a second enable would silently cut the IdP off
     assert again.status_code == 409 and again.json()["error"] == "scim_already_enabled"
@@ -104,8 +114,11 @@ def test_billing_counts_active_members(admin: AdminApi) -> None:
     assert admin.ok("GET", "/billing") == {"billed_members": 1}  # the Owner
     guest = admin.invite("guest@partner.test")
     assert admin.billed() == 1
-    admin.ok("POST", f"/members/{guest['id']}/accept-invitation",
-             json={"password": "correct horse battery"})
+    admin.ok(
+        "POST",
+        f"/members/{guest['id']}/accept-invitation",
+        json={"password": "correct horse battery"},
+    )
     assert admin.billed() == 2
 
 
@@ -119,8 +132,11 @@ def test_audit_log_is_per_tenant_newest_first_and_bounded(
     admin.ok("PUT", "/sso", json={"domains": ["acme.test"]})
     entries = admin.ok("GET", "/audit")["entries"]
     assert [(e["action"], e["detail"].get("name")) for e in entries] == [
-        ("configure_sso", None), ("create_group", "C"), ("create_group", "B"),
-        ("create_group", "A")]
+        ("configure_sso", None),
+        ("create_group", "C"),
+        ("create_group", "B"),
+        ("create_group", "A"),
+    ]
     assert len(admin.ok("GET", "/audit", params={"limit": 1})["entries"]) == 1
     for limit in (0, 1001, "x"):
         assert admin.get("/audit", params={"limit": limit}).status_code == 400

@@ -74,8 +74,7 @@ class Replay:
         path = quote(path, safe="/?&=%:[]$,.-_~@")  # spaces and quotes, as an HTTP client sends
         url = self.tenant.scim_base + path
         body = self.fill(request.get("body"))
-        return self.api.request(request["method"], url, json=body,
-                                headers=self.tenant.scim_headers)
+        return self.api.request(request["method"], url, json=body, headers=self.tenant.scim_headers)
 
     def apply(self) -> None:
         result = drain(self.engine, self.tenant.id, batch_size=500, time_budget=10)
@@ -115,26 +114,41 @@ def check(step: dict[str, Any], response: Any, replay: Replay, where: str) -> No
 
 def workspace_state(engine: Engine, tenant_id: str) -> dict[str, Any]:
     with unit_of_work(engine, write=False) as conn:
-        people = conn.execute(select(members.c.id, members.c.email_ci, members.c.status)
-                              .where(members.c.tenant_id == tenant_id)).all()
-        groups = dict(conn.execute(select(workspace_groups.c.id, workspace_groups.c.name)
-                                   .where(workspace_groups.c.tenant_id == tenant_id)).all())
-        pairs = conn.execute(select(group_memberships.c.member_id, group_memberships.c.group_id)
-                             .where(group_memberships.c.tenant_id == tenant_id)).all()
+        people = conn.execute(
+            select(members.c.id, members.c.email_ci, members.c.status).where(
+                members.c.tenant_id == tenant_id
+            )
+        ).all()
+        groups = dict(
+            conn.execute(
+                select(workspace_groups.c.id, workspace_groups.c.name).where(
+                    workspace_groups.c.tenant_id == tenant_id
+                )
+            ).all()
+        )
+        pairs = conn.execute(
+            select(group_memberships.c.member_id, group_memberships.c.group_id).where(
+                group_memberships.c.tenant_id == tenant_id
+            )
+        ).all()
     joined: dict[str, list[str]] = {}
     for member_id, group_id in pairs:
         joined.setdefault(member_id, []).append(groups[group_id])
     return {
-        "members": {email: {"status": status, "groups": sorted(joined.get(member_id, []))}
-                    for member_id, email, status in people},
+        "members": {
+            email: {"status": status, "groups": sorted(joined.get(member_id, []))}
+            for member_id, email, status in people
+        },
         "groups": sorted(groups.values()),
     }
 
 
 def expected_workspace(wanted: dict[str, Any]) -> dict[str, Any]:
     return {
-        "members": {email: {"status": m["status"], "groups": sorted(m.get("groups", []))}
-                    for email, m in wanted["members"].items()},
+        "members": {
+            email: {"status": m["status"], "groups": sorted(m.get("groups", []))}
+            for email, m in wanted["members"].items()
+        },
         "groups": sorted(wanted["groups"]),
     }
 

@@ -12,7 +12,5 @@ from tests.integration.idp.replay import fixtures, replay_fixture
 
 
 @pytest.mark.parametrize("path", fixtures("ping"), ids=lambda p: p.stem)
-def test_ping_sequence_reaches_the_expected_workspace(
-    api: Any, engine: Engine, path: Path
-) -> None:
+def test_ping_sequence_reaches_the_expected_workspace(api: Any, engine: Engine, path: Path) -> None:
     replay_fixture(api, engine, path)

@@ -17,11 +17,18 @@ def tenant(engine: Any, service_env: Any) -> TenantHandle:
 
 
 def test_bulk_with_bulk_id_reference(api: Any, tenant: TenantHandle) -> None:
-    body = {"schemas": [BULK], "Operations": [
-        {"method": "POST", "path": "/Users", "bulkId": "u1", "data": user_body("b1@acme.test")},
-        {"method": "POST", "path": "/Groups", "bulkId": "g1",
-         "data": group_body("Bulkers", ["bulkId:u1"])},
-    ]}
+    body = {
+        "schemas": [BULK],
+        "Operations": [
+            {"method": "POST", "path": "/Users", "bulkId": "u1", "data": user_body("b1@acme.test")},
+            {
+                "method": "POST",
+                "path": "/Groups",
+                "bulkId": "g1",
+                "data": group_body("Bulkers", ["bulkId:u1"]),
+            },
+        ],
+    }
     response = api.post(f"{tenant.scim_base}/Bulk", json=body, headers=tenant.scim_headers)
     assert response.status_code == 200, response.text
     ops = response.json()["Operations"]
@@ -34,10 +41,14 @@ def test_bulk_with_bulk_id_reference(api: Any, tenant: TenantHandle) -> None:
 
 
 def test_fail_on_errors_stops_processing(api: Any, tenant: TenantHandle) -> None:
-    body = {"schemas": [BULK], "failOnErrors": 1, "Operations": [
-        {"method": "POST", "path": "/Users", "bulkId": "a", "data": {"userName": ""}},
-        {"method": "POST", "path": "/Users", "bulkId": "b", "data": user_body("b2@acme.test")},
-    ]}
+    body = {
+        "schemas": [BULK],
+        "failOnErrors": 1,
+        "Operations": [
+            {"method": "POST", "path": "/Users", "bulkId": "a", "data": {"userName": ""}},
+            {"method": "POST", "path": "/Users", "bulkId": "b", "data": user_body("b2@acme.test")},
+        ],
+    }
     response = api.post(f"{tenant.scim_base}/Bulk", json=body, headers=tenant.scim_headers)
     ops = response.json()["Operations"]
     assert len(ops) == 1 and ops[0]["status"] == "400"
@@ -47,25 +58,34 @@ def test_fail_on_errors_stops_processing(api: Any, tenant: TenantHandle) -> None
 
 
 def test_failed_operation_leaves_no_trace_others_commit(api: Any, tenant: TenantHandle) -> None:
-    body = {"schemas": [BULK], "Operations": [
-        {"method": "POST", "path": "/Users", "data": user_body("ok@acme.test")},
-        {"method": "POST", "path": "/Users", "data": user_body("ok@acme.test")},
-        {"method": "DELETE", "path": "/Users/does-not-exist"},
-    ]}
-    ops = api.post(f"{tenant.scim_base}/Bulk", json=body,
-                   headers=tenant.scim_headers).json()["Operations"]
+    body = {
+        "schemas": [BULK],
+        "Operations": [
+            {"method": "POST", "path": "/Users", "data": user_body("ok@acme.test")},
+            {"method": "POST", "path": "/Users", "data": user_body("ok@acme.test")},
+            {"method": "DELETE", "path": "/Users/does-not-exist"},
+        ],
+    }
+    ops = api.post(f"{tenant.scim_base}/Bulk", json=body, headers=tenant.scim_headers).json()[
+        "Operations"
+    ]
     assert [o["status"] for o in ops] == ["201", "409", "404"]
     listed = api.get(f"{tenant.scim_base}/Users", headers=tenant.scim_headers).json()
     assert listed["totalResults"] == 1
 
 
-def test_bulk_over_operation_limit_is_413(api: Any, tenant: TenantHandle,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bulk_over_operation_limit_is_413(
+    api: Any, tenant: TenantHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from worker.settings import get_settings
 
     monkeypatch.setattr(get_settings(), "max_bulk_operations", 2)
-    body = {"schemas": [BULK], "Operations": [
-        {"method": "POST", "path": "/Users", "data": user_body(f"l{i}@acme.test")} for i in range(3)
-    ]}
+    body = {
+        "schemas": [BULK],
+        "Operations": [
+            {"method": "POST", "path": "/Users", "data": user_body(f"l{i}@acme.test")}
+            for i in range(3)
+        ],
+    }
     response = api.post(f"{tenant.scim_base}/Bulk", json=body, headers=tenant.scim_headers)
     assert response.status_code == 413

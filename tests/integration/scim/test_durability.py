@@ -23,8 +23,9 @@ def tenant(engine: Any, service_env: Any) -> TenantHandle:
 def test_event_is_recorded_and_message_reaches_redis(
     api: Any, tenant: TenantHandle, engine: Any, redis_client: Any
 ) -> None:
-    response = api.post(f"{tenant.scim_base}/Users", json=user_body("q@acme.test"),
-                        headers=tenant.scim_headers)
+    response = api.post(
+        f"{tenant.scim_base}/Users", json=user_body("q@acme.test"), headers=tenant.scim_headers
+    )
     assert response.status_code == 201
     with engine.connect() as conn:
         event = conn.execute(select(change_events)).one()
@@ -41,8 +42,11 @@ def test_burst_of_writes_queues_one_message_per_tenant(
     api: Any, tenant: TenantHandle, redis_client: Any
 ) -> None:
     for i in range(5):
-        api.post(f"{tenant.scim_base}/Users", json=user_body(f"burst{i}@acme.test"),
-                 headers=tenant.scim_headers)
+        api.post(
+            f"{tenant.scim_base}/Users",
+            json=user_body(f"burst{i}@acme.test"),
+            headers=tenant.scim_headers,
+        )
     assert redis_client.llen("scimsync") == 1
 
 
@@ -55,8 +59,9 @@ def test_redis_down_write_still_succeeds_event_stays_unpublished(
     monkeypatch.setenv("SCIMSYNC_REDIS_URL", "redis://127.0.0.1:1/0")  # nothing listens there
     _clear_caches()
     monkeypatch.setattr(celery_app, "app", celery_app.make_app())
-    response = api.post(f"{tenant.scim_base}/Users", json=user_body("down@acme.test"),
-                        headers=tenant.scim_headers)
+    response = api.post(
+        f"{tenant.scim_base}/Users", json=user_body("down@acme.test"), headers=tenant.scim_headers
+    )
     assert response.status_code == 201
     with engine.connect() as conn:
         event = conn.execute(select(change_events)).one()
@@ -74,8 +79,11 @@ def test_concurrent_creates_of_one_user_name_give_one_201(
     def create() -> None:
         barrier.wait()
         with httpx.Client(base_url=live_server, timeout=30) as client:
-            r = client.post(f"{tenant.scim_base}/Users", json=user_body("race@acme.test"),
-                            headers=tenant.scim_headers)
+            r = client.post(
+                f"{tenant.scim_base}/Users",
+                json=user_body("race@acme.test"),
+                headers=tenant.scim_headers,
+            )
             results.append(r.status_code)
 
     threads = [threading.Thread(target=create) for _ in range(8)]

@@ -36,50 +36,68 @@ def assert_scim_error(response: Any, status: int, scim_type: str | None = None) 
 
 def test_malformed_json_is_invalid_syntax(api: Any, tenant: TenantHandle, engine: Any) -> None:
     before = counts(engine)
-    response = api.post(f"{tenant.scim_base}/Users", content=b'{"userName": ',
-                        headers=tenant.scim_headers)
+    response = api.post(
+        f"{tenant.scim_base}/Users", content=b'{"userName": ', headers=tenant.scim_headers
+    )
     assert_scim_error(response, 400, "invalidSyntax")
     assert counts(engine) == before
 
 
 def test_schema_violation_is_invalid_value(api: Any, tenant: TenantHandle, engine: Any) -> None:
     before = counts(engine)
-    response = api.post(f"{tenant.scim_base}/Users",
-                        json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-                              "active": "maybe", "userName": "x@acme.test"},
-                        headers=tenant.scim_headers)
+    response = api.post(
+        f"{tenant.scim_base}/Users",
+        json={
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "active": "maybe",
+            "userName": "x@acme.test",
+        },
+        headers=tenant.scim_headers,
+    )
     assert_scim_error(response, 400, "invalidValue")
-    missing = api.post(f"{tenant.scim_base}/Users",
-                       json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"]},
-                       headers=tenant.scim_headers)
+    missing = api.post(
+        f"{tenant.scim_base}/Users",
+        json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"]},
+        headers=tenant.scim_headers,
+    )
     assert_scim_error(missing, 400, "invalidValue")
     assert counts(engine) == before
 
 
 def test_user_without_any_email_is_refused(api: Any, tenant: TenantHandle, engine: Any) -> None:
-    response = api.post(f"{tenant.scim_base}/Users",
-                        json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-                              "userName": "not-an-address"},
-                        headers=tenant.scim_headers)
+    response = api.post(
+        f"{tenant.scim_base}/Users",
+        json={
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "not-an-address",
+        },
+        headers=tenant.scim_headers,
+    )
     assert_scim_error(response, 400, "invalidValue")
     assert "email" in response.json()["detail"]
 
 
-@pytest.mark.parametrize("bad_filter", ['userName eq', 'userName zz "x"', '(userName eq "a"',
-                                        'nosuchattr eq "x"', 'active gt true'])
+@pytest.mark.parametrize(
+    "bad_filter",
+    ["userName eq", 'userName zz "x"', '(userName eq "a"', 'nosuchattr eq "x"', "active gt true"],
+)
 def test_bad_filter_is_invalid_filter(api: Any, tenant: TenantHandle, bad_filter: str) -> None:
-    response = api.get(f"{tenant.scim_base}/Users", params={"filter": bad_filter},
-                       headers=tenant.scim_headers)
+    response = api.get(
+        f"{tenant.scim_base}/Users", params={"filter": bad_filter}, headers=tenant.scim_headers
+    )
     assert_scim_error(response, 400, "invalidFilter")
 
 
 def test_bad_patch_path_is_invalid_path(api: Any, tenant: TenantHandle, engine: Any) -> None:
-    user = api.post(f"{tenant.scim_base}/Users", json=user_body("p@acme.test"),
-                    headers=tenant.scim_headers).json()
+    user = api.post(
+        f"{tenant.scim_base}/Users", json=user_body("p@acme.test"), headers=tenant.scim_headers
+    ).json()
     before = counts(engine)
-    response = api.patch(f"{tenant.scim_base}/Users/{user['id']}",
-                         json=patch_body({"op": "replace", "path": "emails[type eq", "value": 1}),
-                         headers=tenant.scim_headers)
+    response = api.patch(
+        f"{tenant.scim_base}/Users/{user['id']}",
+        json=patch_body({"op": "replace", "path": "emails[type eq", "value": 1}),
+        headers=tenant.scim_headers,
+    )
     assert_scim_error(response, 400, "invalidPath")
     assert counts(engine) == before
 
@@ -105,8 +123,9 @@ def test_wrong_or_missing_token_is_401(api: Any, tenant: TenantHandle, header: s
 
 
 def test_unknown_tenant_is_401(api: Any, tenant: TenantHandle) -> None:
-    response = api.get("/scim/v2/00000000-0000-0000-0000-000000000000/Users",
-                       headers=tenant.scim_headers)
+    response = api.get(
+        "/scim/v2/00000000-0000-0000-0000-000000000000/Users", headers=tenant.scim_headers
+    )
     assert_scim_error(response, 401)
 
 
@@ -117,8 +136,11 @@ def test_token_of_another_tenant_is_401(api: Any, tenant: TenantHandle, engine: 
 
 
 def test_plain_application_json_is_accepted(api: Any, tenant: TenantHandle) -> None:
-    response = api.post(f"{tenant.scim_base}/Users", json=user_body("json@acme.test"),
-                        headers={**tenant.scim_headers, "Content-Type": "application/json"})
+    response = api.post(
+        f"{tenant.scim_base}/Users",
+        json=user_body("json@acme.test"),
+        headers={**tenant.scim_headers, "Content-Type": "application/json"},
+    )
     assert response.status_code == 201
 
 
@@ -136,7 +158,8 @@ def test_discovery_documents(api: Any, tenant: TenantHandle) -> None:
     assert {r["id"] for r in types["Resources"]} == {"User", "Group"}
     user_schema = api.get(
         f"{tenant.scim_base}/Schemas/urn:ietf:params:scim:schemas:core:2.0:User",
-        headers=tenant.scim_headers)
+        headers=tenant.scim_headers,
+    )
     assert user_schema.status_code == 200
     assert any(a["name"] == "userName" for a in user_schema.json()["attributes"])
 

@@ -32,8 +32,13 @@ from reconciler.model import (
     UserSnapshot,
 )
 
-POLICY = TenantPolicy("t", sso_domains=frozenset({"acme.test"}), sso_configured=True,
-                      scim_enabled=True, owner_email="boss@acme.test")
+POLICY = TenantPolicy(
+    "t",
+    sso_domains=frozenset({"acme.test"}),
+    sso_configured=True,
+    scim_enabled=True,
+    owner_email="boss@acme.test",
+)
 
 
 @dataclass
@@ -54,11 +59,20 @@ class FakeStore:
         for scim_id in scim_ids:
             want = self.mirror.get(scim_id)
             linked = next((m for m in self.members.values() if m.scim_user_id == scim_id), None)
-            holder = next((m for m in self.members.values()
-                           if want and m.email_ci == want.email_ci and m != linked), None)
+            holder = next(
+                (
+                    m
+                    for m in self.members.values()
+                    if want and m.email_ci == want.email_ci and m != linked
+                ),
+                None,
+            )
             owner_user = self.mirror.get(holder.scim_user_id or "") if holder else None
-            released = bool(holder and holder.scim_user_id
-                            and (owner_user is None or owner_user.email_ci != holder.email_ci))
+            released = bool(
+                holder
+                and holder.scim_user_id
+                and (owner_user is None or owner_user.email_ci != holder.email_ci)
+            )
             snapshots[scim_id] = UserSnapshot(scim_id, want, linked, holder, released)
         return snapshots
 
@@ -67,8 +81,14 @@ class FakeStore:
 
     def apply(self, tenant_id: str, actions: Sequence[Action], actor: str) -> AppliedStats:
         self.applied_batches.append(list(actions))
-        order = [DeleteMember, UnlinkMember, LinkMember, CreateMember, SetMemberStatus,
-                 UpdateMemberProfile]
+        order = [
+            DeleteMember,
+            UnlinkMember,
+            LinkMember,
+            CreateMember,
+            SetMemberStatus,
+            UpdateMemberProfile,
+        ]
         stats = AppliedStats()
         for kind in order:
             for action in (a for a in actions if isinstance(a, kind)):
@@ -83,20 +103,30 @@ class FakeStore:
             del self.members[action.member_id]
         elif isinstance(action, CreateMember):
             self.members[action.member_id] = ActualMember(
-                action.member_id, action.email, action.email.lower(), action.status,
-                action.display_name, action.status_before_deactivation,
-                scim_user_id=action.scim_user_id)
+                action.member_id,
+                action.email,
+                action.email.lower(),
+                action.status,
+                action.display_name,
+                action.status_before_deactivation,
+                scim_user_id=action.scim_user_id,
+            )
         else:
             member = self.members[action.member_id]
             changes: dict[str, Any] = {}
             if isinstance(action, LinkMember | UnlinkMember):
                 changes["scim_user_id"] = getattr(action, "scim_user_id", None)
             elif isinstance(action, SetMemberStatus):
-                changes = {"status": action.status,
-                           "status_before_deactivation": action.status_before_deactivation}
+                changes = {
+                    "status": action.status,
+                    "status_before_deactivation": action.status_before_deactivation,
+                }
             elif isinstance(action, UpdateMemberProfile):
-                changes = {"email": action.email, "email_ci": action.email.lower(),
-                           "display_name": action.display_name}
+                changes = {
+                    "email": action.email,
+                    "email_ci": action.email.lower(),
+                    "display_name": action.display_name,
+                }
             self.members[action.member_id] = dataclasses.replace(member, **changes)
 
     def record_applied(self, tenant_id: str, applied: Sequence[tuple[ResourceKey, int]]) -> None:
@@ -104,8 +134,10 @@ class FakeStore:
 
     def state(self) -> set[tuple[object, ...]]:
         """The workspace as a person would see it (member ids are arbitrary)."""
-        return {(m.email_ci, m.status, m.status_before_deactivation, m.scim_user_id)
-                for m in self.members.values()}
+        return {
+            (m.email_ci, m.status, m.status_before_deactivation, m.scim_user_id)
+            for m in self.members.values()
+        }
 
 
 def user(scim_id: str, email: str, active: bool = True) -> DesiredUser:
@@ -131,18 +163,24 @@ def test_duplicate_keys_are_applied_once() -> None:
 
 def test_keys_touching_one_email_are_applied_in_separate_rounds() -> None:
     # u1 gives up a@ (its member moves to b@); u2 arrives with a@ in the same batch.
-    store = FakeStore(mirror={"u1": user("u1", "b@acme.test"), "u2": user("u2", "a@acme.test")},
-                      members={"m1": native("m1", "a@acme.test", scim="u1")})
+    store = FakeStore(
+        mirror={"u1": user("u1", "b@acme.test"), "u2": user("u2", "a@acme.test")},
+        members={"m1": native("m1", "a@acme.test", scim="u1")},
+    )
     outcome = apply_with_store(store, "t", [("User", "u1"), ("User", "u2")], make_id=counter())
     assert outcome.rounds == 2 and not outcome.violations
-    assert store.state() == {("a@acme.test", MemberStatus.ACTIVE, None, "u2"),
-                             ("b@acme.test", MemberStatus.ACTIVE, None, "u1")}
+    assert store.state() == {
+        ("a@acme.test", MemberStatus.ACTIVE, None, "u2"),
+        ("b@acme.test", MemberStatus.ACTIVE, None, "u1"),
+    }
 
 
 def test_a_key_waits_for_the_user_releasing_its_email() -> None:
     # u2 is applied first but the member holding its email belongs to u1, deleted in the IdP.
-    store = FakeStore(mirror={"u2": user("u2", "a@acme.test")},
-                      members={"m1": native("m1", "a@acme.test", scim="u1")})
+    store = FakeStore(
+        mirror={"u2": user("u2", "a@acme.test")},
+        members={"m1": native("m1", "a@acme.test", scim="u1")},
+    )
     outcome = apply_with_store(store, "t", [("User", "u2")], make_id=counter())
     assert not outcome.violations
     assert {key for key, _ in outcome.applied} == {("User", "u1"), ("User", "u2")}
@@ -151,12 +189,18 @@ def test_a_key_waits_for_the_user_releasing_its_email() -> None:
 
 
 def test_an_email_swap_is_refused_for_both_users() -> None:
-    store = FakeStore(mirror={"u1": user("u1", "b@acme.test"), "u2": user("u2", "a@acme.test")},
-                      members={"m1": native("m1", "a@acme.test", scim="u1"),
-                               "m2": native("m2", "b@acme.test", scim="u2")})
+    store = FakeStore(
+        mirror={"u1": user("u1", "b@acme.test"), "u2": user("u2", "a@acme.test")},
+        members={
+            "m1": native("m1", "a@acme.test", scim="u1"),
+            "m2": native("m2", "b@acme.test", scim="u2"),
+        },
+    )
     outcome = apply_with_store(store, "t", [("User", "u1"), ("User", "u2")])
     assert {key: v.code for key, v in outcome.violations.items()} == {
-        ("User", "u1"): "email_conflict", ("User", "u2"): "email_conflict"}
+        ("User", "u1"): "email_conflict",
+        ("User", "u2"): "email_conflict",
+    }
     assert store.applied_batches == []
 
 
@@ -170,8 +214,10 @@ def test_a_violation_does_not_stop_the_rest_of_the_batch() -> None:
 
 
 def test_a_tenant_without_scim_refuses_every_key() -> None:
-    store = FakeStore(policy=dataclasses.replace(POLICY, scim_enabled=False),
-                      mirror={"u1": user("u1", "a@acme.test")})
+    store = FakeStore(
+        policy=dataclasses.replace(POLICY, scim_enabled=False),
+        mirror={"u1": user("u1", "a@acme.test")},
+    )
     outcome = apply_with_store(store, "t", [("User", "u1")])
     assert outcome.violations[("User", "u1")].code == "scim_disabled"
     assert store.members == {}
@@ -180,8 +226,10 @@ def test_a_tenant_without_scim_refuses_every_key() -> None:
 
 
 def test_plan_keys_reports_drift_without_applying() -> None:
-    store = FakeStore(mirror={"u1": user("u1", "a@acme.test")},
-                      members={"m9": native("m9", "z@acme.test", scim="u9")})
+    store = FakeStore(
+        mirror={"u1": user("u1", "a@acme.test")},
+        members={"m9": native("m9", "z@acme.test", scim="u9")},
+    )
     plans = plan_keys(store, "t", [("User", "u1"), ("User", "u9")])
     created = plans[("User", "u1")]
     assert isinstance(created, list)
@@ -207,11 +255,15 @@ def scenarios(draw: st.DrawFn) -> tuple[dict[str, DesiredUser], dict[str, Actual
         status = draw(st.sampled_from(list(MemberStatus)))
         before = MemberStatus.PENDING if status is MemberStatus.DEACTIVATED else None
         scim = f"u{i}" if draw(st.booleans()) else None
-        members[f"m{i}"] = dataclasses.replace(native(f"m{i}", email, scim=scim), status=status,
-                                               status_before_deactivation=before)
+        members[f"m{i}"] = dataclasses.replace(
+            native(f"m{i}", email, scim=scim), status=status, status_before_deactivation=before
+        )
     targets = draw(st.permutations(EMAILS))
-    mirror = {u: user(u, targets[i], draw(st.booleans()))
-              for i, u in enumerate(USERS) if draw(st.integers(0, 3))}
+    mirror = {
+        u: user(u, targets[i], draw(st.booleans()))
+        for i, u in enumerate(USERS)
+        if draw(st.integers(0, 3))
+    }
     return mirror, members
 
 
@@ -232,13 +284,15 @@ def test_any_order_and_batching_of_user_keys_converges(
     violations: dict[ResourceKey, RuleViolation] = {}
     make_id = counter()  # member ids stay unique across the batches
     for start, end in zip([0, *cuts], [*cuts, len(shuffled)], strict=True):
-        violations.update(apply_with_store(store, "t", shuffled[start:end], make_id=make_id)
-                          .violations)
+        violations.update(
+            apply_with_store(store, "t", shuffled[start:end], make_id=make_id).violations
+        )
     assert store.state() == reference.state()
     again = apply_with_store(store, "t", keys, make_id=make_id)  # a fixed point: no drift left
     assert again.counts == {}
     assert {k: v.code for k, v in violations.items()} == {
-        k: v.code for k, v in expected.violations.items()}
+        k: v.code for k, v in expected.violations.items()
+    }
 
 
 def test_dependson_names_the_key_to_apply_first() -> None:

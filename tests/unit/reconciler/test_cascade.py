@@ -16,16 +16,35 @@ from reconciler.model import (
     UnlinkMember,
 )
 
-POLICY = TenantPolicy("t", sso_domains=frozenset({"acme.test"}), sso_configured=True,
-                      scim_enabled=True, owner_email="boss@acme.test")
+POLICY = TenantPolicy(
+    "t",
+    sso_domains=frozenset({"acme.test"}),
+    sso_configured=True,
+    scim_enabled=True,
+    owner_email="boss@acme.test",
+)
 ACTIVE, PENDING, DEACTIVATED = MemberStatus.ACTIVE, MemberStatus.PENDING, MemberStatus.DEACTIVATED
 
 
-def member(member_id: str, status: MemberStatus, *, scim: bool = True, password: bool = False,
-           email: str | None = None, role: Role = Role.MEMBER) -> ActualMember:
+def member(
+    member_id: str,
+    status: MemberStatus,
+    *,
+    scim: bool = True,
+    password: bool = False,
+    email: str | None = None,
+    role: Role = Role.MEMBER,
+) -> ActualMember:
     address = email or f"{member_id}@acme.test"
-    return ActualMember(member_id, address, address, status, role=role, has_password=password,
-                        scim_user_id=f"u-{member_id}" if scim else None)
+    return ActualMember(
+        member_id,
+        address,
+        address,
+        status,
+        role=role,
+        has_password=password,
+        scim_user_id=f"u-{member_id}" if scim else None,
+    )
 
 
 def test_rule_11_sso_removal_cascade() -> None:
@@ -51,7 +70,9 @@ def test_rule_11_sso_removal_cascade() -> None:
 def test_a_deactivated_owner_is_kept_unlinked_and_active_again() -> None:
     owner = member("o", DEACTIVATED, role=Role.OWNER)
     assert plan_member_sso_removal(POLICY, owner) == [
-        UnlinkMember("o"), SetMemberStatus("o", ACTIVE, None)]
+        UnlinkMember("o"),
+        SetMemberStatus("o", ACTIVE, None),
+    ]
     by_email = member("b", DEACTIVATED, scim=False, email="boss@acme.test")
     assert plan_member_sso_removal(POLICY, by_email) == [SetMemberStatus("b", ACTIVE, None)]
 
@@ -64,7 +85,9 @@ def test_an_owner_without_password_stays_active() -> None:
 def test_a_pending_scim_member_stays_pending_unlinked_with_an_invitation() -> None:
     pending = member("p", PENDING)
     assert plan_member_sso_removal(POLICY, pending) == [
-        UnlinkMember("p"), CreateInvitation("p", "p@acme.test")]
+        UnlinkMember("p"),
+        CreateInvitation("p", "p@acme.test"),
+    ]
 
 
 def test_native_members_and_groups_are_untouched() -> None:

@@ -33,20 +33,40 @@ from reconciler.model import (
 )
 from reconciler.planner import plan, plan_group, plan_user
 
-POLICY = TenantPolicy("t", idp=IdpKind.OKTA, sso_domains=frozenset({"acme.test"}),
-                      sso_configured=True, scim_enabled=True, owner_email="boss@acme.test")
+POLICY = TenantPolicy(
+    "t",
+    idp=IdpKind.OKTA,
+    sso_domains=frozenset({"acme.test"}),
+    sso_configured=True,
+    scim_enabled=True,
+    owner_email="boss@acme.test",
+)
 ACTIVE, PENDING, DEACTIVATED = MemberStatus.ACTIVE, MemberStatus.PENDING, MemberStatus.DEACTIVATED
 
 
-def desired(email: str | None = "ann@acme.test", *, active: bool = True, version: int = 1,
-            scim_id: str = "u1", name: str | None = "Ann") -> DesiredUser:
-    return DesiredUser(scim_id, email.lower() if email else None, email, name, active, False,
-                       version)
+def desired(
+    email: str | None = "ann@acme.test",
+    *,
+    active: bool = True,
+    version: int = 1,
+    scim_id: str = "u1",
+    name: str | None = "Ann",
+) -> DesiredUser:
+    return DesiredUser(
+        scim_id, email.lower() if email else None, email, name, active, False, version
+    )
 
 
-def member(email: str = "ann@acme.test", status: MemberStatus = ACTIVE, *,
-           scim: str | None = "u1", role: Role = Role.MEMBER, before: MemberStatus | None = None,
-           member_id: str = "m1", name: str | None = "Ann") -> ActualMember:
+def member(
+    email: str = "ann@acme.test",
+    status: MemberStatus = ACTIVE,
+    *,
+    scim: str | None = "u1",
+    role: Role = Role.MEMBER,
+    before: MemberStatus | None = None,
+    member_id: str = "m1",
+    name: str | None = "Ann",
+) -> ActualMember:
     return ActualMember(member_id, email, email.lower(), status, name, before, role, False, scim)
 
 
@@ -86,8 +106,12 @@ def test_an_email_released_by_its_scim_user_waits_for_that_user() -> None:
 
 
 def test_an_email_change_onto_a_native_members_address_is_a_conflict() -> None:
-    snapshot = UserSnapshot("u1", desired("new@acme.test"), linked=member("old@acme.test"),
-                            email_holder=member("new@acme.test", scim=None, member_id="m2"))
+    snapshot = UserSnapshot(
+        "u1",
+        desired("new@acme.test"),
+        linked=member("old@acme.test"),
+        email_holder=member("new@acme.test", scim=None, member_id="m2"),
+    )
     with pytest.raises(RuleViolation, match="email_conflict"):
         user_plan(snapshot)
 
@@ -103,17 +127,23 @@ def test_a_user_without_email_is_refused() -> None:
 
 def test_rule_03_new_member_is_active_in_an_sso_domain_else_pending_with_invitation() -> None:
     inside = user_plan(UserSnapshot("u1", desired("Ann@Acme.test")))
-    assert inside == [CreateMember("new1", "u1", "Ann@Acme.test", "Ann", ACTIVE, None, False),
-                      SyncUserMemberships("new1")]
+    assert inside == [
+        CreateMember("new1", "u1", "Ann@Acme.test", "Ann", ACTIVE, None, False),
+        SyncUserMemberships("new1"),
+    ]
     outside = user_plan(UserSnapshot("u1", desired("ann@gmail.com")))
-    assert outside == [CreateMember("new1", "u1", "ann@gmail.com", "Ann", PENDING, None, False),
-                       CreateInvitation("new1", "ann@gmail.com"), SyncUserMemberships("new1")]
+    assert outside == [
+        CreateMember("new1", "u1", "ann@gmail.com", "Ann", PENDING, None, False),
+        CreateInvitation("new1", "ann@gmail.com"),
+        SyncUserMemberships("new1"),
+    ]
 
 
 def test_a_user_created_inactive_starts_deactivated_remembering_its_first_status() -> None:
     actions = user_plan(UserSnapshot("u1", desired("ann@gmail.com", active=False)))
-    assert actions[0] == CreateMember("new1", "u1", "ann@gmail.com", "Ann", DEACTIVATED, PENDING,
-                                      False)
+    assert actions[0] == CreateMember(
+        "new1", "u1", "ann@gmail.com", "Ann", DEACTIVATED, PENDING, False
+    )
     assert not any(isinstance(a, CreateInvitation) for a in actions)
 
 
@@ -127,16 +157,20 @@ def test_rule_04_deactivation_keeps_memberships_and_permissions() -> None:
     off = member(status=DEACTIVATED, before=ACTIVE)
     assert user_plan(UserSnapshot("u1", desired(active=False), linked=off)) == []
     assert user_plan(UserSnapshot("u1", desired(), linked=off)) == [
-        SetMemberStatus("m1", ACTIVE, None)]
+        SetMemberStatus("m1", ACTIVE, None)
+    ]
 
 
 def test_a_pending_member_deactivated_and_reactivated_is_pending_again() -> None:
     pending = member("ann@gmail.com", PENDING)
-    assert user_plan(UserSnapshot("u1", desired("ann@gmail.com", active=False), linked=pending)) \
-        == [SetMemberStatus("m1", DEACTIVATED, PENDING)]
+    assert user_plan(
+        UserSnapshot("u1", desired("ann@gmail.com", active=False), linked=pending)
+    ) == [SetMemberStatus("m1", DEACTIVATED, PENDING)]
     off = member("ann@gmail.com", DEACTIVATED, before=PENDING)
     assert user_plan(UserSnapshot("u1", desired("ann@gmail.com"), linked=off)) == [
-        SetMemberStatus("m1", PENDING, None), CreateInvitation("m1", "ann@gmail.com")]
+        SetMemberStatus("m1", PENDING, None),
+        CreateInvitation("m1", "ann@gmail.com"),
+    ]
 
 
 def test_an_in_step_user_has_no_drift() -> None:
@@ -144,10 +178,13 @@ def test_an_in_step_user_has_no_drift() -> None:
 
 
 def test_profile_changes_and_membership_drift_are_repaired() -> None:
-    snapshot = UserSnapshot("u1", desired("ann@acme.test", name="Ann B"), linked=member(),
-                            membership_drift=2)
-    assert user_plan(snapshot) == [UpdateMemberProfile("m1", "ann@acme.test", "Ann B", False),
-                                   SyncUserMemberships("m1")]
+    snapshot = UserSnapshot(
+        "u1", desired("ann@acme.test", name="Ann B"), linked=member(), membership_drift=2
+    )
+    assert user_plan(snapshot) == [
+        UpdateMemberProfile("m1", "ann@acme.test", "Ann B", False),
+        SyncUserMemberships("m1"),
+    ]
 
 
 # --- rule 5 ----------------------------------------------------------------------------
@@ -155,7 +192,8 @@ def test_profile_changes_and_membership_drift_are_repaired() -> None:
 
 def test_rule_05_idp_delete_removes_the_member_but_never_the_owner() -> None:
     assert user_plan(UserSnapshot("u1", None, linked=member())) == [
-        DeleteMember("m1", "ann@acme.test")]
+        DeleteMember("m1", "ann@acme.test")
+    ]
     owner = member("boss@acme.test")
     actions = user_plan(UserSnapshot("u1", None, linked=owner))
     assert actions[:2] == [UnlinkMember("m1"), SyncUserMemberships("m1")]
@@ -189,15 +227,21 @@ def test_a_new_user_with_the_owner_email_is_never_created_deactivated() -> None:
 # --- groups: rules 7 and 10 ----------------------------------------------------------------
 
 
-def group_snapshot(name: str | None = "Eng", actual: ActualGroup | None = None,
-                   taken: frozenset[str] = frozenset(), drift: int = 0) -> GroupSnapshot:
+def group_snapshot(
+    name: str | None = "Eng",
+    actual: ActualGroup | None = None,
+    taken: frozenset[str] = frozenset(),
+    drift: int = 0,
+) -> GroupSnapshot:
     want = DesiredGroup("g1", name, 1) if name is not None else None
     return GroupSnapshot("g1", want, actual, taken, drift)
 
 
 def test_scim_groups_are_created_with_the_suffix_and_synced() -> None:
     assert plan_group(POLICY, group_snapshot(), lambda: "w1") == [
-        CreateGroup("w1", "g1", "Eng (SCIM)"), SyncGroupMembers("w1")]
+        CreateGroup("w1", "g1", "Eng (SCIM)"),
+        SyncGroupMembers("w1"),
+    ]
 
 
 def test_a_taken_scim_name_gets_a_numbered_variant() -> None:

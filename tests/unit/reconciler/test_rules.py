@@ -17,14 +17,24 @@ from reconciler.model import (
     TenantPolicy,
 )
 
-POLICY = TenantPolicy("t", sso_domains=frozenset({"acme.test"}), sso_configured=True,
-                      scim_enabled=True, owner_email="boss@acme.test")
+POLICY = TenantPolicy(
+    "t",
+    sso_domains=frozenset({"acme.test"}),
+    sso_configured=True,
+    scim_enabled=True,
+    owner_email="boss@acme.test",
+)
 ACTIVE, PENDING, DEACTIVATED = MemberStatus.ACTIVE, MemberStatus.PENDING, MemberStatus.DEACTIVATED
 statuses = st.sampled_from(list(MemberStatus))
 
 
-def member(status: MemberStatus = ACTIVE, *, scim: str | None = None,
-           role: Role = Role.MEMBER, email: str = "ann@acme.test") -> ActualMember:
+def member(
+    status: MemberStatus = ACTIVE,
+    *,
+    scim: str | None = None,
+    role: Role = Role.MEMBER,
+    email: str = "ann@acme.test",
+) -> ActualMember:
     return ActualMember("m1", email, email.lower(), status, role=role, scim_user_id=scim)
 
 
@@ -41,12 +51,15 @@ def test_rule_01_scim_can_only_be_enabled_with_sso_configured() -> None:
     assert refusal_code(rules.check_enable_scim, POLICY) is None
 
 
-@pytest.mark.parametrize(("email", "status"), [
-    ("ann@acme.test", ACTIVE),
-    ("Ann@ACME.Test", ACTIVE),
-    ("ann@sub.acme.test", PENDING),  # a subdomain is not the verified domain
-    ("ann@gmail.com", PENDING),
-])
+@pytest.mark.parametrize(
+    ("email", "status"),
+    [
+        ("ann@acme.test", ACTIVE),
+        ("Ann@ACME.Test", ACTIVE),
+        ("ann@sub.acme.test", PENDING),  # a subdomain is not the verified domain
+        ("ann@gmail.com", PENDING),
+    ],
+)
 def test_initial_status_follows_the_sso_domains(email: str, status: MemberStatus) -> None:
     assert rules.initial_status(email, POLICY) is status
 
@@ -96,8 +109,11 @@ def test_rule_07_scim_groups_are_suffixed_and_locked_for_admins() -> None:
     assert rules.scim_group_name("Engineering", frozenset()) == "Engineering (SCIM)"
     scim_group = ActualGroup("g", "Engineering (SCIM)", scim_group_id="G1")
     native = ActualGroup("n", "Engineering")
-    for check in (rules.check_admin_rename_group, rules.check_admin_delete_group,
-                  rules.check_admin_change_group_members):
+    for check in (
+        rules.check_admin_rename_group,
+        rules.check_admin_delete_group,
+        rules.check_admin_change_group_members,
+    ):
         assert refusal_code(check, scim_group) == "scim_managed"
         assert refusal_code(check, native) is None
 
@@ -108,11 +124,14 @@ def test_clashing_scim_names_get_the_next_free_number() -> None:
     assert rules.scim_group_name("Eng", frozenset({"eng (scim 2)"})) == "Eng (SCIM)"
 
 
-@given(display=st.text(min_size=1, max_size=30),
-       taken=st.sets(st.text(max_size=40), max_size=5),
-       clashes=st.integers(min_value=0, max_value=4))
-def test_a_scim_name_is_free_and_recognised_as_its_groups(display: str, taken: set[str],
-                                                          clashes: int) -> None:
+@given(
+    display=st.text(min_size=1, max_size=30),
+    taken=st.sets(st.text(max_size=40), max_size=5),
+    clashes=st.integers(min_value=0, max_value=4),
+)
+def test_a_scim_name_is_free_and_recognised_as_its_groups(
+    display: str, taken: set[str], clashes: int
+) -> None:
     taken |= {rules.scim_group_name_variant(display, n).lower() for n in range(1, clashes + 1)}
     name = rules.scim_group_name(display, frozenset(taken))
     assert name.lower() not in taken
@@ -145,11 +164,14 @@ def test_rule_10_google_workspace_provisions_users_only() -> None:
         assert refusal_code(rules.check_groups_supported, TenantPolicy("t", idp=idp)) is None
 
 
-@pytest.mark.parametrize(("status", "expected"), [
-    (ACTIVE, (True, "active")),
-    (PENDING, (False, "invitation_pending")),
-    (DEACTIVATED, (False, "deactivated")),
-])
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (ACTIVE, (True, "active")),
+        (PENDING, (False, "invitation_pending")),
+        (DEACTIVATED, (False, "deactivated")),
+    ],
+)
 def test_only_active_members_can_log_in(status: MemberStatus, expected: tuple[bool, str]) -> None:
     assert rules.can_login(member(status), POLICY) == expected
 

@@ -44,7 +44,11 @@ def configure_logging(log_format: str = "auto", level: str = "INFO") -> None:
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,  # tracebacks of Celery's own loggers
+                renderer,
+            ],
         )
     )
     root = logging.getLogger()

@@ -100,11 +100,12 @@ def run_all(*, as_json: bool = False) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        for name, args in (
+        specs = [
             ("api", ["api"]),
             ("worker", ["worker", "--concurrency", "2"]),
             ("beat", ["beat"]),
-        ):
+        ]
+        for name, args in specs:
             _say(f"starting {name} ...", as_json, step=name)
             children.append(_spawn(args, env))
         if not _wait_ready(settings.base_url, children, timeout=60):
@@ -122,9 +123,18 @@ def run_all(*, as_json: bool = False) -> int:
         )
         _say("scim-sync is ready (Ctrl-C to stop)", as_json, step="ready")
         while not stopping:
-            if any(c.poll() is not None for c in children):
-                _say("a process exited; stopping", as_json, step="child_exited")
-                return 1
+            for index, child in enumerate(children):
+                if child.poll() is not None and not stopping:
+                    # Supervise like a deployment would: a crashed process comes back.
+                    name, args = specs[index]
+                    _say(
+                        f"{name} exited ({child.returncode}); restarting",
+                        as_json,
+                        step="restart",
+                        process=name,
+                    )
+                    time.sleep(1)
+                    children[index] = _spawn(args, env)
             time.sleep(0.3)
         return 0
     finally:

@@ -50,7 +50,7 @@ def apply_tenant(self: Task, tenant_id: str) -> dict[str, Any]:
             max_attempts=settings.max_task_retries,
         )
     except TenantBusy:
-        kick(tenant_id, force=True, countdown=0.5)
+        _kick_quietly(tenant_id, countdown=0.5)
         return {"busy": True}
     except Exception as exc:
         if is_transient(exc):
@@ -60,11 +60,19 @@ def apply_tenant(self: Task, tenant_id: str) -> dict[str, Any]:
     metrics_hooks.applied(tenant_id, result.applied, utcnow())
     metrics_hooks.dead_lettered(tenant_id, len(result.dead))
     if result.more:
-        kick(tenant_id, force=True)
+        _kick_quietly(tenant_id)
     if result.failed:
         metrics_hooks.retried(tenant_id, len(result.failed))
         raise self.retry(countdown=min(MAX_COUNTDOWN, 2 ** min(self.request.retries + 1, 9)))
     return {"applied": len(result.applied), "dead": len(result.dead)}
+
+
+def _kick_quietly(tenant_id: str, countdown: float | None = None) -> None:
+    """Queue more work for the tenant; with Redis down the relay's stalled check does it."""
+    try:
+        kick(tenant_id, force=True, countdown=countdown)
+    except Exception as exc:
+        log.warning("kick_failed", tenant_id=tenant_id, error=str(exc))
 
 
 @app.task(name="scimsync.relay", ignore_result=True)

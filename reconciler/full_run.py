@@ -40,7 +40,8 @@ class ReconcileStore(WorkspaceStore, Protocol):
         """All members of the workspace (the safety valve's denominator)."""
 
 
-OpenStore = Callable[[], AbstractContextManager[ReconcileStore]]
+# open_store(write) -> a store inside its own transaction; write=False plans only.
+OpenStore = Callable[[bool], AbstractContextManager[ReconcileStore]]
 Progress = Callable[[str, int], None]
 
 
@@ -77,16 +78,20 @@ def describe(action: Action) -> dict[str, Any]:
     }
 
 
-def _chunks(open_store: OpenStore, tenant_id: str, chunk: int) -> Iterator[list[ResourceKey]]:
+def _chunks(
+    open_store: OpenStore, tenant_id: str, chunk: int, *, write: bool
+) -> Iterator[tuple[ReconcileStore, list[ResourceKey]]]:
+    """Each chunk of keys with the store of its own transaction (read-only when planning,
+    so a dry run never takes the writer's lock)."""
     for kind in KINDS:
         after: str | None = None
         while True:
-            with open_store() as store:
+            with open_store(write) as store:
                 ids = store.keys_after(tenant_id, kind, after, chunk)
-            if not ids:
-                break
-            after = ids[-1]
-            yield [(kind, i) for i in ids]
+                if not ids:
+                    break
+                after = ids[-1]
+                yield store, [(kind, i) for i in ids]
 
 
 def _plan_pass(
@@ -94,9 +99,8 @@ def _plan_pass(
 ) -> None:
     counts: Counter[str] = Counter()
     refused: Counter[str] = Counter()
-    for keys in _chunks(open_store, report.tenant_id, chunk):
-        with open_store() as store:
-            plans = plan_keys(store, report.tenant_id, keys)
+    for store, keys in _chunks(open_store, report.tenant_id, chunk, write=False):
+        plans = plan_keys(store, report.tenant_id, keys)
         for plan in plans.values():
             if isinstance(plan, RuleViolation):
                 refused[plan.code] += 1
@@ -117,9 +121,8 @@ def _plan_pass(
 def _apply_pass(
     open_store: OpenStore, report: ReconcileReport, chunk: int, progress: Progress | None
 ) -> None:
-    for keys in _chunks(open_store, report.tenant_id, chunk):
-        with open_store() as store:
-            apply_with_store(store, report.tenant_id, keys, actor="reconciler")
+    for store, keys in _chunks(open_store, report.tenant_id, chunk, write=True):
+        apply_with_store(store, report.tenant_id, keys, actor="reconciler")
         if progress:
             progress("apply", len(keys))
 
@@ -131,12 +134,12 @@ def reconcile_tenant(
     dry_run: bool = False,
     force: bool = False,
     safety_ratio: float = 0.2,
-    chunk: int = 500,
+    chunk: int = 1000,
     progress: Progress | None = None,
 ) -> ReconcileReport:
     started = time.monotonic()
     report = ReconcileReport(tenant_id=tenant_id, dry_run=dry_run)
-    with open_store() as store:
+    with open_store(False) as store:
         report.members = store.member_count(tenant_id)
     _plan_pass(open_store, report, chunk, progress)
     if dry_run:

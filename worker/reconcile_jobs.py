@@ -42,9 +42,9 @@ def _lock(tenant_id: str) -> Lock:
 
 
 @contextmanager
-def _open_store(engine: Any) -> Iterator[SqlReconcileStore]:
-    with unit_of_work(engine) as conn:
-        yield SqlReconcileStore(conn)
+def _open_store(engine: Any, write: bool) -> Iterator[SqlReconcileStore]:
+    with unit_of_work(engine, write=write) as conn:
+        yield SqlReconcileStore(conn, lock_tenant=write)
 
 
 def run_reconcile(
@@ -104,7 +104,7 @@ def run_reconcile(
                 apply_repair(engine, tenant_id, plan)
         if report is None:
             report = reconcile_tenant(
-                lambda: _open_store(engine),
+                lambda write: _open_store(engine, write),
                 tenant_id,
                 dry_run=dry_run,
                 force=force,

@@ -85,10 +85,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         backends.remove("postgres")
         report.notes.append(f"PostgreSQL + Redis skipped: {POSTGRES_ADMIN_URL} unreachable ({why})")
-    if not args.quick:
-        report.notes += [f"{key.replace('_', ' ')}: {why}" for key, why in SHRUNK.items()]
     scenarios = registry()
     names = args.scenario or list(NAMES)
+    if not args.quick:
+        report.notes += [f"{name}: {why}" for name in names for why in SHRUNK.get(name, [])]
     progress, failed = Progress(verbose=args.verbose), False
     shared: dict[str, Any] = {}
     root = Path(tempfile.mkdtemp(prefix="scimsync-bench-"))

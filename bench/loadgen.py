@@ -37,7 +37,7 @@ class LoadResult:
     elapsed: float = 0.0
     statuses: Counter[int] = field(default_factory=Counter)
     latencies: list[float] = field(default_factory=list)  # seconds, every answered request
-    transport_errors: int = 0
+    errors: Counter[str] = field(default_factory=Counter)  # requests that got no answer, by cause
     jobs: int = 0
     offered_seconds: float = 0.0  # paced runs: from the first start to the last
 
@@ -47,8 +47,21 @@ class LoadResult:
         return self.jobs / self.offered_seconds if self.offered_seconds else 0.0
 
     @property
+    def transport_errors(self) -> int:
+        return sum(self.errors.values())
+
+    @property
     def requests(self) -> int:
         return sum(self.statuses.values()) + self.transport_errors
+
+    def describe_failures(self, *ok: int) -> str:
+        """'' when every request got one of `ok`, else what happened instead."""
+        bad = self.failures(*ok)
+        if not bad:
+            return ""
+        answers = {s: n for s, n in self.statuses.items() if s not in ok}
+        return (f"{bad} of {self.requests} requests failed (answers {answers}, no answer "
+                f"{dict(self.errors)})")
 
     def count(self, *statuses: int) -> int:
         return sum(self.statuses[s] for s in statuses)
@@ -74,8 +87,8 @@ class Session:
         started = time.perf_counter()
         try:
             response = await self.client.request(method, url, json=json, params=params)
-        except httpx.HTTPError:
-            self.result.transport_errors += 1
+        except httpx.HTTPError as exc:
+            self.result.errors[type(exc).__name__] += 1
             return None
         self.result.latencies.append(time.perf_counter() - started)
         self.result.statuses[response.status_code] += 1

@@ -31,6 +31,7 @@ from storage.schema import (
 from storage.sql import chunked
 
 CHUNK = 2000
+APPLY_BATCH = 2000  # events per apply transaction when building a seeded workspace
 Progress = Callable[[str], None]
 
 
@@ -84,34 +85,48 @@ def seed_users(engine: Engine, tenant_id: str, indexes: Iterable[int], *, events
     return ids
 
 
-def _refresh_statistics(engine: Engine) -> None:
-    """PostgreSQL caches the plan of each foreign-key check per connection; planned while
-    mirror_users was nearly empty it is a sequential scan, and bulk inserts into
-    mirror_user_values then grow quadratically. ANALYZE replaces the stale plans."""
+def _refresh_statistics(engine: Engine, table: str = "mirror_users") -> None:
+    """PostgreSQL caches the plan of each foreign-key check per connection; planned while the
+    referenced table was nearly empty it is a sequential scan, and bulk inserts referencing it
+    then grow quadratically. ANALYZE replaces the stale plans."""
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
-            conn.exec_driver_sql("ANALYZE mirror_users")
+            conn.exec_driver_sql(f"ANALYZE {table}")
             conn.commit()
+
+
+def seed_groups(engine: Engine, tenant_id: str, groups: Sequence[tuple[int, Sequence[str]]], *,
+                events: bool, progress: Progress | None = None) -> list[str]:
+    """Insert groups given as (index, member ids), with their create events when `events`;
+    returns their ids in order. Set-based: all groups first, then members in big chunks."""
+    now, ids, rows, changes = utcnow(), [], [], []
+    for index, member_ids in groups:
+        group_id, resource = new_id(), parse_group(group_body(index)).resource
+        ids.append(group_id)
+        rows.append({"tenant_id": tenant_id, "id": group_id, "version": 1, "created_at": now,
+                     "updated_at": now, "resource": resource, **group_columns(resource)})
+        if events:
+            payload = {**resource, "members_added": len(member_ids)}
+            changes.append(_event(tenant_id, "Group", group_id, payload, now))
+    with unit_of_work(engine) as conn:
+        conn.execute(mirror_groups.insert(), rows)
+        if changes:
+            conn.execute(change_events.insert(), changes)
+    _refresh_statistics(engine, "mirror_groups")
+    links = ({"tenant_id": tenant_id, "group_id": group_id, "member_id": m, "member_type": "User"}
+             for group_id, (_, member_ids) in zip(ids, groups, strict=True) for m in member_ids)
+    for done, part in enumerate(chunked(links, 20 * CHUNK), 1):
+        with unit_of_work(engine) as conn:
+            conn.execute(mirror_group_members.insert(), part)
+        if progress:
+            progress(f"seeded {done * 20 * CHUNK:,} memberships")
+    return ids
 
 
 def seed_group(engine: Engine, tenant_id: str, index: int, member_ids: Sequence[str], *,
                events: bool) -> str:
     """Insert one group holding `member_ids` (and its create event when `events`)."""
-    group_id, now = new_id(), utcnow()
-    resource = parse_group(group_body(index)).resource
-    with unit_of_work(engine) as conn:
-        conn.execute(mirror_groups.insert().values(
-            tenant_id=tenant_id, id=group_id, version=1, created_at=now, updated_at=now,
-            resource=resource, **group_columns(resource)))
-        for part in chunked(member_ids, 5000):
-            conn.execute(mirror_group_members.insert(), [
-                {"tenant_id": tenant_id, "group_id": group_id, "member_id": m,
-                 "member_type": "User"} for m in part])
-        if events:
-            payload = {**resource, "members_added": len(member_ids)}
-            conn.execute(change_events.insert(), [_event(tenant_id, "Group", group_id, payload,
-                                                         now)])
-    return group_id
+    return seed_groups(engine, tenant_id, [(index, member_ids)], events=events)[0]
 
 
 def pending_events(engine: Engine, tenant_id: str) -> int:
@@ -134,7 +149,7 @@ def apply_all(engine: Engine, tenant_id: str, *, progress: Progress | None = Non
 
     started = time.monotonic()
     while True:
-        result = drain(engine, tenant_id, batch_size=1000, time_budget=5)
+        result = drain(engine, tenant_id, batch_size=APPLY_BATCH, time_budget=5)
         left = pending_events(engine, tenant_id)
         if progress:
             progress(f"applying seeded events: {left:,} left")

@@ -55,14 +55,16 @@ def create_app() -> FastAPI:
         elif "\x00" in request.url.path or b"%00" in request.scope.get("query_string", b""):
             # PostgreSQL text cannot hold NUL: refuse it here rather than fail in the driver.
             response = http_errors.refusal_response(
-                request, InvalidSyntax("NUL characters are not allowed in the URL"))
+                request, InvalidSyntax("NUL characters are not allowed in the URL")
+            )
         else:
             response = await call_next(request)
         route = _route_template(request)
         # Only an authenticated tenant becomes a label: made-up ids must not mint series.
         tenant = getattr(request.state, "tenant_id", None) or "-"
-        REQUESTS.labels(tenant=tenant, route=route, method=request.method,
-                        status=str(response.status_code)).inc()
+        REQUESTS.labels(
+            tenant=tenant, route=route, method=request.method, status=str(response.status_code)
+        ).inc()
         REQUEST_DURATION.labels(route=route).observe(time.perf_counter() - started)
         response.headers["X-Request-Id"] = request_id
         return response
@@ -74,8 +76,10 @@ def create_app() -> FastAPI:
     app.include_router(scim_discovery.router, dependencies=scim_limited)
     app.include_router(scim_bulk.router, dependencies=scim_limited)
     app.include_router(scim_routes.router, dependencies=scim_limited)
-    app.include_router(webhooks.router,  # signed pushes and Okta Event Hooks
-                       dependencies=[Depends(rate_limit.limit_webhook)])
+    app.include_router(
+        webhooks.router,  # signed pushes and Okta Event Hooks
+        dependencies=[Depends(rate_limit.limit_webhook)],
+    )
     app.include_router(admin_routes.router)  # the Members page: /api/v1/workspaces/...
     app.include_router(dashboard.router)  # the operator page: /dashboard
     return app

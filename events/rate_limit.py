@@ -87,12 +87,17 @@ def bucket_key(tenant_id: str) -> str:
     return f"scimsync:ratelimit:{tenant_id}"
 
 
-def take(client: redis.Redis, key: str, limit: Limit, *, cost: float = 1.0,
-         now: float | None = None) -> Decision:
+def take(
+    client: redis.Redis, key: str, limit: Limit, *, cost: float = 1.0, now: float | None = None
+) -> Decision:
     """Spend `cost` tokens of the bucket at `key` if it holds them (atomic, in Redis)."""
     script = client.register_script(BUCKET_SCRIPT)  # EVALSHA, EVAL once after a flush
-    args: list[str | float] = [limit.per_second, limit.burst, cost,
-                               "" if now is None else repr(now)]
+    args: list[str | float] = [
+        limit.per_second,
+        limit.burst,
+        cost,
+        "" if now is None else repr(now),
+    ]
     allowed, tokens, wait = script(keys=[key], args=args)
     return Decision(bool(allowed), float(tokens), float(wait))
 
@@ -104,8 +109,11 @@ def limit_for(options: Mapping[str, Any]) -> Limit | None:
     try:
         rate = float(options.get("rate_limit_per_second", default_rate))
         scaled = math.ceil(rate * default_burst / default_rate) if default_rate > 0 else 1
-        burst = int(options.get("rate_limit_burst", scaled if "rate_limit_per_second" in options
-                                else default_burst))
+        burst = int(
+            options.get(
+                "rate_limit_burst", scaled if "rate_limit_per_second" in options else default_burst
+            )
+        )
     except (TypeError, ValueError):
         log.warning("rate_limit_option_invalid", options=dict(options))
         rate, burst = default_rate, default_burst
@@ -145,6 +153,7 @@ def give_back(tenant_id: str, options: Mapping[str, Any]) -> None:
 
 
 # --- FastAPI dependencies (router-level, see events/app.py) -------------------------------
+
 
 def limit_scim(ctx: ScimContext = Depends(scim_context)) -> None:
     """After authentication (the route's own `scim_context` is the same, cached call)."""

@@ -61,7 +61,11 @@ def _run(
         resource_id = _resolve_refs(resource_id, ids)
     kind = "user" if plural == "Users" else "group"
     data = _resolve_refs(op.get("data") or {}, ids)
+    if not isinstance(data, dict):
+        raise InvalidValue("an operation's 'data' must be a JSON object")
     now, if_match = utcnow(), op.get("version")
+    if if_match is not None and not isinstance(if_match, str):
+        raise InvalidValue("an operation's 'version' must be an ETag string")
     if method == "POST":
         if resource_id:
             raise InvalidValue("POST takes a collection path")
@@ -97,7 +101,8 @@ def bulk(
     ctx: ScimContext = Depends(scim_context), body: dict[str, Any] = Depends(json_object)
 ) -> JSONResponse:
     settings = get_settings()
-    if BULK_REQUEST not in (body.get("schemas") or []):
+    schemas = body.get("schemas")
+    if not isinstance(schemas, list) or BULK_REQUEST not in schemas:
         raise InvalidSyntax(f"a bulk body must have schemas [{BULK_REQUEST}]")
     operations = body.get("Operations")
     if not isinstance(operations, list):
@@ -109,10 +114,16 @@ def bulk(
     if len(json.dumps(body)) > settings.max_body_bytes:
         raise PayloadTooLarge("bulk payload too large")
     fail_on_errors = body.get("failOnErrors")
+    if fail_on_errors is not None and (
+        not isinstance(fail_on_errors, int)
+        or isinstance(fail_on_errors, bool)
+        or fail_on_errors < 0
+    ):
+        raise InvalidValue("failOnErrors must be a non-negative integer")
     errors, results, ids, events = 0, [], {}, []  # type: ignore[var-annotated]
     with unit_of_work(ctx.engine) as conn:
         for op in operations:
-            if fail_on_errors and errors >= int(fail_on_errors):
+            if fail_on_errors and errors >= fail_on_errors:
                 break
             try:
                 with conn.begin_nested():

@@ -24,22 +24,32 @@ def register(main: click.Group) -> None:
     @tenant.command("create")
     @click.option("--name", required=True)
     @click.option("--sso-domain", "sso_domains", multiple=True, required=True)
-    @click.option("--idp", type=click.Choice(
-        ["okta", "entra", "google", "onelogin", "jumpcloud", "ping", "generic"]), default="generic")
+    @click.option(
+        "--idp",
+        type=click.Choice(["okta", "entra", "google", "onelogin", "jumpcloud", "ping", "generic"]),
+        default="generic",
+    )
     @click.option("--owner-email", default=None)
     @_json_option
-    def tenant_create(name: str, sso_domains: tuple[str, ...], idp: str, owner_email: str | None,
-                      as_json: bool) -> None:
+    def tenant_create(
+        name: str, sso_domains: tuple[str, ...], idp: str, owner_email: str | None, as_json: bool
+    ) -> None:
         """Create a workspace with SSO configured; prints its id and admin token (shown once)."""
         from storage.db import get_engine, unit_of_work
         from storage.tenants import create_workspace
 
         with unit_of_work(get_engine()) as conn:
-            created = create_workspace(conn, name=name, sso_domains=list(sso_domains), idp=idp,
-                                       owner_email=owner_email)
-        emit(created, as_json, lambda d: (
-            f"tenant {d['id']} created ({d['name']}, idp {d['idp']})\n"
-            f"admin token (shown once): {d['admin_token']}"))
+            created = create_workspace(
+                conn, name=name, sso_domains=list(sso_domains), idp=idp, owner_email=owner_email
+            )
+        emit(
+            created,
+            as_json,
+            lambda d: (
+                f"tenant {d['id']} created ({d['name']}, idp {d['idp']})\n"
+                f"admin token (shown once): {d['admin_token']}"
+            ),
+        )
 
     @tenant.command("rotate-admin-token")
     @click.argument("tenant_id")
@@ -52,20 +62,27 @@ def register(main: click.Group) -> None:
         def go() -> None:
             with unit_of_work(get_engine()) as conn:
                 issued = tenants.rotate_admin_token(conn, tenant_id)
-            emit({"id": tenant_id, "admin_token": issued.token}, as_json,
-                 lambda d: f"admin token (shown once): {d['admin_token']}")
+            emit(
+                {"id": tenant_id, "admin_token": issued.token},
+                as_json,
+                lambda d: f"admin token (shown once): {d['admin_token']}",
+            )
+
         _run(go)
 
     @tenant.command("limits")
     @click.argument("tenant_id")
-    @click.option("--per-second", type=float, default=None,
-                  help="Requests a second (0 or less: no limit).")
-    @click.option("--burst", type=click.IntRange(min=1), default=None,
-                  help="Requests allowed at once.")
+    @click.option(
+        "--per-second", type=float, default=None, help="Requests a second (0 or less: no limit)."
+    )
+    @click.option(
+        "--burst", type=click.IntRange(min=1), default=None, help="Requests allowed at once."
+    )
     @click.option("--reset", is_flag=True, help="Back to the service-wide defaults.")
     @_json_option
-    def tenant_limits(tenant_id: str, per_second: float | None, burst: int | None, reset: bool,
-                      as_json: bool) -> None:
+    def tenant_limits(
+        tenant_id: str, per_second: float | None, burst: int | None, reset: bool, as_json: bool
+    ) -> None:
         """Show or set the tenant's rate limit (SCIM and webhooks share it)."""
         from events.rate_limit import limit_for
         from storage import tenants
@@ -80,10 +97,21 @@ def register(main: click.Group) -> None:
                     tenants.set_options(conn, tenant_id, changes)
                 found = tenants.get(conn, tenant_id)
             limit = limit_for(found.options)
-            data = {"id": tenant_id, "per_second": limit.per_second if limit else None,
-                    "burst": limit.burst if limit else None}
-            emit(data, as_json, lambda d: "no rate limit" if d["per_second"] is None else
-                 f"{d['per_second']:g} requests/s, bursts of {d['burst']}")
+            data = {
+                "id": tenant_id,
+                "per_second": limit.per_second if limit else None,
+                "burst": limit.burst if limit else None,
+            }
+            emit(
+                data,
+                as_json,
+                lambda d: (
+                    "no rate limit"
+                    if d["per_second"] is None
+                    else f"{d['per_second']:g} requests/s, bursts of {d['burst']}"
+                ),
+            )
+
         _run(go)
 
     @main.command("operator-token")
@@ -93,8 +121,11 @@ def register(main: click.Group) -> None:
         from storage.tenants import TOKEN_PREFIX
 
         token = TOKEN_PREFIX["operator"] + secrets.token_urlsafe(32)
-        emit({"operator_token": token}, as_json,
-             lambda d: f"SCIMSYNC_OPERATOR_TOKEN={d['operator_token']}")
+        emit(
+            {"operator_token": token},
+            as_json,
+            lambda d: f"SCIMSYNC_OPERATOR_TOKEN={d['operator_token']}",
+        )
 
     @main.group()
     def scim() -> None:
@@ -106,10 +137,12 @@ def register(main: click.Group) -> None:
 
         with unit_of_work(get_engine()) as conn:
             issued = (tenants.rotate_scim_token if rotate else tenants.enable_scim)(conn, tenant_id)
-        data = {"token": issued.token,
-                "base_url": f"{get_settings().base_url}/scim/v2/{tenant_id}"}
-        emit(data, as_json, lambda d: f"SCIM base URL: {d['base_url']}\n"
-                                      f"bearer token (shown once): {d['token']}")
+        data = {"token": issued.token, "base_url": f"{get_settings().base_url}/scim/v2/{tenant_id}"}
+        emit(
+            data,
+            as_json,
+            lambda d: f"SCIM base URL: {d['base_url']}\nbearer token (shown once): {d['token']}",
+        )
 
     @scim.command("enable")
     @click.argument("tenant_id")
@@ -141,6 +174,7 @@ def register(main: click.Group) -> None:
             with unit_of_work(get_engine()) as conn:
                 report = run_sso_removal(conn, tenant_id)
             emit(report, as_json, lambda d: f"SSO removed: {d}")
+
         _run(go)
 
 

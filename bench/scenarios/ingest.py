@@ -46,32 +46,31 @@ def _ceiling(ctx: ScenarioContext) -> float:
         return measure(url, {}, 0, s.ingest_requests, s.ingest_concurrency).rate(201)
 
 
-def _failures(result: loadgen.LoadResult) -> str:
-    bad = result.failures(201)
-    return f"{bad} of {result.requests} requests were not 201 ({dict(result.statuses)})" if bad \
-        else ""
-
-
 def run(ctx: ScenarioContext) -> list[Row]:
     s = ctx.sizes
     anchor = ctx.once("ingest.anchor", lambda: _anchor(ctx))
     ceiling = ctx.once("ingest.ceiling", lambda: _ceiling(ctx))
-    rows = []
+    results = {}
     with stack(ctx.backend, ctx.root, ctx.progress) as st:
         tenant = st.create_tenant()
         base = tenant.scim_base(st.start_api())
         ctx.progress("scim-sync: POST /Users, API alone")
-        alone = measure(base, tenant.headers, 0, s.ingest_requests, s.ingest_concurrency)
-        st.start_worker(s.worker_concurrency)
-        ctx.progress("scim-sync: POST /Users, worker applying")
-        applying = measure(base, tenant.headers, 100_000, s.ingest_requests, s.ingest_concurrency)
+        results["API alone"] = measure(base, tenant.headers, 0, s.ingest_requests,
+                                       s.ingest_concurrency)
+        if s.ingest_with_worker:
+            st.start_worker(s.worker_concurrency)
+            ctx.progress("scim-sync: POST /Users, worker applying")
+            results["worker applying meanwhile"] = measure(
+                base, tenant.headers, 100_000, s.ingest_requests, s.ingest_concurrency)
     setup = (f"{s.ingest_requests:,} POSTs after {WARMUP} warm-up, {s.ingest_concurrency} "
              f"concurrent, same bodies and client for both; the client alone reaches "
              f"{ceiling:,.0f} req/s against a no-op stub on this machine")
-    for label, result, note in (("API alone", alone, setup),
-                                ("worker applying meanwhile", applying, "")):
-        problems = "; ".join(filter(None, [note, _failures(result), _failures(anchor)]))
+    anchor_failed = anchor.describe_failures(201)
+    rows: list[Row] = []
+    for label, result in results.items():
+        problems = [setup if not rows else "", result.describe_failures(201),
+                    f"scim2-server: {anchor_failed}" if anchor_failed and not rows else ""]
         rows.append(ctx.row(f"POST /Users durable accepts ({label})", "/s", result.rate(201),
                             anchor=anchor.rate(201), anchor_label="scim2-server", target=TARGET,
-                            note=problems))
+                            note="; ".join(filter(None, problems))))
     return rows

@@ -79,17 +79,18 @@ def run(ctx: ScenarioContext) -> list[Row]:
         lags, load = measure_ours(ctx, st)
         st.procs.stop_all()
         anchor = measure_anchor(ctx, st)
-    failed = load.failures(201)
-    note = (f"{load.jobs:,} POSTs offered at {load.offered_rate:.0f}/s for {s.lag_seconds:.0f} s "
-            f"(asked {s.lag_rate:.0f}/s), {len(lags):,} events applied; API + worker "
-            f"x{s.worker_concurrency} + beat; anchor ran {s.lag_anchor_seconds:.0f} s")
-    if failed:
-        note += f"; {failed} requests not accepted ({dict(load.statuses)})"
     p = loadgen.percentile
+    # A paced client holds the asked rate only while the API keeps up; past 512 requests in
+    # flight it waits, so the achieved rate is what the API accepted.
+    rate = f"{load.offered_rate:.0f} req/s achieved of {s.lag_rate:.0f} asked"
+    notes = [f"{load.jobs:,} POSTs over {load.offered_seconds:.0f} s ({s.lag_seconds:.0f} s "
+             f"planned), {len(lags):,} events applied; API + worker x{s.worker_concurrency} + "
+             f"beat; the POSTs' own p99 was {1000 * p(load.latencies, 0.99):,.0f} ms; the "
+             f"anchor ran {s.lag_anchor_seconds:.0f} s", load.describe_failures(201)]
     return [
-        ctx.row(f"ingest→applied lag p99 at {s.lag_rate:.0f} req/s", "ms", p(lags, 0.99),
-                anchor=p(anchor, 0.99), anchor_label="Celery task", target=TARGET, note=note),
-        ctx.row(f"ingest→applied lag p50 at {s.lag_rate:.0f} req/s", "ms", p(lags, 0.5),
+        ctx.row(f"ingest→applied lag p99 ({rate})", "ms", p(lags, 0.99),
+                anchor=p(anchor, 0.99), anchor_label="Celery task", target=TARGET,
+                note="; ".join(filter(None, notes))),
+        ctx.row(f"ingest→applied lag p50 ({rate})", "ms", p(lags, 0.5),
                 anchor=p(anchor, 0.5), anchor_label="Celery task"),
     ]
-

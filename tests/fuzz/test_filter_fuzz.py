@@ -22,16 +22,60 @@ from events.filters import group_filter, group_sort_key, user_filter, user_sort_
 from storage.projection import user_columns
 from storage.schema import mirror_groups, mirror_users
 
-ATTRIBUTES = ["userName", "displayName", "title", "externalId", "emails.value", "emails",
-              'emails[type eq "work"].value', "name.givenName", "active", "meta.lastModified",
-              "id", "groups.value", "members.value", "members", "nickName", "x", "",
-              "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"]
+ATTRIBUTES = [
+    "userName",
+    "displayName",
+    "title",
+    "externalId",
+    "emails.value",
+    "emails",
+    'emails[type eq "work"].value',
+    "name.givenName",
+    "active",
+    "meta.lastModified",
+    "id",
+    "groups.value",
+    "members.value",
+    "members",
+    "nickName",
+    "x",
+    "",
+    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+]
 OPERATORS = ["eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le", "pr", "EQ", "Co", "zz"]
-NASTY = ["'", '\\"', ";", "--", "/*", "*/", "' OR 1=1 --", "%", "_", "\\", "\x7f", "\u202e",
-         "\U0001f600", "ﬀ", "İ", "\u0085", "$", "{", "}", "[", "]", "(", ")", "\t", "\r\n"]
+NASTY = [
+    "'",
+    '\\"',
+    ";",
+    "--",
+    "/*",
+    "*/",
+    "' OR 1=1 --",
+    "%",
+    "_",
+    "\\",
+    "\x7f",
+    "\u202e",
+    "\U0001f600",
+    "ﬀ",
+    "İ",
+    "\u0085",
+    "$",
+    "{",
+    "}",
+    "[",
+    "]",
+    "(",
+    ")",
+    "\t",
+    "\r\n",
+]
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
-numbers = st.one_of(st.integers(), st.integers(min_value=10**18, max_value=10**40),
-                    st.floats(allow_nan=False, allow_infinity=False))
+numbers = st.one_of(
+    st.integers(),
+    st.integers(min_value=10**18, max_value=10**40),
+    st.floats(allow_nan=False, allow_infinity=False),
+)
 literals = st.one_of(
     st.builds(json.dumps, st.text(max_size=30)),
     st.builds(json.dumps, st.lists(st.sampled_from(NASTY), max_size=6).map("".join)),
@@ -61,9 +105,13 @@ def expressions(draw: st.DrawFn, depth: int = 0) -> str:
     return f"{leaf} {shape} {inner}"
 
 
-filters = st.one_of(expressions(), st.text(max_size=200),
-                    st.lists(st.sampled_from(list('()[]"\\ ') + NASTY + ATTRIBUTES + OPERATORS),
-                             max_size=40).map(" ".join))
+filters = st.one_of(
+    expressions(),
+    st.text(max_size=200),
+    st.lists(st.sampled_from(list('()[]"\\ ') + NASTY + ATTRIBUTES + OPERATORS), max_size=40).map(
+        " ".join
+    ),
+)
 
 
 def run(engine: Engine, condition: Any, table: Any) -> list[str]:
@@ -72,11 +120,13 @@ def run(engine: Engine, condition: Any, table: Any) -> list[str]:
         return list(conn.execute(query).scalars())
 
 
-@settings(max_examples=300, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(text=filters)
-def test_any_filter_text_compiles_to_runnable_sql_or_is_refused(engine: Engine,
-                                                                text: str) -> None:
+def test_any_filter_text_compiles_to_runnable_sql_or_is_refused(engine: Engine, text: str) -> None:
     for compile_, table in ((user_filter, mirror_users), (group_filter, mirror_groups)):
         try:
             condition = compile_(text)
@@ -87,10 +137,22 @@ def test_any_filter_text_compiles_to_runnable_sql_or_is_refused(engine: Engine,
 
 
 @settings(max_examples=200, deadline=None)
-@given(text=st.one_of(st.sampled_from(ATTRIBUTES), st.text(max_size=60),
-                      st.sampled_from(["userName; DROP TABLE mirror_users", "title--",
-                                       "emails[type eq \"work\"].value", "meta.created",
-                                       "userName /* */", "1=1"])))
+@given(
+    text=st.one_of(
+        st.sampled_from(ATTRIBUTES),
+        st.text(max_size=60),
+        st.sampled_from(
+            [
+                "userName; DROP TABLE mirror_users",
+                "title--",
+                'emails[type eq "work"].value',
+                "meta.created",
+                "userName /* */",
+                "1=1",
+            ]
+        ),
+    )
+)
 def test_any_sort_by_is_a_known_attribute_or_refused(text: str) -> None:
     for sort_key in (user_sort_key, group_sort_key):
         try:
@@ -101,30 +163,47 @@ def test_any_sort_by_is_a_known_attribute_or_refused(text: str) -> None:
 
 # Wildcard-heavy lower-case ASCII: SQLite's lower() folds ASCII only, and `title`
 # compares case-insensitively, so the expected answer below is exact.
-wildcard_text = st.text(alphabet=st.sampled_from(list("ab%_\\'\";-*/ ")), min_size=1,
-                        max_size=12)
+wildcard_text = st.text(alphabet=st.sampled_from(list("ab%_\\'\";-*/ ")), min_size=1, max_size=12)
 
 
-@settings(max_examples=150, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(titles=st.lists(wildcard_text, min_size=1, max_size=5, unique=True),
-       needle=wildcard_text)
-def test_substring_operators_match_literally(engine: Engine, titles: list[str],
-                                             needle: str) -> None:
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(titles=st.lists(wildcard_text, min_size=1, max_size=5, unique=True), needle=wildcard_text)
+def test_substring_operators_match_literally(
+    engine: Engine, titles: list[str], needle: str
+) -> None:
     tenant = f"lit-{uuid.uuid4().hex[:10]}"
     ids = {}
     with engine.begin() as conn:
         for n, title in enumerate(titles):
             resource = {"userName": f"u{n}", "title": title}
             ids[title] = f"u{n}"
-            conn.execute(insert(mirror_users).values(
-                tenant_id=tenant, id=f"u{n}", version=1, resource=resource,
-                created_at=EPOCH, updated_at=EPOCH, **user_columns(resource)))
-    checks = {"co": lambda t: needle in t, "sw": lambda t: t.startswith(needle),
-              "ew": lambda t: t.endswith(needle), "eq": lambda t: t == needle}
+            conn.execute(
+                insert(mirror_users).values(
+                    tenant_id=tenant,
+                    id=f"u{n}",
+                    version=1,
+                    resource=resource,
+                    created_at=EPOCH,
+                    updated_at=EPOCH,
+                    **user_columns(resource),
+                )
+            )
+    checks = {
+        "co": lambda t: needle in t,
+        "sw": lambda t: t.startswith(needle),
+        "ew": lambda t: t.endswith(needle),
+        "eq": lambda t: t == needle,
+    }
     with engine.connect() as conn:
         for operator, matches in checks.items():
             condition = user_filter(f"title {operator} {json.dumps(needle)}")
-            found = set(conn.execute(select(mirror_users.c.id).where(
-                mirror_users.c.tenant_id == tenant, condition)).scalars())
+            found = set(
+                conn.execute(
+                    select(mirror_users.c.id).where(mirror_users.c.tenant_id == tenant, condition)
+                ).scalars()
+            )
             assert found == {ids[t] for t in titles if matches(t)}, (operator, needle, titles)

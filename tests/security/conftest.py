@@ -12,8 +12,19 @@ from tests.support.workspace import TenantHandle, make_tenant
 
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
 # What must never reach a response body: tracebacks, SQL, file paths, driver names.
-LEAK_MARKERS = ("Traceback", "File \"", "/work/", ".py", "sqlalchemy", "psycopg", "sqlite",
-                "SELECT ", "INSERT ", "UPDATE ", "DELETE FROM")
+LEAK_MARKERS = (
+    "Traceback",
+    'File "',
+    "/work/",
+    ".py",
+    "sqlalchemy",
+    "psycopg",
+    "sqlite",
+    "SELECT ",
+    "INSERT ",
+    "UPDATE ",
+    "DELETE FROM",
+)
 
 
 @pytest.fixture
@@ -23,15 +34,18 @@ def tenant(engine: Engine, service_env: Any) -> TenantHandle:
 
 @pytest.fixture
 def other(engine: Engine, service_env: Any) -> TenantHandle:
-    return make_tenant(engine, name="Globex", domains=("globex.test",),
-                       owner_email="owner@globex.test")
+    return make_tenant(
+        engine, name="Globex", domains=("globex.test",), owner_email="owner@globex.test"
+    )
 
 
 def row_counts(engine: Engine) -> dict[str, int]:
     """Rows in every table: equal before and after means a request changed nothing."""
     with engine.connect() as conn:
-        return {t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
-                for t in metadata.sorted_tables}
+        return {
+            t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
+            for t in metadata.sorted_tables
+        }
 
 
 def assert_no_leak(text: str) -> None:
@@ -39,8 +53,9 @@ def assert_no_leak(text: str) -> None:
         assert marker not in text, f"{marker!r} leaked into a response: {text[:500]}"
 
 
-def assert_scim_error(response: Any, status: int, scim_type: str | None = None, *,
-                      echoed: str = "") -> dict[str, Any]:
+def assert_scim_error(
+    response: Any, status: int, scim_type: str | None = None, *, echoed: str = ""
+) -> dict[str, Any]:
     """A SCIM Error body; `echoed` is caller input the detail may quote (SQL-like or not)."""
     assert response.status_code == status, response.text
     body: dict[str, Any] = response.json()

@@ -37,29 +37,56 @@ def main() -> None:
     scim, base = tenant.scim_headers, tenant.scim_base
     client = TestClient(create_app(), raise_server_exceptions=False)
 
-    user = client.post(f"{base}/Users", headers=scim,
-                       json=user_body("log@acme.test", password=passwords[0])).json()
-    client.patch(f"{base}/Users/{user['id']}", headers=scim, json=patch_body(
-        {"op": "replace", "path": "password", "value": passwords[1]}))
+    user = client.post(
+        f"{base}/Users", headers=scim, json=user_body("log@acme.test", password=passwords[0])
+    ).json()
+    client.patch(
+        f"{base}/Users/{user['id']}",
+        headers=scim,
+        json=patch_body({"op": "replace", "path": "password", "value": passwords[1]}),
+    )
     client.post(f"{base}/Users", headers=scim, json={"userName": 12, "password": passwords[2]})
     client.get(f"{base}/Users", headers={"Authorization": f"Bearer {guessed}"})
     client.get(f"{base}/Users", headers={"Authorization": tenant.admin_token})
     real_insert, mirror.insert_user = mirror.insert_user, _fail  # an unexpected error: a 500
     client.post(f"{base}/Users", headers=scim, json=user_body("x@acme.test", password=passwords[3]))
     mirror.insert_user = real_insert
-    body = json.dumps({"id": "e1", "type": "user.upserted", "data": {
-        "userName": "hook@acme.test", "password": passwords[4]}}).encode()
-    client.post(f"/hooks/v1/{tenant.id}/events", content=body, headers={
-        "X-Scimsync-Signature": signature_header(hook_secret, int(time.time()), body)})
-    client.post(f"/hooks/v1/{tenant.id}/events", content=body, headers={
-        "X-Scimsync-Signature": signature_header(guessed, int(time.time()), body)})
-    client.post(f"/hooks/v1/{tenant.id}/okta", headers={"Authorization": hook_secret},
-                json={"data": {"events": [{"uuid": "u1", "eventType": "user.lifecycle.create",
-                                           "target": [{"id": "00u1", "type": "User",
-                                                       "alternateId": "okta@acme.test"}]}]}})
+    body = json.dumps(
+        {
+            "id": "e1",
+            "type": "user.upserted",
+            "data": {"userName": "hook@acme.test", "password": passwords[4]},
+        }
+    ).encode()
+    client.post(
+        f"/hooks/v1/{tenant.id}/events",
+        content=body,
+        headers={"X-Scimsync-Signature": signature_header(hook_secret, int(time.time()), body)},
+    )
+    client.post(
+        f"/hooks/v1/{tenant.id}/events",
+        content=body,
+        headers={"X-Scimsync-Signature": signature_header(guessed, int(time.time()), body)},
+    )
+    client.post(
+        f"/hooks/v1/{tenant.id}/okta",
+        headers={"Authorization": hook_secret},
+        json={
+            "data": {
+                "events": [
+                    {
+                        "uuid": "u1",
+                        "eventType": "user.lifecycle.create",
+                        "target": [{"id": "00u1", "type": "User", "alternateId": "okta@acme.test"}],
+                    }
+                ]
+            }
+        },
+    )
     client.get(f"/api/v1/workspaces/{tenant.id}/members", headers=tenant.admin_headers)
-    client.get(f"/api/v1/workspaces/{tenant.id}/members",
-               headers={"Authorization": f"Bearer {guessed}"})
+    client.get(
+        f"/api/v1/workspaces/{tenant.id}/members", headers={"Authorization": f"Bearer {guessed}"}
+    )
     operator = get_settings().operator_token or ""
     for token in (operator, guessed):
         client.get("/dashboard/api/summary", headers={"Authorization": f"Bearer {token}"})

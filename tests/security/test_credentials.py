@@ -32,8 +32,9 @@ def scim_get(api: Any, tenant: TenantHandle, token: str) -> Any:
 
 
 def admin_get(api: Any, tenant: TenantHandle, token: str) -> Any:
-    return api.get(f"/api/v1/workspaces/{tenant.id}/members",
-                   headers={"Authorization": f"Bearer {token}"})
+    return api.get(
+        f"/api/v1/workspaces/{tenant.id}/members", headers={"Authorization": f"Bearer {token}"}
+    )
 
 
 def test_a_rotated_scim_token_stops_working_at_once(api: Any, tenant: TenantHandle) -> None:
@@ -54,29 +55,35 @@ def test_a_rotated_admin_token_stops_working_at_once(api: Any, tenant: TenantHan
     assert scim_get(api, tenant, tenant.scim_token).status_code == 200
 
 
-def test_rotating_the_admin_token_of_an_unknown_tenant_fails_cleanly(service_env: Any,
-                                                                      engine: Engine) -> None:
+def test_rotating_the_admin_token_of_an_unknown_tenant_fails_cleanly(
+    service_env: Any, engine: Engine
+) -> None:
     result = CliRunner().invoke(scimsync, ["tenant", "rotate-admin-token", "nope"])
     assert result.exit_code != 0 and "not found" in result.output
 
 
 def test_disabling_scim_revokes_its_token(api: Any, tenant: TenantHandle) -> None:
-    response = api.delete(f"/api/v1/workspaces/{tenant.id}/scim",
-                          headers=tenant.admin_headers)
+    response = api.delete(f"/api/v1/workspaces/{tenant.id}/scim", headers=tenant.admin_headers)
     assert response.status_code in (200, 204), response.text
     assert_scim_error(scim_get(api, tenant, tenant.scim_token), 401)
 
 
-def test_a_revoked_webhook_secret_stops_signing(api: Any, engine: Engine,
-                                                tenant: TenantHandle) -> None:
+def test_a_revoked_webhook_secret_stops_signing(
+    api: Any, engine: Engine, tenant: TenantHandle
+) -> None:
     with unit_of_work(engine) as conn:
         secret = tenants.issue_token(conn, tenant.id, "webhook", keep_secret=True).token
     body = b'{"id": "e1", "type": "user.upserted", "data": {"userName": "w@acme.test"}}'
 
     def push() -> int:
         header = signature_header(secret, int(time.time()), body)
-        return int(api.post(f"/hooks/v1/{tenant.id}/events", content=body,
-                            headers={"X-Scimsync-Signature": header}).status_code)
+        return int(
+            api.post(
+                f"/hooks/v1/{tenant.id}/events",
+                content=body,
+                headers={"X-Scimsync-Signature": header},
+            ).status_code
+        )
 
     assert push() == 200
     cli_json("webhook", "revoke-secrets", tenant.id)
@@ -84,15 +91,17 @@ def test_a_revoked_webhook_secret_stops_signing(api: Any, engine: Engine,
 
 
 @pytest.mark.parametrize("kind", ["admin", "webhook"])
-def test_no_other_kind_of_token_opens_scim(api: Any, engine: Engine, tenant: TenantHandle,
-                                           kind: str) -> None:
+def test_no_other_kind_of_token_opens_scim(
+    api: Any, engine: Engine, tenant: TenantHandle, kind: str
+) -> None:
     with unit_of_work(engine) as conn:
         token = tenants.issue_token(conn, tenant.id, kind, keep_secret=kind == "webhook").token  # type: ignore[arg-type]
     assert_scim_error(scim_get(api, tenant, token), 401)
 
 
 def test_neither_scim_nor_operator_token_opens_the_admin_api(
-        api: Any, tenant: TenantHandle, service_env: dict[str, str]) -> None:
+    api: Any, tenant: TenantHandle, service_env: dict[str, str]
+) -> None:
     assert admin_get(api, tenant, tenant.scim_token).status_code == 401
     assert admin_get(api, tenant, service_env["SCIMSYNC_OPERATOR_TOKEN"]).status_code == 401
 
@@ -101,8 +110,12 @@ def test_tenant_tokens_do_not_open_the_operator_dashboard(api: Any, tenant: Tena
     for token in (tenant.admin_token, tenant.scim_token, "op-test-toke", "op-test-tokenX"):
         response = api.get("/dashboard/api/summary", headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 401, token
-    assert api.get("/dashboard/api/summary",
-                   headers={"Authorization": "Bearer op-test-token"}).status_code == 200
+    assert (
+        api.get(
+            "/dashboard/api/summary", headers={"Authorization": "Bearer op-test-token"}
+        ).status_code
+        == 200
+    )
 
 
 def test_bearer_tokens_are_stored_only_as_hashes(engine: Engine, tenant: TenantHandle) -> None:
@@ -131,10 +144,14 @@ def test_operator_token_command_prints_a_long_random_token(service_env: Any) -> 
     assert first["operator_token"].startswith("op_") and len(first["operator_token"]) >= 46
 
 
-def test_tenant_limits_command_sets_and_resets_the_rate_limit(engine: Engine,
-                                                              tenant: TenantHandle) -> None:
+def test_tenant_limits_command_sets_and_resets_the_rate_limit(
+    engine: Engine, tenant: TenantHandle
+) -> None:
     assert cli_json("tenant", "limits", tenant.id, "--per-second", "5") == {
-        "id": tenant.id, "per_second": 5.0, "burst": 20}
+        "id": tenant.id,
+        "per_second": 5.0,
+        "burst": 20,
+    }
     assert cli_json("tenant", "limits", tenant.id, "--burst", "8")["burst"] == 8
     with unit_of_work(engine, write=False) as conn:
         assert tenants.get(conn, tenant.id).options["rate_limit_per_second"] == 5.0

@@ -25,8 +25,9 @@ def runtime_error(*args: Any, **kwargs: Any) -> Any:
 
 
 def database_error(*args: Any, **kwargs: Any) -> Any:
-    raise OperationalError("SELECT * FROM mirror_users WHERE id = %(id)s",
-                           {"id": "hunter2"}, Exception(SECRET_TEXT))
+    raise OperationalError(
+        "SELECT * FROM mirror_users WHERE id = %(id)s", {"id": "hunter2"}, Exception(SECRET_TEXT)
+    )
 
 
 def _scim_post(api: Any, t: TenantHandle, _: str) -> Any:
@@ -42,9 +43,14 @@ def _scim_group(api: Any, t: TenantHandle, _: str) -> Any:
 
 
 def _bulk(api: Any, t: TenantHandle, _: str) -> Any:
-    return api.post(f"{t.scim_base}/Bulk", headers=t.scim_headers, json={
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
-        "Operations": [{"method": "POST", "path": "/Users", "data": user_body("b@acme.test")}]})
+    return api.post(
+        f"{t.scim_base}/Bulk",
+        headers=t.scim_headers,
+        json={
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+            "Operations": [{"method": "POST", "path": "/Users", "data": user_body("b@acme.test")}],
+        },
+    )
 
 
 def _admin(api: Any, t: TenantHandle, _: str) -> Any:
@@ -53,8 +59,11 @@ def _admin(api: Any, t: TenantHandle, _: str) -> Any:
 
 def _webhook(api: Any, t: TenantHandle, secret: str) -> Any:
     body = b'{"id": "e1", "type": "user.upserted", "data": {"userName": "w@acme.test"}}'
-    return api.post(f"/hooks/v1/{t.id}/events", content=body, headers={
-        "X-Scimsync-Signature": signature_header(secret, int(time.time()), body)})
+    return api.post(
+        f"/hooks/v1/{t.id}/events",
+        content=body,
+        headers={"X-Scimsync-Signature": signature_header(secret, int(time.time()), body)},
+    )
 
 
 # (what to break, the request that reaches it, SCIM error body or the admin/webhook shape)
@@ -71,33 +80,53 @@ CASES = [
 @pytest.mark.parametrize("failure", [runtime_error, database_error])
 @pytest.mark.parametrize(("target", "request_", "scim"), CASES)
 def test_an_unexpected_error_is_a_generic_500(
-        api: Any, engine: Engine, tenant: TenantHandle, monkeypatch: pytest.MonkeyPatch,
-        target: str, request_: Callable[..., Any], scim: bool,
-        failure: Callable[..., Any]) -> None:
+    api: Any,
+    engine: Engine,
+    tenant: TenantHandle,
+    monkeypatch: pytest.MonkeyPatch,
+    target: str,
+    request_: Callable[..., Any],
+    scim: bool,
+    failure: Callable[..., Any],
+) -> None:
     with unit_of_work(engine) as conn:
         secret = tenants.issue_token(conn, tenant.id, "webhook", keep_secret=True).token
     before = row_counts(engine)
     monkeypatch.setattr(target, failure)
     response = request_(api, tenant, secret)
     assert response.status_code == 500, response.text
-    for fragment in ("secret", "/work/", "SELECT", "hunter2", "mirror_users", "RuntimeError",
-                     "OperationalError"):
+    for fragment in (
+        "secret",
+        "/work/",
+        "SELECT",
+        "hunter2",
+        "mirror_users",
+        "RuntimeError",
+        "OperationalError",
+    ):
         assert fragment not in response.text
     assert_no_leak(response.text)
     body = response.json()
     if scim:
-        assert body == {"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
-                        "status": "500", "detail": "internal error; the request was not applied"}
+        assert body == {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+            "status": "500",
+            "detail": "internal error; the request was not applied",
+        }
         assert response.headers["content-type"].startswith("application/scim+json")
     else:
-        assert body == {"error": "internal_error",
-                        "detail": "internal error; the request was not applied"}
+        assert body == {
+            "error": "internal_error",
+            "detail": "internal error; the request was not applied",
+        }
     assert row_counts(engine) == before  # nothing half-written
 
 
-def test_validation_errors_of_fastapi_do_not_echo_internals(api: Any,
-                                                            tenant: TenantHandle) -> None:
-    response = api.get(f"/api/v1/workspaces/{tenant.id}/members", params={"status": "x" * 50},
-                       headers=tenant.admin_headers)
+def test_validation_errors_of_fastapi_do_not_echo_internals(api: Any, tenant: TenantHandle) -> None:
+    response = api.get(
+        f"/api/v1/workspaces/{tenant.id}/members",
+        params={"status": "x" * 50},
+        headers=tenant.admin_headers,
+    )
     assert response.status_code == 400
     assert_no_leak(response.text)

@@ -55,8 +55,9 @@ def test_a_refund_gives_a_token_back_up_to_the_burst(redis_client: Any) -> None:
     assert take(redis_client, "b", limit, cost=-5, now=10.0).tokens == pytest.approx(2)
 
 
-def test_the_default_limit_lets_an_entra_tenant_through_with_room(redis_client: Any,
-                                                                  service_env: Any) -> None:
+def test_the_default_limit_lets_an_entra_tenant_through_with_room(
+    redis_client: Any, service_env: Any
+) -> None:
     """Entra sends up to 25 requests a second; a minute of that must never see a 429,
     nor twice that rate (a second sync job)."""
     limit = limit_for({})
@@ -93,12 +94,17 @@ def test_the_script_runs_by_sha_and_the_bucket_expires(redis_client: Any) -> Non
     assert bucket_key("t1") == "scimsync:ratelimit:t1"
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(rate=st.floats(0.5, 50), burst=st.integers(1, 20),
-       gaps=st.lists(st.floats(0, 2), min_size=1, max_size=40))
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rate=st.floats(0.5, 50),
+    burst=st.integers(1, 20),
+    gaps=st.lists(st.floats(0, 2), min_size=1, max_size=40),
+)
 def test_allowed_requests_never_exceed_burst_plus_rate_times_time(
-        redis_client: Any, rate: float, burst: int, gaps: list[float]) -> None:
+    redis_client: Any, rate: float, burst: int, gaps: list[float]
+) -> None:
     key = f"prop:{rate}:{burst}:{len(gaps)}:{sum(gaps)}"
     redis_client.delete(key)
     now, allowed = 1000.0, 0
@@ -126,27 +132,38 @@ def test_limits_come_from_settings_and_tenant_options(service_env: Any) -> None:
 
 def _limit(engine: Engine, tenant: TenantHandle, per_second: float, burst: int) -> None:
     with unit_of_work(engine) as conn:
-        tenants.set_options(conn, tenant.id, {"rate_limit_per_second": per_second,
-                                              "rate_limit_burst": burst})
+        tenants.set_options(
+            conn, tenant.id, {"rate_limit_per_second": per_second, "rate_limit_burst": burst}
+        )
 
 
 def _rate_limited_count(tenant_id: str) -> float:
     samples = next(iter(RATE_LIMITED.collect())).samples
-    return sum(s.value for s in samples
-               if s.name.endswith("_total") and s.labels.get("tenant") == tenant_id)
+    return sum(
+        s.value
+        for s in samples
+        if s.name.endswith("_total") and s.labels.get("tenant") == tenant_id
+    )
 
 
 def test_a_burst_past_the_limit_gets_429_and_changes_nothing(
-        api: Any, engine: Engine, tenant: TenantHandle, other: TenantHandle) -> None:
+    api: Any, engine: Engine, tenant: TenantHandle, other: TenantHandle
+) -> None:
     _limit(engine, tenant, per_second=0.05, burst=3)  # one token back every 20 s
     for n in range(3):
-        created = api.post(f"{tenant.scim_base}/Users", json=user_body(f"u{n}@acme.test"),
-                           headers=tenant.scim_headers)
+        created = api.post(
+            f"{tenant.scim_base}/Users",
+            json=user_body(f"u{n}@acme.test"),
+            headers=tenant.scim_headers,
+        )
         assert created.status_code == 201, created.text
     before, refused_before = row_counts(engine), _rate_limited_count(tenant.id)
     for n in range(3):
-        refused = api.post(f"{tenant.scim_base}/Users", json=user_body(f"late{n}@acme.test"),
-                           headers=tenant.scim_headers)
+        refused = api.post(
+            f"{tenant.scim_base}/Users",
+            json=user_body(f"late{n}@acme.test"),
+            headers=tenant.scim_headers,
+        )
         body = assert_scim_error(refused, 429)
         assert 1 <= int(refused.headers["Retry-After"]) <= 21
         assert "per second" in body["detail"]
@@ -159,7 +176,8 @@ def test_a_burst_past_the_limit_gets_429_and_changes_nothing(
 
 
 def test_requests_without_a_valid_token_spend_nothing(
-        api: Any, engine: Engine, tenant: TenantHandle, other: TenantHandle) -> None:
+    api: Any, engine: Engine, tenant: TenantHandle, other: TenantHandle
+) -> None:
     _limit(engine, tenant, per_second=0.05, burst=2)
     for headers in ({}, {"Authorization": "Bearer nope"}, other.scim_headers) * 3:
         assert api.get(f"{tenant.scim_base}/Users", headers=headers).status_code == 401
@@ -168,18 +186,24 @@ def test_requests_without_a_valid_token_spend_nothing(
 
 
 def test_webhooks_share_the_tenant_bucket_and_bad_signatures_spend_nothing(
-        api: Any, engine: Engine, tenant: TenantHandle) -> None:
+    api: Any, engine: Engine, tenant: TenantHandle
+) -> None:
     with unit_of_work(engine) as conn:
         secret = tenants.issue_token(conn, tenant.id, "webhook", keep_secret=True).token
     _limit(engine, tenant, per_second=0.05, burst=2)
     url = f"/hooks/v1/{tenant.id}/events"
 
     def push(n: int, key: str = secret) -> Any:
-        body = (b'{"id": "e%d", "type": "user.upserted", "data": {"userName": "w%d@acme.test"}}'
-                % (n, n))
+        body = b'{"id": "e%d", "type": "user.upserted", "data": {"userName": "w%d@acme.test"}}' % (
+            n,
+            n,
+        )
         header = signature_header(key, int(time.time()), body)
-        return api.post(url, content=body, headers={"X-Scimsync-Signature": header,
-                                                    "Content-Type": "application/json"})
+        return api.post(
+            url,
+            content=body,
+            headers={"X-Scimsync-Signature": header, "Content-Type": "application/json"},
+        )
 
     for n in range(5):
         assert push(n, key="whk_forged").status_code == 401
@@ -200,7 +224,8 @@ class _Warnings:
 
 
 def test_an_unreachable_redis_lets_requests_through_with_a_warning(
-        api: Any, engine: Engine, tenant: TenantHandle, monkeypatch: pytest.MonkeyPatch) -> None:
+    api: Any, engine: Engine, tenant: TenantHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from events import rate_limit
     from worker.publish import redis_client
 
@@ -211,8 +236,11 @@ def test_an_unreachable_redis_lets_requests_through_with_a_warning(
     get_settings.cache_clear()
     redis_client.cache_clear()
     for n in range(3):
-        created = api.post(f"{tenant.scim_base}/Users", json=user_body(f"r{n}@acme.test"),
-                           headers=tenant.scim_headers)
+        created = api.post(
+            f"{tenant.scim_base}/Users",
+            json=user_body(f"r{n}@acme.test"),
+            headers=tenant.scim_headers,
+        )
         assert created.status_code == 201, created.text
     assert warnings.events == ["rate_limit_unavailable"] * 3
     get_settings.cache_clear()

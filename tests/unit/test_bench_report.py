@@ -149,10 +149,18 @@ def stub_url() -> Iterator[str]:
     thread.start()
     assert ready.wait(10)
     yield f"http://127.0.0.1:{port}"
-    loop.call_soon_threadsafe(task.cancel)
+
+    async def shutdown() -> None:  # the server and every open connection, then the loop
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for pending in tasks:
+            pending.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run_coroutine_threadsafe(shutdown(), loop).result(10)
     loop.call_soon_threadsafe(loop.stop)
     thread.join(10)
     loop.close()
+    assert task.cancelled()
 
 
 def test_percentile_is_nearest_rank() -> None:

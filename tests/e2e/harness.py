@@ -120,9 +120,12 @@ class ServiceStack:
     def cli_json(self, *args: str, timeout: float = 120) -> Any:
         return json.loads(self.cli(*args, "--json", timeout=timeout).stdout)
 
-    def create_tenant(self, name: str, domain: str, idp: str = "generic") -> Tenant:
+    def create_tenant(
+        self, name: str, domain: str, idp: str = "generic", owner_email: str | None = None
+    ) -> Tenant:
+        owner = ["--owner-email", owner_email] if owner_email else []
         created = self.cli_json(
-            "tenant", "create", "--name", name, "--sso-domain", domain, "--idp", idp
+            "tenant", "create", "--name", name, "--sso-domain", domain, "--idp", idp, *owner
         )
         enabled = self.cli_json("scim", "enable", created["id"])
         assert enabled["base_url"] == f"{self.base_url}/scim/v2/{created['id']}"

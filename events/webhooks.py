@@ -33,7 +33,7 @@ from events import okta_hooks
 from events.body import json_object
 from events.errors import InvalidValue, PayloadTooLarge, Refusal, Unauthorized
 from events.webhook_events import WebhookEvent, Writer, apply_event, describe, record_receipt
-from storage import tenants
+from storage import audit, tenants
 from storage.clock import utcnow
 from storage.db import get_engine, unit_of_work
 from storage.tenants import Tenant
@@ -161,6 +161,9 @@ def receive_events(
                     scim_type=exc.scim_type,
                 ) from None
             applied += 1
+        audit.record_writes(
+            conn, tenant_id, actor="webhook", event_ids=writer.event_ids, via="webhook"
+        )
     publish(engine, tenant_id, writer.event_ids)
     return JSONResponse({"received": len(events), "applied": applied, "replayed": replayed})
 

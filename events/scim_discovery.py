@@ -26,29 +26,47 @@ def service_provider_config(base_url: str) -> dict[str, Any]:
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
         "documentationUri": "https://github.com/scim-sync/scim-sync#readme",
         "patch": {"supported": True},
-        "bulk": {"supported": True, "maxOperations": s.max_bulk_operations,
-                 "maxPayloadSize": s.max_body_bytes},
+        "bulk": {
+            "supported": True,
+            "maxOperations": s.max_bulk_operations,
+            "maxPayloadSize": s.max_body_bytes,
+        },
         "filter": {"supported": True, "maxResults": s.max_results},
         "changePassword": {"supported": False},
         "sort": {"supported": True},
         "etag": {"supported": True},
-        "authenticationSchemes": [{
-            "type": "oauthbearertoken", "name": "Bearer token",
-            "description": "A per-tenant token from `scimsync scim enable`", "primary": True,
-        }],
-        "meta": {"resourceType": "ServiceProviderConfig",
-                 "location": f"{base_url}/ServiceProviderConfig"},
+        "authenticationSchemes": [
+            {
+                "type": "oauthbearertoken",
+                "name": "Bearer token",
+                "description": "A per-tenant token from `scimsync scim enable`",
+                "primary": True,
+            }
+        ],
+        "meta": {
+            "resourceType": "ServiceProviderConfig",
+            "location": f"{base_url}/ServiceProviderConfig",
+        },
     }
 
 
 def resource_types(base_url: str) -> list[dict[str, Any]]:
-    def one(name: str, endpoint: str, schema: str, extensions: list[dict[str, Any]]) -> dict[str, Any]:
+    def one(
+        name: str, endpoint: str, schema: str, extensions: list[dict[str, Any]]
+    ) -> dict[str, Any]:
         return {
             "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
-            "id": name, "name": name, "endpoint": endpoint, "schema": schema,
+            "id": name,
+            "name": name,
+            "endpoint": endpoint,
+            "schema": schema,
             "schemaExtensions": extensions,
-            "meta": {"resourceType": "ResourceType", "location": f"{base_url}/ResourceTypes/{name}"},
+            "meta": {
+                "resourceType": "ResourceType",
+                "location": f"{base_url}/ResourceTypes/{name}",
+            },
         }
+
     return [
         one("User", "/Users", USER_SCHEMA, [{"schema": ENTERPRISE_SCHEMA, "required": False}]),
         one("Group", "/Groups", GROUP_SCHEMA, []),
@@ -71,8 +89,13 @@ def schemas(base_url: str) -> list[dict[str, Any]]:
 
 
 def _listing(items: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"schemas": [LIST_SCHEMA], "totalResults": len(items), "startIndex": 1,
-            "itemsPerPage": len(items), "Resources": items}
+    return {
+        "schemas": [LIST_SCHEMA],
+        "totalResults": len(items),
+        "startIndex": 1,
+        "itemsPerPage": len(items),
+        "Resources": items,
+    }
 
 
 @router.get("/ServiceProviderConfig")

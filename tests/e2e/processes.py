@@ -91,7 +91,7 @@ class ManagedProcess:
         """Every live process of this group (the leader, Celery's pool children, ...)."""
         found = []
         for proc in psutil.process_iter(["pid"]):
-            with contextlib.suppress(psutil.Error):
+            with contextlib.suppress(psutil.Error, OSError):  # gone between listing and asking
                 if os.getpgid(proc.pid) == self.pid and proc.status() != psutil.STATUS_ZOMBIE:
                     found.append(proc)
         return found
@@ -147,7 +147,7 @@ def processes_with_marker(marker: str, path: str | None = None) -> list[psutil.P
     for proc in psutil.process_iter(["pid"]):
         if proc.pid == os.getpid():
             continue
-        with contextlib.suppress(psutil.Error):
+        with contextlib.suppress(psutil.Error, OSError):  # gone between listing and asking
             if proc.status() == psutil.STATUS_ZOMBIE:
                 continue
             if proc.environ().get(MARKER_VARIABLE) == marker or (
@@ -162,7 +162,7 @@ def kill_marked(marker: str, path: str | None = None) -> list[str]:
     found = processes_with_marker(marker, path)
     described = []
     for proc in found:
-        with contextlib.suppress(psutil.Error):
+        with contextlib.suppress(psutil.Error, OSError):  # gone between listing and asking
             described.append(f"{proc.pid} {' '.join(proc.cmdline())[:200]}")
             proc.kill()
     psutil.wait_procs(found, timeout=5)

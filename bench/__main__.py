@@ -49,8 +49,9 @@ class Progress:
             self._write(line)
 
     def end(self, outcome: str) -> None:
-        self._write(f"{self.prefix} {outcome} in {time.monotonic() - self.started:.0f} s",
-                    final=True)
+        self._write(
+            f"{self.prefix} {outcome} in {time.monotonic() - self.started:.0f} s", final=True
+        )
 
     def _write(self, text: str, final: bool = False) -> None:
         if self.tty:
@@ -96,8 +97,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for number, (backend, name) in enumerate(steps, 1):
             progress.begin(f"[{number}/{len(steps)}] {name} · {backend}")
-            ctx = ScenarioContext(name, backend, QUICK if args.quick else FULL, root, args.quick,
-                                  progress.update, shared)
+            ctx = ScenarioContext(
+                name,
+                backend,
+                QUICK if args.quick else FULL,
+                root,
+                args.quick,
+                progress.update,
+                shared,
+            )
             try:
                 report.rows += scenarios[name](ctx)
                 progress.end("done")

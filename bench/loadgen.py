@@ -43,7 +43,8 @@ class LoadResult:
 
     @property
     def offered_rate(self) -> float:
-        """Jobs started per second (paced runs): below the asked rate, the client fell behind."""
+        """Jobs started per second (paced runs): below the asked rate, the server fell behind
+        and the in-flight cap held the client back."""
         return self.jobs / self.offered_seconds if self.offered_seconds else 0.0
 
     @property
@@ -60,8 +61,10 @@ class LoadResult:
         if not bad:
             return ""
         answers = {s: n for s, n in self.statuses.items() if s not in ok}
-        return (f"{bad} of {self.requests} requests failed (answers {answers}, no answer "
-                f"{dict(self.errors)})")
+        return (
+            f"{bad} of {self.requests} requests failed (answers {answers}, no answer "
+            f"{dict(self.errors)})"
+        )
 
     def count(self, *statuses: int) -> int:
         return sum(self.statuses[s] for s in statuses)
@@ -98,11 +101,14 @@ class Session:
 Job = Callable[[Session], Awaitable[Any]]
 
 
-def request(method: str, url: str, *, json: Any = None,
-            params: Mapping[str, str] | None = None) -> Job:
+def request(
+    method: str, url: str, *, json: Any = None, params: Mapping[str, str] | None = None
+) -> Job:
     """A job of one request."""
+
     async def job(session: Session) -> Any:
         return await session.send(method, url, json=json, params=params)
+
     return job
 
 
@@ -128,7 +134,9 @@ async def _closed(jobs: Iterable[Job], concurrency: int, headers: Mapping[str, s
     return result
 
 
-async def _paced(jobs: Iterable[Job], rate: float, headers: Mapping[str, str]) -> LoadResult:
+async def _paced(
+    jobs: Iterable[Job], rate: float, headers: Mapping[str, str], duration: float | None
+) -> LoadResult:
     result = LoadResult()
     in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
     async with _client(headers, MAX_IN_FLIGHT) as client:
@@ -148,19 +156,32 @@ async def _paced(jobs: Iterable[Job], rate: float, headers: Mapping[str, str]) -
             if delay > 0:
                 await asyncio.sleep(delay)
             await in_flight.acquire()
+            if duration is not None and time.perf_counter() - started >= duration:
+                in_flight.release()
+                break  # the load lasts `duration`, however many jobs were started by then
             tasks.append(asyncio.create_task(run(job)))
         # n starts span n intervals of 1/rate when the client keeps up
-        result.offered_seconds = time.perf_counter() - started + 1 / rate
+        result.offered_seconds = min(
+            time.perf_counter() - started + 1 / rate, duration or float("inf")
+        )
         await asyncio.gather(*tasks)
         result.elapsed = time.perf_counter() - started
     return result
 
 
-def run_closed(jobs: Iterable[Job], *, concurrency: int,
-               headers: Mapping[str, str] | None = None) -> LoadResult:
+def run_closed(
+    jobs: Iterable[Job], *, concurrency: int, headers: Mapping[str, str] | None = None
+) -> LoadResult:
     return asyncio.run(_closed(jobs, concurrency, headers or {}))
 
 
-def run_paced(jobs: Iterable[Job], *, rate: float,
-              headers: Mapping[str, str] | None = None) -> LoadResult:
-    return asyncio.run(_paced(jobs, rate, headers or {}))
+def run_paced(
+    jobs: Iterable[Job],
+    *,
+    rate: float,
+    headers: Mapping[str, str] | None = None,
+    duration: float | None = None,
+) -> LoadResult:
+    """Start a job every 1/rate s (at most MAX_IN_FLIGHT unanswered), for `duration` s when
+    given, else until the jobs run out; then wait for the answers."""
+    return asyncio.run(_paced(jobs, rate, headers or {}, duration))

@@ -71,14 +71,25 @@ class Processes:
         self.log_dir = log_dir
         self.started: list[Proc] = []
 
-    def spawn(self, name: str, argv: Sequence[str], env: Mapping[str, str], cwd: Path,
-              stop_signal: int = signal.SIGTERM) -> Proc:
+    def spawn(
+        self,
+        name: str,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        cwd: Path,
+        stop_signal: int = signal.SIGTERM,
+    ) -> Proc:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"{name}-{len(list(self.log_dir.glob(f'{name}-*.log')))}.log"
         with log_path.open("wb") as log:
             popen = subprocess.Popen(
-                list(argv), env=dict(env), cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
+                list(argv),
+                env=dict(env),
+                cwd=cwd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
         proc = Proc(name, popen, log_path, stop_signal)
         self.started.append(proc)
@@ -103,7 +114,11 @@ class Processes:
 
 
 def wait_until(
-    ready: Callable[[], bool], *, what: str, timeout: float, watch: Sequence[Proc] = (),
+    ready: Callable[[], bool],
+    *,
+    what: str,
+    timeout: float,
+    watch: Sequence[Proc] = (),
     interval: float = 0.1,
 ) -> float:
     """Poll until `ready()`; returns the seconds it took. Fails fast when a watched process dies."""

@@ -70,10 +70,19 @@ def main() -> None:
     started = time.monotonic()
     seed(storage, provider, args.seed_users)
     seed_seconds = time.monotonic() - started
-    with make_server("127.0.0.1", args.port, app, server_class=ThreadingWSGIServer,
-                     handler_class=QuietHandler) as server:
-        print(json.dumps({"ready": True, "seed_users": args.seed_users,
-                          "seed_seconds": round(seed_seconds, 2)}), flush=True)
+    with make_server(
+        "127.0.0.1", args.port, app, server_class=ThreadingWSGIServer, handler_class=QuietHandler
+    ) as server:
+        print(
+            json.dumps(
+                {
+                    "ready": True,
+                    "seed_users": args.seed_users,
+                    "seed_seconds": round(seed_seconds, 2),
+                }
+            ),
+            flush=True,
+        )
         server.serve_forever()
 
 

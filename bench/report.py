@@ -17,8 +17,13 @@ from pathlib import Path
 from typing import Any
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-UNITS = {"/s": "{:,.0f} /s", "ms": "{:,.1f} ms", "s": "{:,.2f} s", "MB": "{:,.0f} MB",
-         "": "{:,.2f}"}
+UNITS = {
+    "/s": "{:,.0f} /s",
+    "ms": "{:,.1f} ms",
+    "s": "{:,.2f} s",
+    "MB": "{:,.0f} MB",
+    "": "{:,.2f}",
+}
 TIMES = "\u00d7"  # the multiplication sign, as in "2.5 times"
 
 
@@ -100,9 +105,14 @@ def machine() -> dict[str, Any]:
         memory_gb: float | None = round(pages / 2**30, 1)
     except (OSError, ValueError):
         memory_gb = None
-    return {"nproc": os.cpu_count(), "memory_gb": memory_gb, "cpu": cpu,
-            "python": platform.python_version(), "system": platform.platform(),
-            "load_average_start": round(os.getloadavg()[0], 1)}
+    return {
+        "nproc": os.cpu_count(),
+        "memory_gb": memory_gb,
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "system": platform.platform(),
+        "load_average_start": round(os.getloadavg()[0], 1),
+    }
 
 
 def fmt_value(value: float | None, unit: str) -> str:
@@ -129,8 +139,14 @@ def markdown_table(rows: Sequence[Row]) -> str:
         anchor = fmt_value(row.anchor, row.unit) if row.anchor is not None else "—"
         if row.anchor is not None and row.anchor_label:
             anchor = f"{anchor} ({row.anchor_label})"
-        cells = [row.figure, fmt_value(row.ours, row.unit), anchor, fmt_ratio(row.ratio),
-                 row.target.text if row.target else "—", fmt_met(row.met)]
+        cells = [
+            row.figure,
+            fmt_value(row.ours, row.unit),
+            anchor,
+            fmt_ratio(row.ratio),
+            row.target.text if row.target else "—",
+            fmt_met(row.met),
+        ]
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     return "\n".join(lines)
 
@@ -145,24 +161,38 @@ def to_markdown(report: Report, backend_titles: dict[str, str]) -> str:
         "Every ratio is ours / anchor, both measured in this run on this machine.",
     ]
     if "load_average_end" in m:
-        out.append(f"Load average (1 min) at start / end: {m['load_average_start']} / "
-                   f"{m['load_average_end']} (the start figure is other work on the machine).")
+        out.append(
+            f"Load average (1 min) at start / end: {m['load_average_start']} / "
+            f"{m['load_average_end']} (the start figure is other work on the machine)."
+        )
     for backend in dict.fromkeys(row.backend for row in report.rows):
-        out += ["", f"### {backend_titles.get(backend, backend)}", "",
-                markdown_table([r for r in report.rows if r.backend == backend])]
+        out += [
+            "",
+            f"### {backend_titles.get(backend, backend)}",
+            "",
+            markdown_table([r for r in report.rows if r.backend == backend]),
+        ]
     notes = [f"{r.backend} · {r.figure}: {r.note}" for r in report.rows if r.note]
     if notes or report.notes:
         out += ["", "Notes:", ""] + [f"- {n}" for n in [*report.notes, *notes]]
     missed = report.missed()
-    out += ["", "Targets missed: " + ("none" if not missed else
-                                      "; ".join(f"{r.backend} · {r.figure}" for r in missed))]
+    out += [
+        "",
+        "Targets missed: "
+        + ("none" if not missed else "; ".join(f"{r.backend} · {r.figure}" for r in missed)),
+    ]
     return "\n".join(out) + "\n"
 
 
 def to_json(report: Report) -> dict[str, Any]:
-    return {"date": report.started_at.isoformat(), "mode": report.mode, "machine": report.machine,
-            "rows": [row.as_dict() for row in report.rows], "notes": report.notes,
-            "missed": [f"{r.backend} · {r.figure}" for r in report.missed()]}
+    return {
+        "date": report.started_at.isoformat(),
+        "mode": report.mode,
+        "machine": report.machine,
+        "rows": [row.as_dict() for row in report.rows],
+        "notes": report.notes,
+        "missed": [f"{r.backend} · {r.figure}" for r in report.missed()],
+    }
 
 
 def write(report: Report, backend_titles: dict[str, str], directory: Path = RESULTS_DIR) -> str:

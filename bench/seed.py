@@ -40,9 +40,13 @@ def stored_user(index: int) -> dict[str, Any]:
     `check_stored_user`), so 100,000 users seed in seconds."""
     body = user_body(index)
     return {
-        "schemas": body["schemas"], "externalId": body["externalId"], "userName": body["userName"],
+        "schemas": body["schemas"],
+        "externalId": body["externalId"],
+        "userName": body["userName"],
         "name": {"familyName": body["name"]["familyName"], "givenName": body["name"]["givenName"]},
-        "displayName": body["displayName"], "active": True, "emails": body["emails"],
+        "displayName": body["displayName"],
+        "active": True,
+        "emails": body["emails"],
     }
 
 
@@ -51,15 +55,31 @@ def check_stored_user(index: int = 7) -> None:
         raise AssertionError("bench.seed.stored_user no longer matches what the ingest stores")
 
 
-def _event(tenant_id: str, kind: str, resource_id: str, payload: dict[str, Any],
-           now: Any) -> dict[str, Any]:
-    return {"tenant_id": tenant_id, "resource_type": kind, "resource_id": resource_id,
-            "version": 1, "operation": "create", "source": "scim", "payload": payload,
-            "received_at": now, "state": "pending", "attempts": 0}
+def _event(
+    tenant_id: str, kind: str, resource_id: str, payload: dict[str, Any], now: Any
+) -> dict[str, Any]:
+    return {
+        "tenant_id": tenant_id,
+        "resource_type": kind,
+        "resource_id": resource_id,
+        "version": 1,
+        "operation": "create",
+        "source": "scim",
+        "payload": payload,
+        "received_at": now,
+        "state": "pending",
+        "attempts": 0,
+    }
 
 
-def seed_users(engine: Engine, tenant_id: str, indexes: Iterable[int], *, events: bool,
-               progress: Progress | None = None) -> list[str]:
+def seed_users(
+    engine: Engine,
+    tenant_id: str,
+    indexes: Iterable[int],
+    *,
+    events: bool,
+    progress: Progress | None = None,
+) -> list[str]:
     """Insert users (and their create events when `events`); returns their ids in order."""
     check_stored_user()
     ids: list[str] = []
@@ -68,8 +88,17 @@ def seed_users(engine: Engine, tenant_id: str, indexes: Iterable[int], *, events
         users, values, changes = [], [], []
         for index in part:
             user_id, resource = new_id(), stored_user(index)
-            users.append({"tenant_id": tenant_id, "id": user_id, "version": 1, "created_at": now,
-                          "updated_at": now, "resource": resource, **user_columns(resource)})
+            users.append(
+                {
+                    "tenant_id": tenant_id,
+                    "id": user_id,
+                    "version": 1,
+                    "created_at": now,
+                    "updated_at": now,
+                    "resource": resource,
+                    **user_columns(resource),
+                }
+            )
             values += user_value_rows(tenant_id, user_id, resource)
             if events:
                 changes.append(_event(tenant_id, "User", user_id, resource, now))
@@ -95,16 +124,31 @@ def _refresh_statistics(engine: Engine, table: str = "mirror_users") -> None:
             conn.commit()
 
 
-def seed_groups(engine: Engine, tenant_id: str, groups: Sequence[tuple[int, Sequence[str]]], *,
-                events: bool, progress: Progress | None = None) -> list[str]:
+def seed_groups(
+    engine: Engine,
+    tenant_id: str,
+    groups: Sequence[tuple[int, Sequence[str]]],
+    *,
+    events: bool,
+    progress: Progress | None = None,
+) -> list[str]:
     """Insert groups given as (index, member ids), with their create events when `events`;
     returns their ids in order. Set-based: all groups first, then members in big chunks."""
     now, ids, rows, changes = utcnow(), [], [], []
     for index, member_ids in groups:
         group_id, resource = new_id(), parse_group(group_body(index)).resource
         ids.append(group_id)
-        rows.append({"tenant_id": tenant_id, "id": group_id, "version": 1, "created_at": now,
-                     "updated_at": now, "resource": resource, **group_columns(resource)})
+        rows.append(
+            {
+                "tenant_id": tenant_id,
+                "id": group_id,
+                "version": 1,
+                "created_at": now,
+                "updated_at": now,
+                "resource": resource,
+                **group_columns(resource),
+            }
+        )
         if events:
             payload = {**resource, "members_added": len(member_ids)}
             changes.append(_event(tenant_id, "Group", group_id, payload, now))
@@ -113,8 +157,11 @@ def seed_groups(engine: Engine, tenant_id: str, groups: Sequence[tuple[int, Sequ
         if changes:
             conn.execute(change_events.insert(), changes)
     _refresh_statistics(engine, "mirror_groups")
-    links = ({"tenant_id": tenant_id, "group_id": group_id, "member_id": m, "member_type": "User"}
-             for group_id, (_, member_ids) in zip(ids, groups, strict=True) for m in member_ids)
+    links = (
+        {"tenant_id": tenant_id, "group_id": group_id, "member_id": m, "member_type": "User"}
+        for group_id, (_, member_ids) in zip(ids, groups, strict=True)
+        for m in member_ids
+    )
     for done, part in enumerate(chunked(links, 20 * CHUNK), 1):
         with unit_of_work(engine) as conn:
             conn.execute(mirror_group_members.insert(), part)
@@ -123,23 +170,33 @@ def seed_groups(engine: Engine, tenant_id: str, groups: Sequence[tuple[int, Sequ
     return ids
 
 
-def seed_group(engine: Engine, tenant_id: str, index: int, member_ids: Sequence[str], *,
-               events: bool) -> str:
+def seed_group(
+    engine: Engine, tenant_id: str, index: int, member_ids: Sequence[str], *, events: bool
+) -> str:
     """Insert one group holding `member_ids` (and its create event when `events`)."""
     return seed_groups(engine, tenant_id, [(index, member_ids)], events=events)[0]
 
 
 def pending_events(engine: Engine, tenant_id: str) -> int:
     with unit_of_work(engine, write=False) as conn:
-        return int(conn.execute(select(func.count()).where(
-            change_events.c.tenant_id == tenant_id, change_events.c.state == "pending"
-        )).scalar_one())
+        return int(
+            conn.execute(
+                select(func.count()).where(
+                    change_events.c.tenant_id == tenant_id, change_events.c.state == "pending"
+                )
+            ).scalar_one()
+        )
 
 
 def dead_letter_count(engine: Engine, tenant_id: str) -> int:
     with unit_of_work(engine, write=False) as conn:
-        return int(conn.execute(select(func.count()).select_from(dead_letters).where(
-            dead_letters.c.tenant_id == tenant_id)).scalar_one())
+        return int(
+            conn.execute(
+                select(func.count())
+                .select_from(dead_letters)
+                .where(dead_letters.c.tenant_id == tenant_id)
+            ).scalar_one()
+        )
 
 
 def apply_all(engine: Engine, tenant_id: str, *, progress: Progress | None = None) -> float:

@@ -33,11 +33,15 @@ class ReferenceServer:
 
 
 @contextmanager
-def reference_server(root: Path, seed_users: int = 0,
-                     say: Callable[[str], None] = lambda _: None) -> Iterator[ReferenceServer]:
+def reference_server(
+    root: Path, seed_users: int = 0, say: Callable[[str], None] = lambda _: None
+) -> Iterator[ReferenceServer]:
     """scim2-server in its own process (bench/reference.py), stopped when the block ends."""
-    say(f"starting scim2-server ({seed_users:,} users seeded)" if seed_users
-        else "starting scim2-server")
+    say(
+        f"starting scim2-server ({seed_users:,} users seeded)"
+        if seed_users
+        else "starting scim2-server"
+    )
     token = uuid.uuid4().hex
     args = ["--token", token, "--seed-users", str(seed_users)]
     with _python_server(root, "bench.reference", args, 120 + seed_users / 50) as (port, ready):
@@ -52,17 +56,27 @@ def stub_server(root: Path) -> Iterator[str]:
 
 
 @contextmanager
-def _python_server(root: Path, module: str, args: list[str],
-                   timeout: float) -> Iterator[tuple[int, dict[str, Any]]]:
+def _python_server(
+    root: Path, module: str, args: list[str], timeout: float
+) -> Iterator[tuple[int, dict[str, Any]]]:
     """`python -m module --port P ...` until it prints its JSON ready line; (port, that line)."""
     workdir = Path(tempfile.mkdtemp(prefix=f"{module}-", dir=root))
     try:
         with Processes(workdir / "logs") as procs:
             port = free_port()
-            proc = procs.spawn(module, [sys.executable, "-m", module, "--port", str(port), *args],
-                               base_env(), workdir)
-            wait_until(lambda: '"ready"' in proc.log_path.read_text(), what=module,
-                       timeout=timeout, watch=[proc], interval=0.2)
+            proc = procs.spawn(
+                module,
+                [sys.executable, "-m", module, "--port", str(port), *args],
+                base_env(),
+                workdir,
+            )
+            wait_until(
+                lambda: '"ready"' in proc.log_path.read_text(),
+                what=module,
+                timeout=timeout,
+                watch=[proc],
+                interval=0.2,
+            )
             lines = proc.log_path.read_text().splitlines()
             yield port, json.loads(next(line for line in lines if '"ready"' in line))
     finally:

@@ -57,20 +57,29 @@ QUICK = Sizes(
 
 # Where a full run is smaller than issue 9 asks, and why, by scenario: shown in the report.
 SHRUNK: dict[str, list[str]] = {
-    "lookup": ["scim2-server holds 20,000 users, not 100,000: it is seeded through its own "
-               "backend at a few hundred users/s here, so 100,000 would take minutes; its "
-               "userName eq lookup is index-backed, so its latency does not grow with the count"],
-    "apply": ["the Celery anchor drains 10,000 no-op tasks, not 50,000: it runs at a steady "
-              "few hundred tasks/s here, and 50,000 would add minutes per backend without "
-              "changing the rate"],
-    "lag": ["the Celery anchor runs 10 s, not 60 s: its latency at 200/s is steady after a "
-            "few seconds"],
-    "reconcile": ["on SQLite the 100,000-user tenant has one group per user (100,000 "
-                  "memberships, not 500,000): the workspace is built through the real apply "
-                  "path, which adds group members at ~2,000/s on SQLite here, so 500,000 "
-                  "would take ~5 minutes before the pass even starts"],
-    "initial_import": ["4,000 users and 100 groups (40 members each) instead of 20,000 and "
-                       "500: every user is two HTTP calls, and at the ~100 calls/s both "
-                       "servers answer on this machine the full size would take ~7 minutes "
-                       "per side, three sides per run"],
+    "lookup": [
+        "scim2-server holds 20,000 users, not 100,000: it is seeded through its own "
+        "backend at a few hundred users/s here, so 100,000 would take minutes; its "
+        "userName eq lookup is index-backed, so its latency does not grow with the count"
+    ],
+    "apply": [
+        "the Celery anchor drains 10,000 no-op tasks, not 50,000: it runs at a steady "
+        "few hundred tasks/s here, and 50,000 would add minutes per backend without "
+        "changing the rate"
+    ],
+    "lag": [
+        "the Celery anchor runs 10 s, not 60 s: its latency at 200/s is steady after a few seconds"
+    ],
+    "reconcile": [
+        "on SQLite the 100,000-user tenant has one group per user (100,000 "
+        "memberships, not 500,000): the workspace is built through the real apply "
+        "path, which adds group members at ~2,000/s on SQLite here, so 500,000 "
+        "would take ~5 minutes before the pass even starts"
+    ],
+    "initial_import": [
+        "4,000 users and 100 groups (40 members each) instead of 20,000 and "
+        "500: every user is two HTTP calls, and at the ~100 calls/s both "
+        "servers answer on this machine the full size would take ~7 minutes "
+        "per side, three sides per run"
+    ],
 }

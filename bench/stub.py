@@ -12,8 +12,10 @@ import asyncio
 from collections.abc import Callable
 
 BODY = b'{"id": "stub", "totalResults": 1}'
-RESPONSE = (b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
-            b"Content-Length: %d\r\n\r\n%s" % (len(BODY), BODY))
+RESPONSE = (
+    b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
+    b"Content-Length: %d\r\n\r\n%s" % (len(BODY), BODY)
+)
 
 
 async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -27,10 +27,18 @@ class ScenarioContext:
     progress: Callable[[str], None] = lambda _: None
     shared: dict[str, Any] = field(default_factory=dict)
 
-    def row(self, figure: str, unit: str, ours: float | None, *, anchor: float | None = None,
-            anchor_label: str = "", target: Target | None = None, note: str = "") -> Row:
-        return Row(self.backend, self.name, figure, unit, ours, anchor, anchor_label, target,
-                   note)
+    def row(
+        self,
+        figure: str,
+        unit: str,
+        ours: float | None,
+        *,
+        anchor: float | None = None,
+        anchor_label: str = "",
+        target: Target | None = None,
+        note: str = "",
+    ) -> Row:
+        return Row(self.backend, self.name, figure, unit, ours, anchor, anchor_label, target, note)
 
     def once(self, key: str, measure: Callable[[], Any]) -> Any:
         """A backend-independent anchor: measured by the first backend, reused by the next."""

@@ -40,8 +40,13 @@ def drain_ours(ctx: ScenarioContext, st: Stack, tenant_id: str, events: int) -> 
         ctx.progress(f"scim-sync: {left:,} of {events:,} events pending")
         return left == 0
 
-    wait_until(drained, what="the backlog to drain", timeout=600 + events / 50,
-               watch=st.procs.started, interval=POLL_SECONDS)
+    wait_until(
+        drained,
+        what="the backlog to drain",
+        timeout=600 + events / 50,
+        watch=st.procs.started,
+        interval=POLL_SECONDS,
+    )
     return time.monotonic() - started
 
 
@@ -68,35 +73,58 @@ def drain_noop(ctx: ScenarioContext, st: Stack, tasks: int) -> float:
         ctx.progress(f"Celery no-op: {left:,} of {tasks:,} tasks left")
         return left == 0
 
-    wait_until(drained, what="the no-op tasks to drain", timeout=600 + tasks / 20,
-               watch=st.procs.started, interval=POLL_SECONDS)
+    wait_until(
+        drained,
+        what="the no-op tasks to drain",
+        timeout=600 + tasks / 20,
+        watch=st.procs.started,
+        interval=POLL_SECONDS,
+    )
     return time.monotonic() - started
 
 
 def _members(st: Stack, tenant_id: str) -> int:
     with unit_of_work(st.engine, write=False) as conn:
-        return int(conn.execute(select(func.count()).select_from(members).where(
-            members.c.tenant_id == tenant_id, members.c.scim_user_id.is_not(None))).scalar_one())
+        return int(
+            conn.execute(
+                select(func.count())
+                .select_from(members)
+                .where(members.c.tenant_id == tenant_id, members.c.scim_user_id.is_not(None))
+            ).scalar_one()
+        )
 
 
 def run(ctx: ScenarioContext) -> list[Row]:
     s = ctx.sizes
     with stack(ctx.backend, ctx.root, ctx.progress) as st:
         tenant = st.create_tenant()
-        seed_users(st.engine, tenant.id, range(s.apply_events), events=True,
-                   progress=ctx.progress)
+        seed_users(st.engine, tenant.id, range(s.apply_events), events=True, progress=ctx.progress)
         ours = drain_ours(ctx, st, tenant.id, s.apply_events)
         applied, dead = _members(st, tenant.id), dead_letter_count(st.engine, tenant.id)
         st.procs.stop_all()
         anchor = drain_noop(ctx, st, s.apply_anchor_tasks)
-    target = Target("≥ 4x anchor and ≥ 2,000 /s", min_ratio=4.0, min_value=2000.0) \
-        if ctx.backend == "postgres" else Target("≥ 4x anchor", min_ratio=4.0)
-    notes = [f"{s.apply_events:,}-event backlog (bulk SQL), one tenant, 1 worker process "
-             f"x {s.worker_concurrency}; anchor drained {s.apply_anchor_tasks:,} no-op tasks "
-             f"with the same concurrency"]
+    target = (
+        Target("≥ 4x anchor and ≥ 2,000 /s", min_ratio=4.0, min_value=2000.0)
+        if ctx.backend == "postgres"
+        else Target("≥ 4x anchor", min_ratio=4.0)
+    )
+    notes = [
+        f"{s.apply_events:,}-event backlog (bulk SQL), one tenant, 1 worker process "
+        f"x {s.worker_concurrency}; anchor drained {s.apply_anchor_tasks:,} no-op tasks "
+        f"with the same concurrency"
+    ]
     if applied != s.apply_events or dead:
-        notes.append(f"CHECK FAILED: {applied:,} SCIM members in the workspace, {dead} dead "
-                     f"letters")
-    return [ctx.row("backlog drain (events applied)", "/s", s.apply_events / ours,
-                    anchor=s.apply_anchor_tasks / anchor, anchor_label="Celery no-op",
-                    target=target, note="; ".join(notes))]
+        notes.append(
+            f"CHECK FAILED: {applied:,} SCIM members in the workspace, {dead} dead letters"
+        )
+    return [
+        ctx.row(
+            "backlog drain (events applied)",
+            "/s",
+            s.apply_events / ours,
+            anchor=s.apply_anchor_tasks / anchor,
+            anchor_label="Celery no-op",
+            target=target,
+            note="; ".join(notes),
+        )
+    ]

@@ -20,22 +20,27 @@ WARMUP = 50
 
 
 def post_users(base: str, first: int, count: int) -> list[loadgen.Job]:
-    return [loadgen.request("POST", f"{base}/Users", json=user_body(i))
-            for i in range(first, first + count)]
+    return [
+        loadgen.request("POST", f"{base}/Users", json=user_body(i))
+        for i in range(first, first + count)
+    ]
 
 
-def measure(base: str, headers: dict[str, str], first: int, count: int,
-            concurrency: int) -> loadgen.LoadResult:
+def measure(
+    base: str, headers: dict[str, str], first: int, count: int, concurrency: int
+) -> loadgen.LoadResult:
     loadgen.run_closed(post_users(base, first, WARMUP), concurrency=concurrency, headers=headers)
-    return loadgen.run_closed(post_users(base, first + WARMUP, count), concurrency=concurrency,
-                              headers=headers)
+    return loadgen.run_closed(
+        post_users(base, first + WARMUP, count), concurrency=concurrency, headers=headers
+    )
 
 
 def _anchor(ctx: ScenarioContext) -> loadgen.LoadResult:
     ctx.progress("scim2-server: POST /Users")
     with reference_server(ctx.root, say=ctx.progress) as ref:
-        return measure(ref.base_url, ref.headers, 0, ctx.sizes.ingest_requests,
-                       ctx.sizes.ingest_concurrency)
+        return measure(
+            ref.base_url, ref.headers, 0, ctx.sizes.ingest_requests, ctx.sizes.ingest_concurrency
+        )
 
 
 def _ceiling(ctx: ScenarioContext) -> float:
@@ -55,22 +60,37 @@ def run(ctx: ScenarioContext) -> list[Row]:
         tenant = st.create_tenant()
         base = tenant.scim_base(st.start_api())
         ctx.progress("scim-sync: POST /Users, API alone")
-        results["API alone"] = measure(base, tenant.headers, 0, s.ingest_requests,
-                                       s.ingest_concurrency)
+        results["API alone"] = measure(
+            base, tenant.headers, 0, s.ingest_requests, s.ingest_concurrency
+        )
         if s.ingest_with_worker:
             st.start_worker(s.worker_concurrency)
             ctx.progress("scim-sync: POST /Users, worker applying")
             results["worker applying meanwhile"] = measure(
-                base, tenant.headers, 100_000, s.ingest_requests, s.ingest_concurrency)
-    setup = (f"{s.ingest_requests:,} POSTs after {WARMUP} warm-up, {s.ingest_concurrency} "
-             f"concurrent, same bodies and client for both; the client alone reaches "
-             f"{ceiling:,.0f} req/s against a no-op stub on this machine")
+                base, tenant.headers, 100_000, s.ingest_requests, s.ingest_concurrency
+            )
+    setup = (
+        f"{s.ingest_requests:,} POSTs after {WARMUP} warm-up, {s.ingest_concurrency} "
+        f"concurrent, same bodies and client for both; the client alone reaches "
+        f"{ceiling:,.0f} req/s against a no-op stub on this machine"
+    )
     anchor_failed = anchor.describe_failures(201)
     rows: list[Row] = []
     for label, result in results.items():
-        problems = [setup if not rows else "", result.describe_failures(201),
-                    f"scim2-server: {anchor_failed}" if anchor_failed and not rows else ""]
-        rows.append(ctx.row(f"POST /Users durable accepts ({label})", "/s", result.rate(201),
-                            anchor=anchor.rate(201), anchor_label="scim2-server", target=TARGET,
-                            note="; ".join(filter(None, problems))))
+        problems = [
+            setup if not rows else "",
+            result.describe_failures(201),
+            f"scim2-server: {anchor_failed}" if anchor_failed and not rows else "",
+        ]
+        rows.append(
+            ctx.row(
+                f"POST /Users durable accepts ({label})",
+                "/s",
+                result.rate(201),
+                anchor=anchor.rate(201),
+                anchor_label="scim2-server",
+                target=TARGET,
+                note="; ".join(filter(None, problems)),
+            )
+        )
     return rows

@@ -68,14 +68,19 @@ class Layout:
 
     @property
     def label(self) -> str:
-        return (f"{self.users:,} users / {self.groups:,} groups / "
-                f"{self.users * self.per_user:,} memberships")
+        return (
+            f"{self.users:,} users / {self.groups:,} groups / "
+            f"{self.users * self.per_user:,} memberships"
+        )
 
 
 def layout(ctx: ScenarioContext, users: int) -> Layout:
     s = ctx.sizes
-    per_user = s.reconcile_groups_per_user if ctx.backend == "postgres" \
+    per_user = (
+        s.reconcile_groups_per_user
+        if ctx.backend == "postgres"
         else s.reconcile_groups_per_user_sqlite
+    )
     return Layout(users, max(per_user, users // s.reconcile_users_per_group), per_user)
 
 
@@ -84,18 +89,23 @@ def measure(ctx: ScenarioContext, shape: Layout) -> tuple[float, float, float, d
     with stack(ctx.backend, ctx.root, ctx.progress) as st:
         tenant = st.create_tenant()
         started = time.monotonic()
-        ids = seed_users(st.engine, tenant.id, range(shape.users), events=True,
-                         progress=ctx.progress)
+        ids = seed_users(
+            st.engine, tenant.id, range(shape.users), events=True, progress=ctx.progress
+        )
         groups = memberships(shape.users, shape.groups, shape.per_user)
-        seed_groups(st.engine, tenant.id, [(g, [ids[i] for i in indexes])
-                                           for g, indexes in enumerate(groups)],
-                    events=True, progress=ctx.progress)
+        seed_groups(
+            st.engine,
+            tenant.id,
+            [(g, [ids[i] for i in indexes]) for g, indexes in enumerate(groups)],
+            events=True,
+            progress=ctx.progress,
+        )
         apply_all(st.engine, tenant.id, progress=ctx.progress)
         seeded = time.monotonic() - started
         ctx.progress(f"scimsync reconcile over {shape.label}")
         seconds, peak_mb, out = run_measured(
-            [str(BIN / "scimsync"), "reconcile", tenant.id, "--json"], st.service_env(),
-            st.workdir)
+            [str(BIN / "scimsync"), "reconcile", tenant.id, "--json"], st.service_env(), st.workdir
+        )
     return seconds, peak_mb, seeded, json.loads(out)
 
 
@@ -103,15 +113,19 @@ def _drift(report: dict[str, Any]) -> str:
     """Empty when the pass found nothing to repair, as it must on a drift-free tenant."""
     if report.get("outcome") == "in_sync" and not report.get("counts"):
         return ""
-    return (f"; CHECK FAILED: the pass was not a no-op (outcome {report.get('outcome')!r}, "
-            f"counts {report.get('counts')})")
+    return (
+        f"; CHECK FAILED: the pass was not a no-op (outcome {report.get('outcome')!r}, "
+        f"counts {report.get('counts')})"
+    )
 
 
 def _unavailable(ctx: ScenarioContext, missing: str) -> list[Row]:
     note = f"not available: {missing} is not in the tree yet"
     label = layout(ctx, ctx.sizes.reconcile_users[1]).label
-    return [ctx.row(f"full reconcile, no drift, {label}", "s", None, note=note),
-            ctx.row("peak RSS of that pass", "MB", None)]
+    return [
+        ctx.row(f"full reconcile, no drift, {label}", "s", None, note=note),
+        ctx.row("peak RSS of that pass", "MB", None),
+    ]
 
 
 def run(ctx: ScenarioContext) -> list[Row]:
@@ -124,11 +138,22 @@ def run(ctx: ScenarioContext) -> list[Row]:
     growth = Target("≤ 60 s and ≤ 12x the small run", max_value=60.0, max_ratio=12.0)
     anchor_label = f"{small.users:,} users"
     return [
-        ctx.row(f"full reconcile, no drift, {large.label}", "s", t_large, anchor=t_small,
-                anchor_label=anchor_label, target=growth,
-                note=f"`scimsync reconcile --json` as its own process; tenant seeded by bulk SQL "
-                     f"+ in-process apply in {seeded:.0f} s" + _drift(report_large)
-                     + _drift(report_small)),
-        ctx.row("peak RSS of that pass", "MB", rss_large, anchor=rss_small,
-                anchor_label=anchor_label, target=Target("≤ 400 MB", max_value=400.0)),
+        ctx.row(
+            f"full reconcile, no drift, {large.label}",
+            "s",
+            t_large,
+            anchor=t_small,
+            anchor_label=anchor_label,
+            target=growth,
+            note=f"`scimsync reconcile --json` as its own process; tenant seeded by bulk SQL "
+            f"+ in-process apply in {seeded:.0f} s" + _drift(report_large) + _drift(report_small),
+        ),
+        ctx.row(
+            "peak RSS of that pass",
+            "MB",
+            rss_large,
+            anchor=rss_small,
+            anchor_label=anchor_label,
+            target=Target("≤ 400 MB", max_value=400.0),
+        ),
     ]

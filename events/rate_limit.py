@@ -27,10 +27,8 @@ from typing import Any
 
 import redis
 import structlog
-from fastapi import Depends
 
 from events.errors import RateLimited, Unauthorized
-from events.scim_context import ScimContext, scim_context
 from storage import tenants
 from storage.db import get_engine, unit_of_work
 from worker.metrics import RATE_LIMITED
@@ -153,11 +151,6 @@ def give_back(tenant_id: str, options: Mapping[str, Any]) -> None:
 
 
 # --- FastAPI dependencies (router-level, see events/app.py) -------------------------------
-
-
-def limit_scim(ctx: ScimContext = Depends(scim_context)) -> None:
-    """After authentication (the route's own `scim_context` is the same, cached call)."""
-    enforce(ctx.tenant.id, ctx.tenant.options)
 
 
 def limit_webhook(tenant_id: str) -> Iterator[None]:

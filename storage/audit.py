@@ -10,9 +10,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, bindparam, insert, select
 
 from storage.schema import audit_log, change_events
+
+# Built once (an expanding IN): every SCIM write runs it.
+_EVENTS_WRITTEN = (
+    select(
+        change_events.c.id,
+        change_events.c.resource_type,
+        change_events.c.resource_id,
+        change_events.c.version,
+        change_events.c.operation,
+        change_events.c.received_at,
+    )
+    .where(
+        change_events.c.tenant_id == bindparam("tenant_id"),
+        change_events.c.id.in_(bindparam("event_ids", expanding=True)),
+    )
+    .order_by(change_events.c.id)
+)
 
 
 def record_writes(
@@ -23,16 +40,7 @@ def record_writes(
     if not event_ids:
         return 0
     events = conn.execute(
-        select(
-            change_events.c.id,
-            change_events.c.resource_type,
-            change_events.c.resource_id,
-            change_events.c.version,
-            change_events.c.operation,
-            change_events.c.received_at,
-        )
-        .where(change_events.c.tenant_id == tenant_id, change_events.c.id.in_(list(event_ids)))
-        .order_by(change_events.c.id)
+        _EVENTS_WRITTEN, {"tenant_id": tenant_id, "event_ids": list(event_ids)}
     ).all()
     rows = [
         {

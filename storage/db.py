@@ -6,8 +6,10 @@ Connection and never commit.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from functools import lru_cache
 from typing import Any
 
@@ -43,6 +45,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             url, connect_args={"check_same_thread": False}, poolclass=QueuePool, **kwargs
         )
         event.listen(engine, "connect", _sqlite_pragmas)
+        _SQLITE_WRITERS[engine] = threading.RLock()
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Connection) -> None:
@@ -54,6 +57,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("max_overflow", 20)
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
+
+
+# SQLite has one writer at a time, and a writer that finds the database locked sleeps
+# in its busy handler (up to 100 ms a nap) instead of waking when the lock is free.
+# Threads of one process therefore queue on this lock first: they hand the write lock
+# over at once, and only writers in other processes meet the busy handler.
+_SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
 
 
 @lru_cache(maxsize=4)
@@ -76,5 +86,10 @@ def unit_of_work(engine: Engine | None = None, *, write: bool = True) -> Iterato
     """
     engine = engine or get_engine()
     options = {"sqlite_begin": "IMMEDIATE"} if write and is_sqlite(engine) else {}
-    with engine.connect().execution_options(**options) as conn, conn.begin():
+    with ExitStack() as held:
+        writers = _SQLITE_WRITERS.get(engine) if write else None
+        if writers is not None:
+            held.enter_context(writers)
+        conn = held.enter_context(engine.connect().execution_options(**options))
+        held.enter_context(conn.begin())
         yield conn

@@ -6,17 +6,30 @@ membership is a set of rows, changed with set-based statements only.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property, lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, delete, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from events.errors import InvalidValue, Uniqueness
 from storage.clock import new_id
-from storage.projection import group_columns, user_columns, user_value_rows
+from storage.projection import fold, group_columns, user_columns, user_value_rows
 from storage.schema import mirror_group_members, mirror_groups, mirror_user_values, mirror_users
 from storage.sql import chunked, for_update, insert_ignoring_duplicates
 
@@ -42,7 +55,140 @@ def _as_resource(row: Any) -> MirrorResource:
     )
 
 
+@dataclass(frozen=True)
+class _MirrorTable:
+    """The table one kind of resource is mirrored in, and what users and groups do alike there.
+
+    The reads serve both kinds as they are (`get_user` is `_USERS.get`); the user and
+    group writes below wrap the shared row statements in what differs between them
+    (user values, memberships, userName uniqueness).
+    """
+
+    table: Table
+
+    def _row_is(self, tenant_id: str, resource_id: str) -> ColumnElement[bool]:
+        return and_(self.table.c.tenant_id == tenant_id, self.table.c.id == resource_id)
+
+    @cached_property
+    def _update_by_key(self) -> Any:
+        """UPDATE of one row (`key_tenant_id`, `key_id`); the SET list is the other params."""
+        return update(self.table).where(
+            self.table.c.tenant_id == bindparam("key_tenant_id"),
+            self.table.c.id == bindparam("key_id"),
+        )
+
+    def get(
+        self, conn: Connection, tenant_id: str, resource_id: str, *, lock: bool = False
+    ) -> MirrorResource | None:
+        query = select(self.table).where(self._row_is(tenant_id, resource_id))
+        row = conn.execute(for_update(conn, query) if lock else query).first()
+        return _as_resource(row) if row else None
+
+    def page(
+        self,
+        conn: Connection,
+        tenant_id: str,
+        *,
+        where: ColumnElement[bool] | None,
+        order_by: Sequence[Any] = (),
+        offset: int = 0,
+        limit: int = 100,
+    ) -> tuple[int, list[MirrorResource]]:
+        """How many of the tenant's resources match `where`, and one page of them.
+
+        Oldest first unless `order_by` says otherwise; the id breaks ties, so that
+        consecutive pages neither repeat nor skip a resource.
+        """
+        table = self.table
+        conditions = [table.c.tenant_id == tenant_id]
+        if where is not None:
+            conditions.append(where)
+        total = conn.execute(
+            select(func.count()).select_from(table).where(*conditions)
+        ).scalar_one()
+        if limit <= 0:
+            return int(total), []
+        order = [*(order_by or (table.c.created_at,)), table.c.id]
+        rows = conn.execute(
+            select(table).where(*conditions).order_by(*order).offset(offset).limit(limit)
+        )
+        return int(total), [_as_resource(r) for r in rows]
+
+    def insert_row(
+        self,
+        conn: Connection,
+        tenant_id: str,
+        resource: dict[str, Any],
+        columns: dict[str, Any],
+        now: datetime,
+    ) -> str:
+        """Store a new resource as version 1; returns its new id."""
+        row = self.new_row(tenant_id, resource, columns, now)
+        # Values as parameters of the table's one INSERT: SQLAlchemy compiles it once,
+        # where `.values(...)` would build and cache-key a new statement every call.
+        conn.execute(self.table.insert(), row)
+        return str(row["id"])
+
+    @staticmethod
+    def new_row(
+        tenant_id: str, resource: dict[str, Any], columns: dict[str, Any], now: datetime
+    ) -> dict[str, Any]:
+        """The columns of a new resource at version 1, under a new id."""
+        row = {"tenant_id": tenant_id, "id": new_id(), "version": 1, "resource": resource}
+        return row | {"created_at": now, "updated_at": now} | columns
+
+    def update_row(
+        self,
+        conn: Connection,
+        tenant_id: str,
+        current: MirrorResource,
+        resource: dict[str, Any],
+        columns: dict[str, Any],
+        now: datetime,
+    ) -> int:
+        """Store `resource` as the version after `current`; returns that version."""
+        version = current.version + 1
+        conn.execute(
+            self._update_by_key,
+            {"key_tenant_id": tenant_id, "key_id": current.id, "version": version}
+            | {"updated_at": now, "resource": resource}
+            | columns,
+        )
+        return version
+
+    def delete_row(self, conn: Connection, tenant_id: str, resource_id: str) -> None:
+        conn.execute(delete(self.table).where(self._row_is(tenant_id, resource_id)))
+
+
+_USERS = _MirrorTable(mirror_users)
+_GROUPS = _MirrorTable(mirror_groups)
+
+
 # --- users -------------------------------------------------------------------
+
+get_user = _USERS.get
+list_users = _USERS.page
+
+
+@contextmanager
+def _user_name_must_be_free(conn: Connection, resource: dict[str, Any]) -> Iterator[None]:
+    """Turn a clash on the userName unique constraint into SCIM's `uniqueness` error.
+
+    The savepoint keeps the transaction usable after the refused statement.
+    """
+    try:
+        with conn.begin_nested():
+            yield
+    except IntegrityError as exc:
+        raise Uniqueness(f"userName {resource.get('userName')!r} is already taken") from exc
+
+
+def _delete_user_values(conn: Connection, tenant_id: str, user_id: str) -> None:
+    conn.execute(
+        delete(mirror_user_values).where(
+            mirror_user_values.c.tenant_id == tenant_id, mirror_user_values.c.user_id == user_id
+        )
+    )
 
 
 def _write_user_values(
@@ -56,35 +202,23 @@ def _write_user_values(
 def insert_user(
     conn: Connection, tenant_id: str, resource: dict[str, Any], *, has_password: bool, now: datetime
 ) -> MirrorResource:
-    user_id = new_id()
     columns = user_columns(resource) | {"has_password": has_password}
-    try:
-        with conn.begin_nested():
-            conn.execute(
-                mirror_users.insert().values(
-                    tenant_id=tenant_id,
-                    id=user_id,
-                    version=1,
-                    created_at=now,
-                    updated_at=now,
-                    resource=resource,
-                    **columns,
-                )
-            )
-    except IntegrityError as exc:
-        raise Uniqueness(f"userName {resource.get('userName')!r} is already taken") from exc
+    row = _USERS.new_row(tenant_id, resource, columns, now)
+    # ON CONFLICT rather than a savepoint around a failing INSERT: two statements fewer
+    # on every create, and the transaction stays usable when the name is taken.
+    if conn.execute(_insert_user_unless_name_taken(conn.dialect.name), row).first() is None:
+        raise Uniqueness(f"userName {resource.get('userName')!r} is already taken")
+    user_id = str(row["id"])
     _write_user_values(conn, tenant_id, user_id, resource)
     return MirrorResource(user_id, 1, now, now, resource, has_password)
 
 
-def get_user(
-    conn: Connection, tenant_id: str, user_id: str, *, lock: bool = False
-) -> MirrorResource | None:
-    query = select(mirror_users).where(
-        mirror_users.c.tenant_id == tenant_id, mirror_users.c.id == user_id
-    )
-    row = conn.execute(for_update(conn, query) if lock else query).first()
-    return _as_resource(row) if row else None
+@lru_cache(maxsize=2)
+def _insert_user_unless_name_taken(dialect: str) -> Any:
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(mirror_users)
+    return insert.on_conflict_do_nothing(
+        index_elements=[mirror_users.c.tenant_id, mirror_users.c.user_name_ci]
+    ).returning(mirror_users.c.id)
 
 
 def replace_user(
@@ -97,125 +231,41 @@ def replace_user(
     now: datetime,
 ) -> MirrorResource:
     columns = user_columns(resource) | {"has_password": has_password}
-    version = current.version + 1
-    try:
-        with conn.begin_nested():
-            conn.execute(
-                update(mirror_users)
-                .where(mirror_users.c.tenant_id == tenant_id, mirror_users.c.id == current.id)
-                .values(version=version, updated_at=now, resource=resource, **columns)
-            )
-    except IntegrityError as exc:
-        raise Uniqueness(f"userName {resource.get('userName')!r} is already taken") from exc
-    conn.execute(
-        delete(mirror_user_values).where(
-            mirror_user_values.c.tenant_id == tenant_id, mirror_user_values.c.user_id == current.id
-        )
-    )
+    renamed = columns["user_name_ci"] != fold(str(current.resource.get("userName", "")))
+    # Only a new userName can clash: the savepoint is paid for renames alone.
+    with _user_name_must_be_free(conn, resource) if renamed else nullcontext():
+        version = _USERS.update_row(conn, tenant_id, current, resource, columns, now)
+    _delete_user_values(conn, tenant_id, current.id)
     _write_user_values(conn, tenant_id, current.id, resource)
     return MirrorResource(current.id, version, current.created_at, now, resource, has_password)
 
 
 def delete_user(conn: Connection, tenant_id: str, user_id: str) -> list[str]:
     """Delete a user and its memberships; returns the groups it belonged to."""
-    group_ids = [
-        r.group_id
-        for r in conn.execute(
-            select(mirror_group_members.c.group_id).where(
-                mirror_group_members.c.tenant_id == tenant_id,
-                mirror_group_members.c.member_id == user_id,
-            )
-        )
-    ]
-    conn.execute(
-        delete(mirror_group_members).where(
-            mirror_group_members.c.tenant_id == tenant_id,
-            mirror_group_members.c.member_id == user_id,
-        )
+    is_its_membership = and_(
+        mirror_group_members.c.tenant_id == tenant_id,
+        mirror_group_members.c.member_id == user_id,
     )
-    conn.execute(
-        delete(mirror_user_values).where(
-            mirror_user_values.c.tenant_id == tenant_id, mirror_user_values.c.user_id == user_id
-        )
+    group_ids = list(
+        conn.execute(select(mirror_group_members.c.group_id).where(is_its_membership)).scalars()
     )
-    conn.execute(
-        delete(mirror_users).where(
-            mirror_users.c.tenant_id == tenant_id, mirror_users.c.id == user_id
-        )
-    )
+    conn.execute(delete(mirror_group_members).where(is_its_membership))
+    _delete_user_values(conn, tenant_id, user_id)
+    _USERS.delete_row(conn, tenant_id, user_id)
     return group_ids
 
 
-def _page(
-    conn: Connection,
-    table: Any,
-    tenant_id: str,
-    where: ColumnElement[bool] | None,
-    order_by: Sequence[Any],
-    offset: int,
-    limit: int,
-) -> tuple[int, list[MirrorResource]]:
-    conditions = [table.c.tenant_id == tenant_id]
-    if where is not None:
-        conditions.append(where)
-    total = conn.execute(select(func.count()).select_from(table).where(*conditions)).scalar_one()
-    if limit <= 0:
-        return int(total), []
-    rows = conn.execute(
-        select(table).where(*conditions).order_by(*order_by, table.c.id).offset(offset).limit(limit)
-    )
-    return int(total), [_as_resource(r) for r in rows]
-
-
-def list_users(
-    conn: Connection,
-    tenant_id: str,
-    *,
-    where: ColumnElement[bool] | None,
-    order_by: Sequence[Any] = (),
-    offset: int = 0,
-    limit: int = 100,
-) -> tuple[int, list[MirrorResource]]:
-    return _page(
-        conn,
-        mirror_users,
-        tenant_id,
-        where,
-        order_by or (mirror_users.c.created_at,),
-        offset,
-        limit,
-    )
-
-
 # --- groups ------------------------------------------------------------------
+
+get_group = _GROUPS.get
+list_groups = _GROUPS.page
 
 
 def insert_group(
     conn: Connection, tenant_id: str, resource: dict[str, Any], *, now: datetime
 ) -> MirrorResource:
-    group_id = new_id()
-    conn.execute(
-        mirror_groups.insert().values(
-            tenant_id=tenant_id,
-            id=group_id,
-            version=1,
-            created_at=now,
-            updated_at=now,
-            resource=resource,
-            **group_columns(resource),
-        )
-    )
+    group_id = _GROUPS.insert_row(conn, tenant_id, resource, group_columns(resource), now)
     return MirrorResource(group_id, 1, now, now, resource)
-
-
-def get_group(
-    conn: Connection, tenant_id: str, group_id: str, *, lock: bool = False
-) -> MirrorResource | None:
-    query = select(mirror_groups).where(
-        mirror_groups.c.tenant_id == tenant_id, mirror_groups.c.id == group_id
-    )
-    row = conn.execute(for_update(conn, query) if lock else query).first()
-    return _as_resource(row) if row else None
 
 
 def update_group(
@@ -226,47 +276,13 @@ def update_group(
     *,
     now: datetime,
 ) -> MirrorResource:
-    version = current.version + 1
-    conn.execute(
-        update(mirror_groups)
-        .where(mirror_groups.c.tenant_id == tenant_id, mirror_groups.c.id == current.id)
-        .values(version=version, updated_at=now, resource=resource, **group_columns(resource))
-    )
+    version = _GROUPS.update_row(conn, tenant_id, current, resource, group_columns(resource), now)
     return MirrorResource(current.id, version, current.created_at, now, resource)
 
 
 def delete_group(conn: Connection, tenant_id: str, group_id: str) -> None:
-    conn.execute(
-        delete(mirror_group_members).where(
-            mirror_group_members.c.tenant_id == tenant_id,
-            mirror_group_members.c.group_id == group_id,
-        )
-    )
-    conn.execute(
-        delete(mirror_groups).where(
-            mirror_groups.c.tenant_id == tenant_id, mirror_groups.c.id == group_id
-        )
-    )
-
-
-def list_groups(
-    conn: Connection,
-    tenant_id: str,
-    *,
-    where: ColumnElement[bool] | None,
-    order_by: Sequence[Any] = (),
-    offset: int = 0,
-    limit: int = 100,
-) -> tuple[int, list[MirrorResource]]:
-    return _page(
-        conn,
-        mirror_groups,
-        tenant_id,
-        where,
-        order_by or (mirror_groups.c.created_at,),
-        offset,
-        limit,
-    )
+    clear_members(conn, tenant_id, group_id)
+    _GROUPS.delete_row(conn, tenant_id, group_id)
 
 
 def resolve_member_types(conn: Connection, tenant_id: str, ids: Iterable[str]) -> dict[str, str]:
@@ -301,15 +317,20 @@ def add_members(conn: Connection, tenant_id: str, group_id: str, ids: Iterable[s
     return added
 
 
+def _members_of(tenant_id: str, group_id: str) -> ColumnElement[bool]:
+    return and_(
+        mirror_group_members.c.tenant_id == tenant_id,
+        mirror_group_members.c.group_id == group_id,
+    )
+
+
 def remove_members(conn: Connection, tenant_id: str, group_id: str, ids: Iterable[str]) -> int:
     removed = 0
     for chunk in chunked(sorted(set(ids)), 1000):
         removed += (
             conn.execute(
                 delete(mirror_group_members).where(
-                    mirror_group_members.c.tenant_id == tenant_id,
-                    mirror_group_members.c.group_id == group_id,
-                    mirror_group_members.c.member_id.in_(chunk),
+                    _members_of(tenant_id, group_id), mirror_group_members.c.member_id.in_(chunk)
                 )
             ).rowcount
             or 0
@@ -319,12 +340,7 @@ def remove_members(conn: Connection, tenant_id: str, group_id: str, ids: Iterabl
 
 def clear_members(conn: Connection, tenant_id: str, group_id: str) -> int:
     return (
-        conn.execute(
-            delete(mirror_group_members).where(
-                mirror_group_members.c.tenant_id == tenant_id,
-                mirror_group_members.c.group_id == group_id,
-            )
-        ).rowcount
+        conn.execute(delete(mirror_group_members).where(_members_of(tenant_id, group_id))).rowcount
         or 0
     )
 
@@ -341,10 +357,7 @@ def member_ids(conn: Connection, tenant_id: str, group_id: str) -> list[str]:
     return list(
         conn.execute(
             select(mirror_group_members.c.member_id)
-            .where(
-                mirror_group_members.c.tenant_id == tenant_id,
-                mirror_group_members.c.group_id == group_id,
-            )
+            .where(_members_of(tenant_id, group_id))
             .order_by(mirror_group_members.c.member_id)
         ).scalars()
     )
@@ -353,10 +366,7 @@ def member_ids(conn: Connection, tenant_id: str, group_id: str) -> list[str]:
 def members_with_types(conn: Connection, tenant_id: str, group_id: str) -> list[tuple[str, str]]:
     rows = conn.execute(
         select(mirror_group_members.c.member_id, mirror_group_members.c.member_type)
-        .where(
-            mirror_group_members.c.tenant_id == tenant_id,
-            mirror_group_members.c.group_id == group_id,
-        )
+        .where(_members_of(tenant_id, group_id))
         .order_by(mirror_group_members.c.member_id)
     )
     return [(r.member_id, r.member_type) for r in rows]

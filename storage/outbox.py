@@ -2,7 +2,11 @@
 
 An event is appended in the same transaction as the mirror write it describes,
 so a 2xx to the IdP means both are durable. Publishing to Redis happens after
-commit; `published_at` only tells the relay it need not republish.
+commit; `published_at` only tells the relay it need not republish. It is written
+with the event (the writer publishes right after commit), which saves every write
+a second transaction: a writer whose publish fails clears it again
+(`mark_unpublished`), and a writer that died in between leaves an event the
+relay's stalled check re-kicks.
 """
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ class PendingEvent:
     attempts: int
 
 
+_APPEND = change_events.insert()
+
+
 def append(
     conn: Connection,
     *,
@@ -43,18 +50,20 @@ def append(
     source: str = "scim",
 ) -> int:
     result = conn.execute(
-        change_events.insert().values(
-            tenant_id=tenant_id,
-            resource_type=resource_type,
-            resource_id=resource_id,
-            version=version,
-            operation=operation,
-            source=source,
-            payload=payload,
-            received_at=now,
-            state="pending",
-            attempts=0,
-        )
+        _APPEND,  # one compiled statement for every event: values go as parameters
+        {
+            "tenant_id": tenant_id,
+            "resource_type": resource_type,
+            "resource_id": resource_id,
+            "version": version,
+            "operation": operation,
+            "source": source,
+            "payload": payload,
+            "received_at": now,
+            "published_at": now,
+            "state": "pending",
+            "attempts": 0,
+        },
     )
     return int(result.inserted_primary_key[0])  # type: ignore[index]
 
@@ -65,6 +74,16 @@ def mark_published(conn: Connection, event_ids: Sequence[int], now: datetime) ->
             update(change_events)
             .where(change_events.c.id.in_(chunk), change_events.c.published_at.is_(None))
             .values(published_at=now)
+        )
+
+
+def mark_unpublished(conn: Connection, event_ids: Sequence[int]) -> None:
+    """The publish after commit failed: hand these events to the relay."""
+    for chunk in chunked(event_ids, 500):
+        conn.execute(
+            update(change_events)
+            .where(change_events.c.id.in_(chunk), change_events.c.state == "pending")
+            .values(published_at=None)
         )
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 
 from events.errors import NotFound, RuleRefusal, Unauthorized
 from storage.clock import new_id, utcnow
@@ -95,8 +95,17 @@ def get(conn: Connection, tenant_id: str) -> Tenant:
     return _tenant_from_row(row)
 
 
+# Asked on every request: built once, so SQLAlchemy reuses the compiled form.
+_FIND_TENANT = select(tenants).where(tenants.c.id == bindparam("tenant_id"))
+_LIVE_TOKEN = select(api_tokens.c.id, api_tokens.c.token_hash, api_tokens.c.tenant_id).where(
+    api_tokens.c.token_hash == bindparam("digest"),
+    api_tokens.c.kind == bindparam("kind"),
+    api_tokens.c.revoked_at.is_(None),
+)
+
+
 def find(conn: Connection, tenant_id: str) -> Tenant | None:
-    row = conn.execute(select(tenants).where(tenants.c.id == tenant_id)).first()
+    row = conn.execute(_FIND_TENANT, {"tenant_id": tenant_id}).first()
     return _tenant_from_row(row) if row else None
 
 
@@ -151,13 +160,7 @@ def verify_token(
     if not presented:
         raise Unauthorized("missing bearer token")
     digest = hash_token(presented)
-    row = conn.execute(
-        select(api_tokens.c.id, api_tokens.c.token_hash, api_tokens.c.tenant_id).where(
-            api_tokens.c.token_hash == digest,
-            api_tokens.c.kind == kind,
-            api_tokens.c.revoked_at.is_(None),
-        )
-    ).first()
+    row = conn.execute(_LIVE_TOKEN, {"digest": digest, "kind": kind}).first()
     if row is None or not hmac.compare_digest(row.token_hash, digest) or row.tenant_id != tenant_id:
         raise Unauthorized("invalid bearer token")
     return str(row.id)

@@ -109,6 +109,11 @@ def cumulative_buckets(per_bucket: Mapping[str, float]) -> list[tuple[str, float
     return result
 
 
+def received_counter_key() -> str:
+    """The Redis hash of events accepted by ingest, by tenant (bumped by worker/publish.py)."""
+    return COUNTER_KEYS[EVENTS_RECEIVED.name]
+
+
 class PipelineCounters:
     """Counters moved by ingest and workers, kept in Redis so that every host adds up.
 

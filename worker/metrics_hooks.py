@@ -30,8 +30,3 @@ def retried(tenant_id: str, count: int) -> None:
 def dead_lettered(tenant_id: str, count: int) -> None:
     if count:
         _counters().events_dead_lettered(tenant_id, count)
-
-
-def received(tenant_id: str, count: int) -> None:
-    if count:
-        _counters().events_received(tenant_id, count)

@@ -17,7 +17,6 @@ import structlog
 from sqlalchemy import Engine
 
 from storage import outbox
-from storage.clock import utcnow
 from storage.db import unit_of_work
 from worker.redis_url import redis_url
 from worker.settings import get_settings
@@ -41,12 +40,24 @@ def redis_client() -> redis.Redis:
     )
 
 
-def kick(tenant_id: str, *, force: bool = False, countdown: float | None = None) -> bool:
-    """Queue an apply for the tenant; False when one is already queued. Raises on Redis errors."""
-    from worker.celery_app import app
+def kick(
+    tenant_id: str, *, force: bool = False, countdown: float | None = None, received: int = 0
+) -> bool:
+    """Queue an apply for the tenant; False when one is already queued. Raises on Redis errors.
 
-    if not force and not redis_client().set(kick_key(tenant_id), 1, nx=True, ex=KICK_TTL_SECONDS):
-        return False
+    `received` events are added to the ingest counter in the same round trip as the
+    dedupe check: on the write path every round trip is paid by the IdP's request.
+    """
+    from worker.celery_app import app
+    from worker.metrics import received_counter_key
+
+    if not force:
+        pipe = redis_client().pipeline(transaction=False)
+        pipe.set(kick_key(tenant_id), 1, nx=True, ex=KICK_TTL_SECONDS)
+        if received:
+            pipe.hincrby(received_counter_key(), tenant_id, received)
+        if not pipe.execute()[0]:
+            return False
     app.send_task(APPLY_TASK, args=[tenant_id], countdown=countdown, retry=False)
     return True
 
@@ -55,17 +66,14 @@ def publish(engine: Engine, tenant_id: str, event_ids: Sequence[int]) -> bool:
     """Best effort: with Redis down the events stay unpublished and the relay takes over."""
     if not event_ids:
         return True
-    from worker import metrics_hooks
-
-    metrics_hooks.received(tenant_id, len(event_ids))
     try:
-        kick(tenant_id)
+        kick(tenant_id, received=len(event_ids))
     except Exception as exc:  # any broker failure: the outbox still holds the event
         log.warning("publish_failed", tenant_id=tenant_id, events=len(event_ids), error=str(exc))
+        try:  # the events were committed as published: let the relay republish them soon
+            with unit_of_work(engine) as conn:
+                outbox.mark_unpublished(conn, event_ids)
+        except Exception as exc2:  # the relay's stalled check re-kicks them later
+            log.warning("mark_unpublished_failed", tenant_id=tenant_id, error=str(exc2))
         return False
-    try:
-        with unit_of_work(engine) as conn:
-            outbox.mark_published(conn, event_ids, utcnow())
-    except Exception as exc:  # the relay republishes; a duplicate message is harmless
-        log.warning("mark_published_failed", tenant_id=tenant_id, error=str(exc))
     return True

@@ -3,6 +3,8 @@
 A dialect sits between the SCIM routes and events/ingest.py. It may
 - normalise a body before validation (`normalise_user`, `normalise_group`,
   `normalise_patch`: pure functions of the body and the tenant);
+- refuse a user body its IdP's settings rule out (`check_user`, before a create or
+  replace);
 - route a write differently (its `create_user` ... `delete_group` methods, which
   take the same arguments as the ingest functions and default to calling them);
 - shape what the IdP reads back (`shape`).
@@ -25,12 +27,11 @@ from sqlalchemy import Connection
 
 from events import ingest
 from events.errors import InvalidValue, NotFound
-from events.ingest import WriteResult
+from events.ingest import PATCH_SCHEMA, WriteResult
 from storage.tenants import Tenant
 
 WriteAction = Callable[..., WriteResult]
 Body = dict[str, Any]
-PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 
 def add_members_body(member_ids: list[str]) -> Body:
@@ -103,6 +104,11 @@ class Dialect:
     def normalise_patch(self, kind: str, body: Body, tenant: Tenant) -> Body:
         return body
 
+    # --- checks the IdP's own settings add --------------------------------------------
+
+    def check_user(self, conn: Connection, tenant: Tenant, body: Body, user_id: str | None) -> None:
+        """Refuse a user body before it is created (`user_id` None) or replaces `user_id`."""
+
     # --- what the IdP reads back -------------------------------------------------
 
     def shape(self, kind: str, body: Body) -> Body:
@@ -115,8 +121,8 @@ class Dialect:
     def create_user(
         self, conn: Connection, tenant: Tenant, body: Body, now: datetime, **options: Any
     ) -> WriteResult:
-        body, group_ids = split_groups(body)
-        result = ingest.create_user(conn, tenant, self.normalise_user(body, tenant), now, **options)
+        user, group_ids = self._user_and_groups(conn, tenant, body, None)
+        result = ingest.create_user(conn, tenant, user, now, **options)
         return self._join_groups(conn, tenant, result, group_ids, now, options)
 
     def replace_user(
@@ -128,10 +134,8 @@ class Dialect:
         now: datetime,
         **options: Any,
     ) -> WriteResult:
-        body, group_ids = split_groups(body)
-        result = ingest.replace_user(
-            conn, tenant, user_id, self.normalise_user(body, tenant), now, **options
-        )
+        user, group_ids = self._user_and_groups(conn, tenant, body, user_id)
+        result = ingest.replace_user(conn, tenant, user_id, user, now, **options)
         return self._join_groups(conn, tenant, result, group_ids, now, options)
 
     def patch_user(
@@ -186,6 +190,14 @@ class Dialect:
         return ingest.delete_group(conn, tenant, group_id, now, **options)
 
     # --- helpers --------------------------------------------------------------------
+
+    def _user_and_groups(
+        self, conn: Connection, tenant: Tenant, body: Body, user_id: str | None
+    ) -> tuple[Body, list[str]]:
+        """The user body to store, and the groups it names (joined once the user is stored)."""
+        self.check_user(conn, tenant, body, user_id)
+        body, group_ids = split_groups(body)
+        return self.normalise_user(body, tenant), group_ids
 
     @staticmethod
     def _join_groups(

@@ -71,9 +71,8 @@ def work_email(body: Body) -> str | None:
 class Ping(Dialect):
     idp = "ping"
 
-    def _check_work_email(
-        self, conn: Connection, tenant: Tenant, body: Body, user_id: str | None
-    ) -> None:
+    def check_user(self, conn: Connection, tenant: Tenant, body: Body, user_id: str | None) -> None:
+        """With `workEmail` as the unique attribute, a work email may name one user only."""
         if ping_options(tenant).unique_attribute is not UniqueAttribute.WORK_EMAIL:
             return
         email = work_email(body)
@@ -82,24 +81,6 @@ class Ping(Dialect):
         holder = find_user(conn, tenant.id, 'emails[type eq "work"].value', email)
         if holder is not None and holder.id != user_id:
             raise Uniqueness(f"work email {email!r} is already taken")
-
-    def create_user(
-        self, conn: Connection, tenant: Tenant, body: Body, now: datetime, **options: Any
-    ) -> WriteResult:
-        self._check_work_email(conn, tenant, body, None)
-        return super().create_user(conn, tenant, body, now, **options)
-
-    def replace_user(
-        self,
-        conn: Connection,
-        tenant: Tenant,
-        user_id: str,
-        body: Body,
-        now: datetime,
-        **options: Any,
-    ) -> WriteResult:
-        self._check_work_email(conn, tenant, body, user_id)
-        return super().replace_user(conn, tenant, user_id, body, now, **options)
 
     def delete_user(
         self, conn: Connection, tenant: Tenant, user_id: str, now: datetime, **options: Any

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 class Sizes:
     ingest_requests: int = 2000
     ingest_concurrency: int = 16
+    ingest_seconds: float = 10.0  # with wrk (bench/wrk.py); the asyncio client sends a count
     ingest_with_worker: bool = True  # also measure with a worker applying meanwhile
     lookup_users: int = 100_000
     lookup_reference_users: int = 100_000
@@ -41,6 +42,7 @@ FULL = Sizes()
 
 QUICK = Sizes(
     ingest_requests=300,
+    ingest_seconds=3.0,
     ingest_with_worker=False,
     lookup_users=5000,
     lookup_reference_users=2000,

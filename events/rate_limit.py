@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import redis
@@ -85,11 +86,17 @@ def bucket_key(tenant_id: str) -> str:
     return f"scimsync:ratelimit:{tenant_id}"
 
 
+@lru_cache(maxsize=8)
+def _bucket_script(client: redis.Redis) -> Any:
+    """One Script per client: registering hashes the script text, every request would pay."""
+    return client.register_script(BUCKET_SCRIPT)
+
+
 def take(
     client: redis.Redis, key: str, limit: Limit, *, cost: float = 1.0, now: float | None = None
 ) -> Decision:
     """Spend `cost` tokens of the bucket at `key` if it holds them (atomic, in Redis)."""
-    script = client.register_script(BUCKET_SCRIPT)  # EVALSHA, EVAL once after a flush
+    script = _bucket_script(client)  # EVALSHA, EVAL once after a flush
     args: list[str | float] = [
         limit.per_second,
         limit.burst,

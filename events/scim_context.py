@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from events.errors import Unauthorized
 from events.rate_limit import enforce
 from storage import tenants
-from storage.db import get_engine, unit_of_work
+from storage.db import get_engine, single_read
 from storage.tenants import Tenant
 from worker.settings import get_settings
 
@@ -38,11 +38,12 @@ def scim_context(request: Request, tenant_id: str) -> ScimContext:
     """
     engine = get_engine()
     token = bearer(request)
-    with unit_of_work(engine, write=False) as conn:
-        tenant = tenants.find(conn, tenant_id)
-        if tenant is None or not tenant.scim_enabled:
-            raise Unauthorized("unknown tenant or SCIM not enabled")
-        token_id = tenants.verify_token(conn, tenant_id, "scim", token)
+    with single_read(engine) as conn:
+        tenant, token_id = tenants.authenticate(conn, tenant_id, "scim", token)
+    if tenant is None or not tenant.scim_enabled:
+        raise Unauthorized("unknown tenant or SCIM not enabled")
+    if token_id is None:
+        raise Unauthorized("invalid bearer token" if token else "missing bearer token")
     structlog.contextvars.bind_contextvars(tenant_id=tenant_id, token_id=token_id)
     request.state.tenant_id = tenant_id
     enforce(tenant.id, tenant.options)  # after authentication: strangers spend no tokens

@@ -9,27 +9,39 @@ repairs write their own audit rows (storage/workspace_admin.py, storage/workspac
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy import Connection, String, bindparam, func, insert, literal, select
 
 from storage.schema import audit_log, change_events
 
-# Built once (an expanding IN): every SCIM write runs it.
-_EVENTS_WRITTEN = (
-    select(
-        change_events.c.id,
-        change_events.c.resource_type,
-        change_events.c.resource_id,
-        change_events.c.version,
-        change_events.c.operation,
-        change_events.c.received_at,
+
+@lru_cache(maxsize=2)
+def _copy_events(dialect: str) -> Any:
+    """INSERT INTO audit_log SELECT ... FROM change_events: one statement, built once per
+    dialect, so a write pays no read-back of the events it just appended."""
+    json_object = func.json_build_object if dialect == "postgresql" else func.json_object
+    e = change_events.c
+    prefix = bindparam("via", type_=String) + literal("_")
+    kind = func.lower(e.resource_type)
+    rows = (
+        select(
+            bindparam("tenant_id", type_=String),
+            bindparam("actor", type_=String),
+            prefix + e.operation + literal("_") + kind,
+            func.substr(prefix + kind + literal(":") + e.resource_id, 1, 200),
+            json_object("event_id", e.id, "version", e.version),
+            e.received_at,
+        )
+        .where(
+            e.tenant_id == bindparam("tenant_id"),
+            e.id.in_(bindparam("event_ids", expanding=True)),
+        )
+        .order_by(e.id)
     )
-    .where(
-        change_events.c.tenant_id == bindparam("tenant_id"),
-        change_events.c.id.in_(bindparam("event_ids", expanding=True)),
-    )
-    .order_by(change_events.c.id)
-)
+    columns = ["tenant_id", "actor", "action", "target", "detail", "at"]
+    return insert(audit_log).from_select(columns, rows)
 
 
 def record_writes(
@@ -39,20 +51,5 @@ def record_writes(
     target `scim_group:<id>`; returns the number written. Never commits."""
     if not event_ids:
         return 0
-    events = conn.execute(
-        _EVENTS_WRITTEN, {"tenant_id": tenant_id, "event_ids": list(event_ids)}
-    ).all()
-    rows = [
-        {
-            "tenant_id": tenant_id,
-            "actor": actor,
-            "action": f"{via}_{e.operation}_{e.resource_type.lower()}",
-            "target": f"{via}_{e.resource_type.lower()}:{e.resource_id}"[:200],
-            "detail": {"event_id": e.id, "version": e.version},
-            "at": e.received_at,
-        }
-        for e in events
-    ]
-    if rows:
-        conn.execute(insert(audit_log), rows)
-    return len(rows)
+    params = {"tenant_id": tenant_id, "actor": actor, "via": via, "event_ids": list(event_ids)}
+    return int(conn.execute(_copy_events(conn.dialect.name), params).rowcount)

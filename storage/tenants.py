@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, and_, bindparam, func, select, update
 
 from events.errors import NotFound, RuleRefusal, Unauthorized
 from storage.clock import new_id, utcnow
@@ -102,6 +102,38 @@ _LIVE_TOKEN = select(api_tokens.c.id, api_tokens.c.token_hash, api_tokens.c.tena
     api_tokens.c.kind == bindparam("kind"),
     api_tokens.c.revoked_at.is_(None),
 )
+
+
+_TENANT_WITH_TOKEN = (
+    select(tenants, api_tokens.c.id.label("token_id"), api_tokens.c.token_hash)
+    .select_from(
+        tenants.outerjoin(
+            api_tokens,
+            and_(
+                api_tokens.c.tenant_id == tenants.c.id,
+                api_tokens.c.token_hash == bindparam("digest"),
+                api_tokens.c.kind == bindparam("kind"),
+                api_tokens.c.revoked_at.is_(None),
+            ),
+        )
+    )
+    .where(tenants.c.id == bindparam("tenant_id"))
+)
+
+
+def authenticate(
+    conn: Connection, tenant_id: str, kind: TokenKind, presented: str | None
+) -> tuple[Tenant | None, str | None]:
+    """The tenant, and the id of `presented` when it is a live token of that kind for that
+    tenant: one statement, as every request asks it (`verify_token` says why it is safe)."""
+    digest = hash_token(presented) if presented else ""
+    row = conn.execute(
+        _TENANT_WITH_TOKEN, {"tenant_id": tenant_id, "digest": digest, "kind": kind}
+    ).first()
+    if row is None:
+        return None, None
+    matches = row.token_id is not None and hmac.compare_digest(row.token_hash, digest)
+    return _tenant_from_row(row), str(row.token_id) if presented and matches else None
 
 
 def find(conn: Connection, tenant_id: str) -> Tenant | None:

@@ -10,7 +10,7 @@ from typing import Any
 from click.testing import CliRunner
 from sqlalchemy import Engine, select
 
-from storage.schema import api_tokens, audit_log
+from storage.schema import api_tokens, audit_log, change_events
 from tests.support.workspace import TenantHandle, group_body, patch_body, user_body
 from worker.cli import main as scimsync
 from worker.pipeline import drain
@@ -64,6 +64,19 @@ def test_each_scim_write_is_audited_with_its_token(
         (token_id, "scim_delete_group", f"scim_group:{group['id']}"),
         (token_id, "scim_delete_user", f"scim_user:{user['id']}"),
     ]
+    with engine.connect() as conn:
+        events = conn.execute(
+            select(change_events.c.id, change_events.c.version)
+            .where(change_events.c.tenant_id == tenant.id)
+            .order_by(change_events.c.id)
+        ).all()
+        details = conn.execute(
+            select(audit_log.c.detail)
+            .where(audit_log.c.tenant_id == tenant.id)
+            .order_by(audit_log.c.id)
+        ).scalars()
+        # Each row names the change event it records, and the version that event wrote.
+        assert list(details) == [{"event_id": e.id, "version": e.version} for e in events]
 
 
 def test_refused_and_no_op_writes_are_not_audited(

@@ -30,7 +30,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+## The benchmarks (bench/): wrk, from Debian, drives the write-rate scenario when present.
 bench: $(STAMP)
+	command -v wrk >/dev/null || apt-get install -y -q wrk >/dev/null 2>&1 || \
+		echo "wrk not installed: the asyncio client drives every scenario"
 	$(BIN)/python -m bench
 
 clean:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import structlog
+from anyio import to_thread
 from fastapi import Depends, FastAPI
 
 from events import (
@@ -23,10 +27,20 @@ from worker.settings import get_settings
 log = structlog.get_logger(__name__)
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    # Sync routes run in anyio's thread pool (40 threads by default). Past a few threads
+    # a process only adds GIL hand-offs: requests beyond them wait, cheaply, in the loop.
+    to_thread.current_default_thread_limiter().total_tokens = get_settings().api_threads
+    yield
+
+
 def create_app() -> FastAPI:
     settings = get_settings()
     configure_logging(settings.log_format, settings.log_level)
-    app = FastAPI(title="scim-sync", version="0.1.0", docs_url="/docs", redoc_url=None)
+    app = FastAPI(
+        title="scim-sync", version="0.1.0", docs_url="/docs", redoc_url=None, lifespan=_lifespan
+    )
     http_errors.install(app)
 
     app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes)

@@ -1,4 +1,4 @@
-"""The one load generator both sides get: asyncio + httpx, closed loop or paced.
+"""The one load generator both sides get: asyncio (bench/http1.py), closed loop or paced.
 
 A *job* is an async function given a `Session`; most jobs send one request, an
 Okta-style push sends a lookup then a POST. `run_closed` keeps `concurrency`
@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+from bench.http1 import Client, HttpError, Response
 
 TIMEOUT_SECONDS = 60.0
 MAX_IN_FLIGHT = 512  # paced runs: beyond this the server is drowning; stop piling on
@@ -80,18 +80,18 @@ class LoadResult:
 class Session:
     """Sends requests and records each one's status and latency."""
 
-    def __init__(self, client: httpx.AsyncClient, result: LoadResult):
+    def __init__(self, client: Client, result: LoadResult):
         self.client = client
         self.result = result
 
     async def send(
         self, method: str, url: str, *, json: Any = None, params: Mapping[str, str] | None = None
-    ) -> httpx.Response | None:
+    ) -> Response | None:
         started = time.perf_counter()
         try:
             response = await self.client.request(method, url, json=json, params=params)
-        except httpx.HTTPError as exc:
-            self.result.errors[type(exc).__name__] += 1
+        except HttpError as exc:
+            self.result.errors[exc.kind] += 1
             return None
         self.result.latencies.append(time.perf_counter() - started)
         self.result.statuses[response.status_code] += 1
@@ -112,9 +112,8 @@ def request(
     return job
 
 
-def _client(headers: Mapping[str, str], connections: int) -> httpx.AsyncClient:
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    return httpx.AsyncClient(headers=dict(headers), limits=limits, timeout=TIMEOUT_SECONDS)
+def _client(headers: Mapping[str, str], connections: int) -> Client:
+    return Client(headers, connections, timeout=TIMEOUT_SECONDS)
 
 
 async def _closed(jobs: Iterable[Job], concurrency: int, headers: Mapping[str, str]) -> LoadResult:

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bench import loadgen, stub
+from bench import http1, loadgen, stub, wrk
 from bench.processes import free_port
 from bench.report import TIMES, Report, Row, Target, markdown_table, to_markdown, write
 
@@ -208,3 +208,87 @@ def test_a_refused_connection_counts_as_a_failure_not_an_answer() -> None:
     assert result.transport_errors == 3
     assert result.failures(201) == 3
     assert result.latencies == []
+
+
+# --- the HTTP/1.1 client: the answers a SCIM server may give ------------------------
+
+
+async def _answers(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Answers by path: /chunked (chunked body), /close (then closes), else Content-Length."""
+    while True:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+        except asyncio.IncompleteReadError:
+            break
+        length = next(
+            (
+                int(line.split(b":")[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length")
+            ),
+            0,
+        )
+        sent = await reader.readexactly(length)
+        target = head.split(b" ")[1]
+        path = target.split(b"?")[0]
+        body = json.dumps({"path": target.decode(), "echo": sent.decode()}).encode()
+        if path == b"/chunked":
+            half = len(body) // 2
+            chunks = b"%x\r\n%s\r\n%x\r\n%s\r\n0\r\n\r\n" % (
+                half,
+                body[:half],
+                len(body) - half,
+                body[half:],
+            )
+            writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks)
+        else:
+            close = path == b"/close"
+            headers = b"Connection: close\r\n" if close else b""
+            writer.write(
+                b"HTTP/1.1 201 Created\r\n%sContent-Length: %d\r\n\r\n%s"
+                % (headers, len(body), body)
+            )
+            if close:
+                await writer.drain()
+                break
+        await writer.drain()
+    writer.close()
+
+
+def test_the_client_reads_length_chunked_and_closing_answers_and_sends_the_body() -> None:
+    async def scenario() -> list[tuple[int, object]]:
+        server = await asyncio.start_server(_answers, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        seen = []
+        async with http1.Client({"Authorization": "Bearer t"}, max_connections=2) as client:
+            for path in ("/plain", "/chunked", "/close", "/plain"):
+                response = await client.request(
+                    "POST", f"http://127.0.0.1:{port}{path}", json={"n": 1}, params={"q": "a b"}
+                )
+                seen.append((response.status_code, response.json()))
+        server.close()
+        await server.wait_closed()
+        return seen
+
+    seen = asyncio.run(scenario())
+    echo = json.dumps({"n": 1})
+    assert seen == [
+        (201, {"path": "/plain?q=a+b", "echo": echo}),
+        (200, {"path": "/chunked?q=a+b", "echo": echo}),
+        (201, {"path": "/close?q=a+b", "echo": echo}),
+        (201, {"path": "/plain?q=a+b", "echo": echo}),  # on a new connection
+    ]
+
+
+def test_wrk_sends_each_prepared_body_and_counts_the_answers(stub_url: str, tmp_path: Path) -> None:
+    result = wrk.run(
+        f"{stub_url}/Users",
+        ({"userName": f"u{i}"} for i in range(200_000)),
+        workdir=tmp_path,
+        seconds=1,
+        connections=4,
+        headers={"Authorization": "Bearer t"},
+    )
+    assert result.statuses[201] > 100 and set(result.statuses) == {201}
+    assert 0.9 < result.elapsed < 3
+    assert result.rate(201) == result.statuses[201] / result.elapsed

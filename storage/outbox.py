@@ -20,7 +20,7 @@ from sqlalchemy import Connection, and_, delete, func, select, update
 
 from storage.clock import as_utc
 from storage.schema import change_events, dead_letters
-from storage.sql import chunked, for_update
+from storage.sql import chunked, for_update, one_of
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def mark_published(conn: Connection, event_ids: Sequence[int], now: datetime) ->
     for chunk in chunked(event_ids, 500):
         conn.execute(
             update(change_events)
-            .where(change_events.c.id.in_(chunk), change_events.c.published_at.is_(None))
+            .where(one_of(conn, change_events.c.id, chunk), change_events.c.published_at.is_(None))
             .values(published_at=now)
         )
 
@@ -82,7 +82,7 @@ def mark_unpublished(conn: Connection, event_ids: Sequence[int]) -> None:
     for chunk in chunked(event_ids, 500):
         conn.execute(
             update(change_events)
-            .where(change_events.c.id.in_(chunk), change_events.c.state == "pending")
+            .where(one_of(conn, change_events.c.id, chunk), change_events.c.state == "pending")
             .values(published_at=None)
         )
 
@@ -152,7 +152,7 @@ def mark_applied(conn: Connection, event_ids: Sequence[int], now: datetime) -> N
     for chunk in chunked(event_ids, 500):
         conn.execute(
             update(change_events)
-            .where(change_events.c.id.in_(chunk))
+            .where(one_of(conn, change_events.c.id, chunk))
             .values(
                 state="applied",
                 applied_at=now,
@@ -165,7 +165,7 @@ def record_attempt(conn: Connection, event_ids: Sequence[int], error: str) -> No
     for chunk in chunked(event_ids, 500):
         conn.execute(
             update(change_events)
-            .where(change_events.c.id.in_(chunk))
+            .where(one_of(conn, change_events.c.id, chunk))
             .values(attempts=change_events.c.attempts + 1, last_error=error[:2000])
         )
 
@@ -178,7 +178,7 @@ def dead_letter(
     for chunk in chunked(events, 500):
         conn.execute(
             update(change_events)
-            .where(change_events.c.id.in_([e.id for e in chunk]))
+            .where(one_of(conn, change_events.c.id, [e.id for e in chunk]))
             .values(state="dead", last_error=reason[:2000], attempts=change_events.c.attempts + 1)
         )
     conn.execute(
@@ -219,7 +219,7 @@ def replay_dead_letters(conn: Connection, ids: Sequence[int] | None) -> list[tup
     for chunk in chunked(event_ids, 500):
         conn.execute(
             update(change_events)
-            .where(change_events.c.id.in_(chunk))
+            .where(one_of(conn, change_events.c.id, chunk))
             .values(state="pending", attempts=0, last_error=None, published_at=None)
         )
     for chunk in chunked([r.id for r in rows], 500):

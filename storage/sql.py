@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Select, Table
+from sqlalchemy import ColumnElement, Connection, Select, Table, any_, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 
 T = TypeVar("T")
@@ -13,6 +13,17 @@ T = TypeVar("T")
 
 def dialect_insert(conn: Connection, table: Table) -> Any:
     return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+def one_of(conn: Connection, column: Any, values: Iterable[Any]) -> ColumnElement[bool]:
+    """`column IN values`. On PostgreSQL as `= ANY(array)`: one parameter, so the SQL text
+    is the same for any number of values and neither SQLAlchemy nor psycopg re-renders
+    and re-parses a statement of hundreds of placeholders for every batch."""
+    values = list(values)
+    if conn.dialect.name == "postgresql":
+        array = bindparam(None, values, type_=postgresql.ARRAY(column.type))
+        return column == any_(array)  # type: ignore[no-any-return]
+    return column.in_(values)  # type: ignore[no-any-return]
 
 
 def insert_ignoring_duplicates(

@@ -9,6 +9,7 @@ then drops the database and removes the folder.
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import socket
@@ -80,6 +81,9 @@ class Stack:
         }
         if self.backend == "postgres":  # the embedded default finds var/redis.socket itself
             env["SCIMSYNC_REDIS_URL"] = self.redis_url
+            # Production sizing: one API process per CPU (README, Configuration). SQLite
+            # keeps the default single process: it has one writer at a time anyway.
+            env["SCIMSYNC_API_WORKERS"] = str(len(os.sched_getaffinity(0)))
         return env | extra
 
     def start(self, *, api: bool = True, workers: int = 0, beat: bool = False) -> str:

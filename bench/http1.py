@@ -52,8 +52,9 @@ async def _read_body(reader: asyncio.StreamReader, headers: Mapping[str, str]) -
     return await reader.readexactly(int(headers.get("content-length", "0")))
 
 
-async def _read_response(reader: asyncio.StreamReader) -> Response:
-    head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+async def _read_response(status_line: bytes, reader: asyncio.StreamReader) -> Response:
+    rest = b"" if status_line.endswith(b"\r\n\r\n") else await reader.readuntil(b"\r\n\r\n")
+    head = (status_line + rest).decode("latin-1").split("\r\n")
     status = int(head[0].split(" ", 2)[1])
     headers = {}
     for line in head[1:]:
@@ -61,6 +62,21 @@ async def _read_response(reader: asyncio.StreamReader) -> Response:
         if name:
             headers[name.strip().lower()] = value.strip()
     return Response(status, headers, await _read_body(reader, headers))
+
+
+class _ClosedBeforeAnswering(Exception):
+    """The connection ended before the first byte of an answer."""
+
+
+async def _status_line(reader: asyncio.StreamReader) -> bytes:
+    try:
+        return await reader.readuntil(b"\r\n")
+    except asyncio.IncompleteReadError as exc:
+        if not exc.partial:
+            raise _ClosedBeforeAnswering from None
+        raise
+    except ConnectionResetError:
+        raise _ClosedBeforeAnswering from None
 
 
 class Client:
@@ -112,11 +128,14 @@ class Client:
         try:
             writer.write(message)
             await writer.drain()
-            response = await _read_response(reader)
+            response = await _read_response(await _status_line(reader), reader)
+        except _ClosedBeforeAnswering:
+            self._close(writer)
+            if reused:  # the server had closed the idle connection before reading ours
+                return await self._exchange(address, message)
+            raise HttpError("ReadError", "closed before answering") from None
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
             self._close(writer)
-            if reused:  # the server closed an idle connection: once more on a new one
-                return await self._exchange(address, message)
             raise HttpError("ReadError", str(exc)) from None
         except BaseException:  # a timeout or cancellation mid-answer: the stream is unusable
             self._close(writer)

@@ -6,17 +6,16 @@ Connection and never commit.
 
 from __future__ import annotations
 
-import fcntl
-import os
-import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from functools import lru_cache
-from typing import IO, Any
+from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.pool import QueuePool
+
+from storage.sqlite_gate import WriterGate, gate_for
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
@@ -47,7 +46,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             url, connect_args={"check_same_thread": False}, poolclass=QueuePool, **kwargs
         )
         event.listen(engine, "connect", _sqlite_pragmas)
-        _SQLITE_WRITERS[engine] = _SqliteWriterGate(engine.url.database)
+        gate = gate_for(engine.url.database)
+        if gate is not None:
+            _SQLITE_WRITERS[engine] = gate
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Connection) -> None:
@@ -61,45 +62,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
-class _SqliteWriterGate:
-    """Writers of one SQLite file queue here before BEGIN IMMEDIATE.
-
-    SQLite has one writer at a time, and a writer that finds the database locked
-    sleeps in its busy handler (naps of up to 100 ms) instead of waking when the lock
-    is free: under load most of a write's latency was that sleep. Here threads queue
-    on a lock and processes (API, workers) on an flock of a file beside the database;
-    both wake the moment the holder lets go, so the busy handler is rarely met.
-    """
-
-    def __init__(self, database: str | None) -> None:
-        self._threads = threading.RLock()
-        self._path = f"{database}.writer-lock" if database and database != ":memory:" else None
-        self._file: tuple[int, IO[bytes]] | None = None  # (pid, file): reopened after fork
-        self._depth = 0
-
-    def _lock_file(self) -> IO[bytes] | None:
-        if self._path is None:
-            return None
-        if self._file is None or self._file[0] != os.getpid():
-            self._file = (os.getpid(), open(self._path, "ab"))  # noqa: SIM115 (kept open)
-        return self._file[1]
-
-    @contextmanager
-    def held(self) -> Iterator[None]:
-        with self._threads:
-            lock_file = self._lock_file() if self._depth == 0 else None
-            if lock_file is not None:
-                fcntl.flock(lock_file, fcntl.LOCK_EX)
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
-                if lock_file is not None:
-                    fcntl.flock(lock_file, fcntl.LOCK_UN)
-
-
-_SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, _SqliteWriterGate] = weakref.WeakKeyDictionary()
+# Where an engine's writers queue (storage/sqlite_gate.py); SQLite engines only.
+_SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, WriterGate] = weakref.WeakKeyDictionary()
 
 
 @lru_cache(maxsize=4)

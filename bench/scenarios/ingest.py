@@ -41,7 +41,7 @@ def measure(
         workdir = ctx.root / "wrk"
         wrk.run(
             f"{base}/Users",
-            (user_body(i) for i in range(first, first + WARMUP * 4)),
+            (user_body(i) for i in range(first, first + MAX_RATE)),
             workdir=workdir,
             seconds=1,
             connections=s.ingest_concurrency,
@@ -49,7 +49,7 @@ def measure(
         )
         return wrk.run(
             f"{base}/Users",
-            (user_body(i) for i in range(first + WARMUP * 4, first + WARMUP * 4 + count)),
+            (user_body(i) for i in range(first + MAX_RATE, first + MAX_RATE + count)),
             workdir=workdir,
             seconds=seconds,
             connections=s.ingest_concurrency,

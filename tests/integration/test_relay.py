@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 
+from storage.clock import utcnow
 from storage.schema import change_events
 from tests.support.workspace import make_tenant, user_body
 
@@ -54,6 +55,26 @@ def test_stalled_tenants_are_kicked_again(
             )
         )
     assert relay()["kicked"] == 1
+    assert redis_client.llen("scimsync") == 1
+
+
+def test_an_event_whose_writer_died_before_publishing_is_kicked_within_the_grace(
+    api: Any, tenant: Any, engine: Any, redis_client: Any
+) -> None:
+    from worker.tasks import relay
+
+    api.post(
+        f"{tenant.scim_base}/Users", json=user_body("died@acme.test"), headers=tenant.scim_headers
+    )
+    redis_client.flushdb()  # as if the API died after commit, before its kick reached Redis
+    ten_seconds_ago = utcnow() - timedelta(seconds=10)
+    with engine.begin() as conn:  # past the 3 s grace, not yet 30 s stalled
+        conn.execute(
+            update(change_events).values(received_at=ten_seconds_ago, published_at=ten_seconds_ago)
+        )
+    assert relay() == {"republished": 0, "kicked": 1}
+    assert redis_client.llen("scimsync") == 1
+    assert relay() == {"republished": 0, "kicked": 0}  # its apply is queued: no duplicate
     assert redis_client.llen("scimsync") == 1
 
 

@@ -166,7 +166,10 @@ def drain(
         total.failed.extend(batch.failed)
         if batch.failed:
             return total  # back off: the task retries later
-        if batch.claimed < batch_size:
+        if batch.claimed == 0:
+            # Until nothing is pending, not until a short batch: what arrived while this
+            # batch applied is claimed now, rather than after another task's round trip
+            # (or the busy re-kick's delay: a second task finds the tenant locked).
             return total
         if time.monotonic() >= deadline:
             total.more = True

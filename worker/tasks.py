@@ -25,6 +25,11 @@ class TransientTaskError(Exception):
     """Raised to make Celery retry with backoff."""
 
 
+# Another task holds the tenant and drains it until nothing is pending; this one looks
+# again shortly, for what may arrive just after that task's last claim.
+BUSY_RETRY_SECONDS = 0.2
+
+
 @app.task(
     name="scimsync.apply_tenant",
     bind=True,
@@ -50,7 +55,7 @@ def apply_tenant(self: Task, tenant_id: str) -> dict[str, Any]:
             max_attempts=settings.max_task_retries,
         )
     except TenantBusy:
-        _kick_quietly(tenant_id, countdown=0.5)
+        _kick_quietly(tenant_id, countdown=BUSY_RETRY_SECONDS)
         return {"busy": True}
     except Exception as exc:
         if is_transient(exc):

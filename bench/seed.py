@@ -83,6 +83,7 @@ def seed_users(
     """Insert users (and their create events when `events`); returns their ids in order."""
     check_stored_user()
     ids: list[str] = []
+    analyzed = 0  # users when mirror_users was last analyzed
     for part in chunked(indexes, CHUNK):
         now = utcnow()
         users, values, changes = [], [], []
@@ -108,7 +109,9 @@ def seed_users(
             conn.execute(mirror_user_values.insert(), values)
             if changes:
                 conn.execute(change_events.insert(), changes)
-        _refresh_statistics(engine)
+        if len(ids) >= 2 * analyzed:  # after the first chunk, then each time it doubled
+            _refresh_statistics(engine)
+            analyzed = len(ids)
         if progress:
             progress(f"seeded {len(ids):,} users")
     return ids

@@ -28,13 +28,13 @@ class Sizes:
     lag_seconds: float = 60.0
     lag_anchor_seconds: float = 10.0
     reconcile_users: tuple[int, int] = (10_000, 100_000)
-    reconcile_users_sqlite: tuple[int, int] = (2_000, 20_000)
+    reconcile_users_sqlite: tuple[int, int] = (10_000, 100_000)
     reconcile_users_per_group: int = 50  # 2,000 groups at 100,000 users
     reconcile_groups_per_user: int = 5  # 500,000 memberships at 100,000 users
     big_group_members: int = 50_000
     big_group_added: int = 1000
-    import_users: int = 4000
-    import_groups: int = 100
+    import_users: int = 20_000
+    import_groups: int = 500
     import_concurrency: int = 8
 
 
@@ -69,18 +69,5 @@ SHRUNK: dict[str, list[str]] = {
     ],
     "lag": [
         "the Celery anchor runs 10 s, not 60 s: its latency at 200/s is steady after a few seconds"
-    ],
-    "reconcile": [
-        "on SQLite the pass runs at 2,000 and 20,000 users (same layout, still 10x "
-        "apart), not 10,000 and 100,000: in a trial run on this machine the "
-        "100,000-user pass took 288 s on SQLite (with one group per user), after "
-        "242 s building the tenant through the apply path; that alone would take "
-        "half the run's time budget"
-    ],
-    "initial_import": [
-        "4,000 users and 100 groups (40 members each) instead of 20,000 and "
-        "500: every user is two HTTP calls, and at the ~90 calls/s scim-sync "
-        "answered in a trial run the full size would take ~7 minutes per "
-        "backend"
     ],
 }

@@ -4,7 +4,10 @@ It streams both sides in key order, a chunk at a time (never the whole tenant in
 memory), in two passes: first it plans everything and counts the drift; then,
 unless it is a dry run or the safety valve trips, it applies chunk by chunk
 through the same apply path as events (each chunk re-planned against the state
-at that moment, so a run killed half-way is simply run again).
+at that moment, so a run killed half-way is simply run again). A chunk is a range
+of keys, so the store can read it with index range scans; before the passes the
+store refreshes stale planner statistics (after a bulk import, say), the one
+write a dry run may make.
 """
 
 from __future__ import annotations
@@ -38,6 +41,12 @@ class ReconcileStore(WorkspaceStore, Protocol):
 
     def member_count(self, tenant_id: str) -> int:
         """All members of the workspace (the safety valve's denominator)."""
+
+    def statistics_stale(self) -> bool:
+        """Whether the database's planner statistics need a refresh before a pass."""
+
+    def refresh_statistics(self) -> None:
+        """Refresh them (in a writing store: SQLite's ANALYZE takes the writer's lock)."""
 
 
 # open_store(write) -> a store inside its own transaction; write=False plans only.
@@ -82,7 +91,7 @@ def _chunks(
     open_store: OpenStore, tenant_id: str, chunk: int, *, write: bool
 ) -> Iterator[tuple[ReconcileStore, list[ResourceKey]]]:
     """Each chunk of keys with the store of its own transaction (read-only when planning,
-    so a dry run never takes the writer's lock)."""
+    so planning never takes the writer's lock)."""
     for kind in KINDS:
         after: str | None = None
         while True:
@@ -141,6 +150,10 @@ def reconcile_tenant(
     report = ReconcileReport(tenant_id=tenant_id, dry_run=dry_run)
     with open_store(False) as store:
         report.members = store.member_count(tenant_id)
+        stale = store.statistics_stale()
+    if stale:  # after a bulk import, say: planned blind, the pass's joins scan whole tables
+        with open_store(True) as store:
+            store.refresh_statistics()
     _plan_pass(open_store, report, chunk, progress)
     if dry_run:
         report.outcome = "dry_run"

@@ -2,14 +2,16 @@
 
 `SqlWorkspaceStore` implements `reconciler.apply.WorkspaceStore` over a
 Connection and never commits. Loads take a few `IN (...)` queries per chunk of
-500 keys. A group's SCIM memberships are compared and synced set-based
-(`INSERT ... SELECT ... WHERE NOT EXISTS`, `DELETE ... WHERE NOT EXISTS`), so a
-50,000-member group is two statements; a batch of users reads its own few
-(group, member) pairs with two indexed queries and writes the difference in
-bulk. Every effective action gets one audit_log row, inserted in one statement.
+500 keys (or index range scans over a full reconcile's chunk of keys, see
+`KeySet`); the membership drift of users and groups is counted in SQL, so keys in
+step send back no membership rows. A group's SCIM memberships are compared and
+synced set-based (`INSERT ... SELECT ... WHERE NOT EXISTS`, `DELETE ... WHERE NOT
+EXISTS`), so a 50,000-member group is two statements; a batch of users reads its
+own few (group, member) pairs with two indexed queries and writes the difference
+in bulk. Every effective action gets one audit_log row, inserted in one statement.
 Also here: the rule-11 cascade (`run_sso_removal`), the reads behind rules 8
-and 9, and `refresh_statistics` (PostgreSQL plans need fresh statistics after a
-bulk import).
+and 9, and `refresh_statistics` (query plans need fresh statistics after a bulk
+import, on PostgreSQL and SQLite).
 
 Locking: `load_policy` takes the tenant row `FOR UPDATE` (PostgreSQL), so the
 applies of one tenant run one at a time; SQLite's single writer does the same.
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -30,6 +32,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
+    except_,
     exists,
     func,
     insert,
@@ -38,6 +41,7 @@ from sqlalchemy import (
     select,
     text,
     tuple_,
+    union_all,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -121,6 +125,26 @@ def _member(row: Any) -> ActualMember:
     )
 
 
+_MEMBER_COLUMNS = [
+    members.c[name]
+    for name in (
+        "id",
+        "email",
+        "email_ci",
+        "status",
+        "display_name",
+        "status_before_deactivation",
+        "role",
+        "has_password",
+        "scim_user_id",
+    )
+]
+_DESIRED_USER_COLUMNS = [
+    mirror_users.c[name]
+    for name in ("id", "user_name", "email_ci", "display_name", "active", "has_password", "version")
+]
+
+
 def _desired_user(row: Any) -> DesiredUser:
     spelled = row.user_name if row.user_name.lower() == row.email_ci else row.email_ci
     return DesiredUser(
@@ -144,6 +168,56 @@ _wg, _mgm, _m, _gm = workspace_groups, mirror_group_members, members, group_memb
 _MIRROR_TO_GROUP = and_(_wg.c.tenant_id == _mgm.c.tenant_id, _wg.c.scim_group_id == _mgm.c.group_id)
 _MIRROR_TO_MEMBER = and_(_m.c.tenant_id == _mgm.c.tenant_id, _m.c.scim_user_id == _mgm.c.member_id)
 Pair = tuple[str, str]  # (group_id, member_id)
+
+
+@dataclass(frozen=True)
+class KeySet:
+    """The resource ids one load is for, and how SQL finds their rows.
+
+    By default the rows of exactly `ids` (`IN (...)`). A full reconcile streams a tenant
+    in key order, so its chunk is every id in [low, high]: with `bounds` the loads are
+    index range scans instead (rows of ids in the range but not in `ids` are ignored).
+    """
+
+    ids: Sequence[str]
+    bounds: tuple[str, str] | None = None
+
+    def match(self, column: ColumnElement[Any]) -> ColumnElement[bool]:
+        if self.bounds is not None:
+            return column.between(*self.bounds)
+        return column.in_(self.ids)
+
+
+def _user_membership_drift(tenant_id: str, keys: KeySet) -> Select[Any]:
+    """(member id, n): how many SCIM memberships are missing or extra for each member linked
+    to these SCIM users; members in step have no row, so a chunk in step sends back nothing.
+
+    Both sides are read from the chunk's members (index lookups, never a scan of the
+    tenant's memberships) and compared as sets (EXCEPT), like `_user_pairs`."""
+    chunk = (
+        select(_m.c.id, _m.c.scim_user_id)
+        .where(_m.c.tenant_id == tenant_id, keys.match(_m.c.scim_user_id))
+        .cte("chunk")
+    )
+    to_mirror = and_(_mgm.c.tenant_id == tenant_id, _mgm.c.member_id == chunk.c.scim_user_id)
+    desired = (
+        select(chunk.c.id.label("member_id"), _wg.c.id.label("group_id"))
+        .select_from(chunk.join(_mgm, to_mirror).join(_wg, _MIRROR_TO_GROUP))
+        .where(_mgm.c.member_type == "User")
+        .cte("desired")
+    )
+    to_held = and_(_gm.c.tenant_id == tenant_id, _gm.c.member_id == chunk.c.id)
+    existing = (
+        select(_gm.c.member_id, _gm.c.group_id, _gm.c.source)
+        .select_from(chunk.join(_gm, to_held))
+        .cte("existing")
+    )
+    want = select(desired.c.member_id, desired.c.group_id)
+    have = select(existing.c.member_id, existing.c.group_id)
+    missing = except_(want, have).subquery("missing")
+    extra = except_(have.where(existing.c.source == "scim"), want).subquery("extra")
+    drift = union_all(select(missing.c.member_id), select(extra.c.member_id)).subquery("drift")
+    return select(drift.c.member_id, func.count()).group_by(drift.c.member_id)
 
 
 def _missing_in_groups(tenant_id: str, group_ids: Sequence[str]) -> Select[Any]:
@@ -205,20 +279,32 @@ class SqlWorkspaceStore:
     def load_users(self, tenant_id: str, scim_ids: Sequence[str]) -> dict[str, UserSnapshot]:
         snapshots: dict[str, UserSnapshot] = {}
         for chunk in _chunks(list(dict.fromkeys(scim_ids))):
-            snapshots.update(self._load_user_chunk(tenant_id, chunk))
+            snapshots.update(self._load_user_chunk(tenant_id, KeySet(chunk)))
         return snapshots
 
-    def _load_user_chunk(self, tenant_id: str, ids: Sequence[str]) -> dict[str, UserSnapshot]:
+    def _load_user_chunk(self, tenant_id: str, keys: KeySet) -> dict[str, UserSnapshot]:
+        wanted = set(keys.ids)
         rows = self.conn.execute(
-            select(mirror_users).where(
-                mirror_users.c.tenant_id == tenant_id, mirror_users.c.id.in_(ids)
+            select(*_DESIRED_USER_COLUMNS).where(
+                mirror_users.c.tenant_id == tenant_id, keys.match(mirror_users.c.id)
             )
         )
-        desired = {row.id: _desired_user(row) for row in rows}
-        linked = {m.scim_user_id: m for m in self._members(tenant_id, _m.c.scim_user_id.in_(ids))}
+        desired = {row.id: _desired_user(row) for row in rows if row.id in wanted}
         emails = {d.email_ci for d in desired.values() if d.email_ci}
-        holders = {m.email_ci: m for m in self._members(tenant_id, _m.c.email_ci.in_(emails))}
-        holder_users = {m.scim_user_id for m in holders.values() if m.scim_user_id}
+        seen: dict[Any, ActualMember] = {}  # the two reads mostly return the same rows
+        linked = {
+            m.scim_user_id: m
+            for m in self._members(tenant_id, keys.match(_m.c.scim_user_id), seen)
+            if m.scim_user_id in wanted
+        }
+        holders = {m.email_ci: m for m in self._members(tenant_id, _m.c.email_ci.in_(emails), seen)}
+        held: dict[str, ActualMember] = {}  # scim id -> another member holding its email
+        for scim_id, wants in desired.items():
+            holder = holders.get(wants.email_ci) if wants.email_ci else None
+            have = linked.get(scim_id)
+            if holder is not None and (have is None or holder.id != have.id):
+                held[scim_id] = holder
+        holder_users = {m.scim_user_id for m in held.values() if m.scim_user_id}
         claimed = (
             dict(
                 self.conn.execute(  # holders' SCIM users: which email they claim now
@@ -232,14 +318,15 @@ class SqlWorkspaceStore:
             if holder_users
             else {}
         )
-        applied = self._applied_versions(tenant_id, "User", ids)
-        drift = self._user_drift(tenant_id, {m.id: m.scim_user_id for m in linked.values()})
+        applied = self._applied_versions(tenant_id, "User", keys)
+        drift: dict[str, int] = (
+            dict(self.conn.execute(_user_membership_drift(tenant_id, keys)).tuples().all())
+            if linked
+            else {}
+        )
         snapshots = {}
-        for scim_id in ids:
-            want, have = desired.get(scim_id), linked.get(scim_id)
-            holder = holders.get(want.email_ci) if want and want.email_ci else None
-            if holder is not None and have is not None and holder.id == have.id:
-                holder = None
+        for scim_id in keys.ids:
+            want, have, holder = desired.get(scim_id), linked.get(scim_id), held.get(scim_id)
             released = bool(
                 holder
                 and holder.scim_user_id
@@ -259,38 +346,65 @@ class SqlWorkspaceStore:
     def load_groups(self, tenant_id: str, scim_ids: Sequence[str]) -> dict[str, GroupSnapshot]:
         snapshots: dict[str, GroupSnapshot] = {}
         for ids in _chunks(list(dict.fromkeys(scim_ids))):
-            rows = self.conn.execute(
-                select(
-                    mirror_groups.c.id, mirror_groups.c.display_name, mirror_groups.c.version
-                ).where(mirror_groups.c.tenant_id == tenant_id, mirror_groups.c.id.in_(ids))
-            )
-            desired = {row.id: DesiredGroup(row.id, row.display_name, row.version) for row in rows}
-            actual = {
-                row.scim_group_id: ActualGroup(row.id, row.name, row.scim_group_id)
-                for row in self.conn.execute(
-                    select(_wg.c.id, _wg.c.name, _wg.c.scim_group_id).where(
-                        _wg.c.tenant_id == tenant_id, _wg.c.scim_group_id.in_(ids)
-                    )
-                )
-            }
-            taken = self._taken_names(tenant_id, {d.display_name for d in desired.values()})
-            drift = self._group_drift(tenant_id, [g.id for g in actual.values()])
-            for scim_id in ids:
-                have = actual.get(scim_id)
-                snapshots[scim_id] = GroupSnapshot(
-                    scim_id, desired.get(scim_id), have, taken, drift.get(have.id, 0) if have else 0
-                )
+            snapshots.update(self._load_group_chunk(tenant_id, KeySet(ids)))
         return snapshots
 
-    def _members(self, tenant_id: str, condition: ColumnElement[bool]) -> list[ActualMember]:
-        rows = self.conn.execute(select(_m).where(_m.c.tenant_id == tenant_id, condition))
-        return [_member(row) for row in rows]
+    def _load_group_chunk(self, tenant_id: str, keys: KeySet) -> dict[str, GroupSnapshot]:
+        wanted = set(keys.ids)
+        rows = self.conn.execute(
+            select(mirror_groups.c.id, mirror_groups.c.display_name, mirror_groups.c.version).where(
+                mirror_groups.c.tenant_id == tenant_id, keys.match(mirror_groups.c.id)
+            )
+        )
+        desired = {
+            row.id: DesiredGroup(row.id, row.display_name, row.version)
+            for row in rows
+            if row.id in wanted
+        }
+        actual = {
+            row.scim_group_id: ActualGroup(row.id, row.name, row.scim_group_id)
+            for row in self.conn.execute(
+                select(_wg.c.id, _wg.c.name, _wg.c.scim_group_id).where(
+                    _wg.c.tenant_id == tenant_id, keys.match(_wg.c.scim_group_id)
+                )
+            )
+            if row.scim_group_id in wanted
+        }
+        taken = self._taken_names(tenant_id, {d.display_name for d in desired.values()})
+        drift = self._group_drift(tenant_id, [g.id for g in actual.values()])
+        return {
+            scim_id: GroupSnapshot(
+                scim_id,
+                desired.get(scim_id),
+                have := actual.get(scim_id),
+                taken,
+                drift.get(have.id, 0) if have else 0,
+            )
+            for scim_id in keys.ids
+        }
 
-    def _applied_versions(self, tenant_id: str, kind: str, ids: Sequence[str]) -> dict[str, int]:
+    def _members(
+        self, tenant_id: str, condition: ColumnElement[bool], seen: dict[Any, ActualMember]
+    ) -> list[ActualMember]:
+        """The members matching the condition; a row already read (`seen`) is built once."""
+        found = []
+        for row in self.conn.execute(
+            select(*_MEMBER_COLUMNS).where(_m.c.tenant_id == tenant_id, condition)
+        ):
+            key = tuple(row)
+            member = seen.get(key)
+            if member is None:
+                member = seen[key] = _member(row)
+            found.append(member)
+        return found
+
+    def _applied_versions(self, tenant_id: str, kind: str, keys: KeySet) -> dict[str, int]:
         av = applied_versions
         rows = self.conn.execute(
             select(av.c.resource_id, av.c.version).where(
-                av.c.tenant_id == tenant_id, av.c.resource_type == kind, av.c.resource_id.in_(ids)
+                av.c.tenant_id == tenant_id,
+                av.c.resource_type == kind,
+                keys.match(av.c.resource_id),
             )
         )
         return dict(rows.tuples().all())
@@ -301,12 +415,13 @@ class SqlWorkspaceStore:
             return frozenset()
         prefixes = [
             _wg.c.name_ci.startswith(rules.name_family(name) + " (scim", autoescape=True)
-            for name in display_names
+            for name in sorted(display_names)
         ]
-        rows = self.conn.execute(
-            select(_wg.c.name_ci).where(_wg.c.tenant_id == tenant_id, or_(*prefixes))
-        )
-        return frozenset(rows.scalars())
+        taken: set[str] = set()
+        for some in _chunks(prefixes, 250):  # SQLite parses an OR of n terms n levels deep
+            query = select(_wg.c.name_ci).where(_wg.c.tenant_id == tenant_id, or_(*some))
+            taken.update(self.conn.execute(query).scalars())
+        return frozenset(taken)
 
     def _group_drift(self, tenant_id: str, group_ids: Sequence[str]) -> dict[str, int]:
         """Missing + extra SCIM memberships per group id (absent: in step)."""
@@ -354,10 +469,6 @@ class SqlWorkspaceStore:
                     scim.add((group_id, member_id))
         return desired, existing, scim
 
-    def _user_drift(self, tenant_id: str, scim_of: dict[str, str | None]) -> dict[str, int]:
-        desired, existing, scim = self._user_pairs(tenant_id, scim_of)
-        return Counter(member_id for _, member_id in (desired - existing) | (scim - desired))
-
     # --- applies ------------------------------------------------------------------------
 
     def apply(self, tenant_id: str, actions: Sequence[Action], actor: str) -> AppliedStats:
@@ -367,9 +478,16 @@ class SqlWorkspaceStore:
             by_kind.setdefault(type(action), []).append(action)
         stats = AppliedStats()
         audit: list[dict[str, Any]] = []
+        # The membership syncs join the members and groups created just before them, and
+        # each row they insert has its foreign keys checked against those: with statistics
+        # from before the creates (a first import: none), every check scans the table.
+        refresh = any(kind in by_kind for kind in _CREATES)
         for kind, handler in _HANDLERS.items():  # the order matters: see _HANDLERS
             if kind not in by_kind:
                 continue
+            if refresh and kind in _SYNCS:
+                refresh_statistics(self.conn)
+                refresh = False
             for action, extra in handler(self, tenant_id, by_kind[kind], now):
                 stats.counts[action.kind] = stats.counts.get(action.kind, 0) + 1
                 stats.memberships_added += extra.get("added", 0)
@@ -678,9 +796,11 @@ _HANDLERS: dict[type, Any] = {
     SyncGroupMembers: SqlWorkspaceStore._sync_groups,
     RecordRefusal: SqlWorkspaceStore._refusals,
 }
+_CREATES = (CreateMember, CreateGroup)
+_SYNCS = (SyncUserMemberships, SyncGroupMembers)
 
 
-# --- PostgreSQL statistics ---------------------------------------------------------------
+# --- planner statistics ------------------------------------------------------------------
 
 _PLANNED_TABLES = (
     members,
@@ -695,25 +815,72 @@ _PLANNED_TABLES = (
 _STALE_STATS = text("""
     SELECT c.relname FROM pg_class c
     WHERE c.relname IN :names AND c.relnamespace = to_regnamespace(current_schema())::oid
-      AND pg_relation_size(c.oid) / current_setting('block_size')::int > 2 * c.relpages + 8
+      AND (pg_relation_size(c.oid) / current_setting('block_size')::int > 2 * c.relpages + 8
+           OR (c.reltuples < 0 AND pg_relation_size(c.oid) > 0))
 """).bindparams(bindparam("names", expanding=True))
+SQLITE_ANALYSIS_LIMIT = 2000  # rows sampled per index: ANALYZE stays quick at any size
+_SQLITE_STATS = text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_stat1'")
+_SQLITE_RECORDED = text("SELECT tbl, max(CAST(stat AS INTEGER)) FROM sqlite_stat1 GROUP BY tbl")
+_SQLITE_FINGERPRINT = text(
+    "SELECT group_concat(s, ';') FROM "
+    "(SELECT tbl || ' ' || coalesce(idx, '') || ' ' || stat AS s FROM sqlite_stat1 ORDER BY 1)"
+)
 
 
 def refresh_statistics(conn: Connection) -> list[str]:
-    """ANALYZE the tables that more than doubled in size since their last ANALYZE (PostgreSQL).
+    """ANALYZE the planned tables that more than doubled in size since their last ANALYZE,
+    or were never analyzed; returns them. Call it inside a writing transaction.
 
-    A bulk import outruns autovacuum (or it is off): without column statistics
-    the membership joins become nested loops over whole tables. Growth-triggered,
-    this runs a logarithmic number of times; SKIP_LOCKED never waits on another
-    worker's ANALYZE. Returns the tables analyzed.
+    A bulk import outruns autovacuum (or it is off), and SQLite has no statistics
+    until someone runs ANALYZE: planned blind, the membership joins become nested
+    loops over whole tables (a group sync then reads every member of the tenant per
+    group). Growth-triggered, this runs a logarithmic number of times; on PostgreSQL
+    SKIP_LOCKED never waits on another worker's ANALYZE. SQLite's ANALYZE is sampled,
+    and a SQLite connection only sees statistics that another connection wrote once
+    it reloads them, which this does too.
     """
-    if conn.dialect.name != "postgresql":
-        return []
-    stale = list(conn.execute(_STALE_STATS, {"names": [t.name for t in _PLANNED_TABLES]}).scalars())
-    for name in stale:
-        with conn.begin_nested():
-            conn.execute(text(f'ANALYZE (SKIP_LOCKED) "{name}"'))
+    stale = stale_statistics(conn)
+    analyze(conn, stale)
+    if conn.dialect.name == "sqlite" and conn.execute(_SQLITE_STATS).first():
+        fingerprint = conn.execute(_SQLITE_FINGERPRINT).scalar()
+        info = conn.connection.info
+        if info.get("sqlite_statistics") != fingerprint:
+            if not stale:  # written by another connection: load them into this one
+                conn.exec_driver_sql("ANALYZE sqlite_schema")
+            info["sqlite_statistics"] = fingerprint
     return stale
+
+
+def stale_statistics(conn: Connection) -> list[str]:
+    """The planned tables whose statistics are missing or describe under half their rows
+    (cheap: catalog page counts on PostgreSQL, the rowid high-water mark on SQLite)."""
+    names = [t.name for t in _PLANNED_TABLES]
+    if conn.dialect.name == "postgresql":
+        return list(conn.execute(_STALE_STATS, {"names": names}).scalars())
+    if conn.dialect.name != "sqlite":
+        return []
+    recorded: dict[str, int] = {}
+    if conn.execute(_SQLITE_STATS).first():
+        recorded = {name: int(n or 0) for name, n in conn.execute(_SQLITE_RECORDED).tuples()}
+    return [
+        name
+        for name in names
+        if (conn.execute(text(f'SELECT max(rowid) FROM "{name}"')).scalar() or 0)
+        > 2 * recorded.get(name, 0) + 100
+    ]
+
+
+def analyze(conn: Connection, names: Sequence[str]) -> None:
+    """ANALYZE these tables (on SQLite sampled, and it needs the writer's lock)."""
+    if conn.dialect.name == "postgresql":
+        for name in names:
+            with conn.begin_nested():
+                conn.execute(text(f'ANALYZE (SKIP_LOCKED) "{name}"'))
+    elif conn.dialect.name == "sqlite" and names:
+        conn.exec_driver_sql(f"PRAGMA analysis_limit = {SQLITE_ANALYSIS_LIMIT}")
+        for name in names:
+            conn.exec_driver_sql(f'ANALYZE "{name}"')
+        conn.exec_driver_sql("PRAGMA analysis_limit = 0")
 
 
 # --- rule 11: removing SSO --------------------------------------------------------------

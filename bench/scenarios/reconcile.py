@@ -1,7 +1,7 @@
 """5 · Reconcile: a full pass over a tenant with no drift, at two sizes.
 
 The tenant (users in groups of 50, each user in five groups: 2,000 groups and
-500,000 memberships at 100,000 users, as issue 5 asks; smaller on SQLite) is
+500,000 memberships at 100,000 users, as issue 5 asks, on both backends) is
 seeded by bulk SQL and applied in this process through the real apply path, so
 workspace and mirror agree; the pass must find nothing to repair. Then
 `scimsync reconcile TENANT --json` runs as its own process: wall time and peak

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -30,6 +30,7 @@ from sqlalchemy import (
     Connection,
     Select,
     and_,
+    any_,
     bindparam,
     delete,
     except_,
@@ -95,6 +96,7 @@ from storage.schema import (
     tenants,
     workspace_groups,
 )
+from storage.sql import one_of
 
 CHUNK = 500
 T = TypeVar("T")
@@ -145,6 +147,19 @@ _DESIRED_USER_COLUMNS = [
 ]
 
 
+def _as_detail(value: Any) -> Any:
+    """`dataclasses.asdict` without its deep copies: a tenth of the time, for one audit row
+    per applied action."""
+    fields = getattr(type(value), "__dataclass_fields__", None)
+    if fields is not None:
+        return {name: _as_detail(getattr(value, name)) for name in fields}
+    if isinstance(value, list | tuple):
+        return type(value)(_as_detail(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _as_detail(v) for k, v in value.items()}
+    return value
+
+
 def _desired_user(row: Any) -> DesiredUser:
     spelled = row.user_name if row.user_name.lower() == row.email_ci else row.email_ci
     return DesiredUser(
@@ -181,10 +196,14 @@ class KeySet:
 
     ids: Sequence[str]
     bounds: tuple[str, str] | None = None
+    as_array: bool = False  # PostgreSQL: `= ANY(array)`, see storage/sql.py `one_of`
 
     def match(self, column: ColumnElement[Any]) -> ColumnElement[bool]:
         if self.bounds is not None:
             return column.between(*self.bounds)
+        if self.as_array:
+            array = bindparam(None, list(self.ids), type_=postgresql.ARRAY(column.type))
+            return column == any_(array)
         return column.in_(self.ids)
 
 
@@ -276,10 +295,13 @@ class SqlWorkspaceStore:
             owner_email=owner,
         )
 
+    def _keys(self, ids: Sequence[str]) -> KeySet:
+        return KeySet(ids, as_array=self.conn.dialect.name == "postgresql")
+
     def load_users(self, tenant_id: str, scim_ids: Sequence[str]) -> dict[str, UserSnapshot]:
         snapshots: dict[str, UserSnapshot] = {}
         for chunk in _chunks(list(dict.fromkeys(scim_ids))):
-            snapshots.update(self._load_user_chunk(tenant_id, KeySet(chunk)))
+            snapshots.update(self._load_user_chunk(tenant_id, self._keys(chunk)))
         return snapshots
 
     def _load_user_chunk(self, tenant_id: str, keys: KeySet) -> dict[str, UserSnapshot]:
@@ -297,7 +319,10 @@ class SqlWorkspaceStore:
             for m in self._members(tenant_id, keys.match(_m.c.scim_user_id), seen)
             if m.scim_user_id in wanted
         }
-        holders = {m.email_ci: m for m in self._members(tenant_id, _m.c.email_ci.in_(emails), seen)}
+        holders = {
+            m.email_ci: m
+            for m in self._members(tenant_id, one_of(self.conn, _m.c.email_ci, emails), seen)
+        }
         held: dict[str, ActualMember] = {}  # scim id -> another member holding its email
         for scim_id, wants in desired.items():
             holder = holders.get(wants.email_ci) if wants.email_ci else None
@@ -346,7 +371,7 @@ class SqlWorkspaceStore:
     def load_groups(self, tenant_id: str, scim_ids: Sequence[str]) -> dict[str, GroupSnapshot]:
         snapshots: dict[str, GroupSnapshot] = {}
         for ids in _chunks(list(dict.fromkeys(scim_ids))):
-            snapshots.update(self._load_group_chunk(tenant_id, KeySet(ids)))
+            snapshots.update(self._load_group_chunk(tenant_id, self._keys(ids)))
         return snapshots
 
     def _load_group_chunk(self, tenant_id: str, keys: KeySet) -> dict[str, GroupSnapshot]:
@@ -450,7 +475,7 @@ class SqlWorkspaceStore:
                 .select_from(_mgm.join(_wg, _MIRROR_TO_GROUP))
                 .where(
                     _mgm.c.tenant_id == tenant_id,
-                    _mgm.c.member_id.in_(chunk),
+                    one_of(self.conn, _mgm.c.member_id, chunk),
                     _mgm.c.member_type == "User",
                 )
             )
@@ -460,7 +485,7 @@ class SqlWorkspaceStore:
         for chunk in _chunks(list(scim_of)):
             held = self.conn.execute(
                 select(_gm.c.group_id, _gm.c.member_id, _gm.c.source).where(
-                    _gm.c.tenant_id == tenant_id, _gm.c.member_id.in_(chunk)
+                    _gm.c.tenant_id == tenant_id, one_of(self.conn, _gm.c.member_id, chunk)
                 )
             )
             for group_id, member_id, source in held:
@@ -498,7 +523,7 @@ class SqlWorkspaceStore:
                         "actor": actor,
                         "action": action.kind,
                         "target": action_target(action),
-                        "detail": {**asdict(action), **extra},
+                        "detail": {**_as_detail(action), **extra},
                         "at": now,
                     }
                 )
@@ -511,16 +536,20 @@ class SqlWorkspaceStore:
         for chunk in _chunks(ids):
             for table in (invitations, group_memberships):
                 self.conn.execute(
-                    delete(table).where(table.c.tenant_id == t, table.c.member_id.in_(chunk))
+                    delete(table).where(
+                        table.c.tenant_id == t, one_of(self.conn, table.c.member_id, chunk)
+                    )
                 )
-            self.conn.execute(delete(_m).where(_m.c.tenant_id == t, _m.c.id.in_(chunk)))
+            self.conn.execute(
+                delete(_m).where(_m.c.tenant_id == t, one_of(self.conn, _m.c.id, chunk))
+            )
         return [(a, {}) for a in batch]
 
     def _unlink_members(self, t: str, batch: list[UnlinkMember], now: datetime) -> Effective:
         for chunk in _chunks([a.member_id for a in batch]):
             self.conn.execute(
                 update(_m)
-                .where(_m.c.tenant_id == t, _m.c.id.in_(chunk))
+                .where(_m.c.tenant_id == t, one_of(self.conn, _m.c.id, chunk))
                 .values(scim_user_id=None, updated_at=now)
             )
         return [(a, {}) for a in batch]
@@ -676,7 +705,7 @@ class SqlWorkspaceStore:
             scim_of.update(
                 self.conn.execute(
                     select(_m.c.id, _m.c.scim_user_id).where(
-                        _m.c.tenant_id == t, _m.c.id.in_(chunk)
+                        _m.c.tenant_id == t, one_of(self.conn, _m.c.id, chunk)
                     )
                 )
                 .tuples()
@@ -754,7 +783,7 @@ class SqlWorkspaceStore:
                     delete(av).where(
                         av.c.tenant_id == tenant_id,
                         av.c.resource_type == kind,
-                        av.c.resource_id.in_(chunk),
+                        one_of(self.conn, av.c.resource_id, chunk),
                     )
                 )
         live = [

@@ -168,8 +168,6 @@ def run(ctx: ScenarioContext) -> list[Row]:
     calls = 2 * s.import_users + 3 * s.import_groups
     note += f"; {calls:,} calls: scim-sync answered {calls / pushed:,.0f}/s, scim2-server "
     note += f"{calls / anchor:,.0f}/s"
-    if "ingest.ceiling" in ctx.shared:
-        note += f" (the client's own ceiling: {ctx.shared['ingest.ceiling']:,.0f}/s)"
     if push.errors or anchor_errors:
         note += f"; {push.errors} failed pushes (scim2-server: {anchor_errors})"
     return [

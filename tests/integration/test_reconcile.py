@@ -12,7 +12,13 @@ import pytest
 from sqlalchemy import delete, insert, select, text, update
 
 from storage.schema import group_memberships, group_permissions, members, workspace_groups
-from tests.support.workspace import TenantHandle, group_body, make_tenant, user_body
+from tests.support.workspace import (
+    TenantHandle,
+    group_body,
+    make_tenant,
+    user_body,
+    workspace_state,
+)
 from worker.pipeline import drain
 from worker.reconcile_jobs import AlreadyRunning, run_reconcile
 
@@ -64,43 +70,6 @@ def synced(api: Any, engine: Any, service_env: Any) -> dict[str, Any]:
     return {"tenant": tenant, "users": ids, "group": group["id"]}
 
 
-def snapshot(engine: Any, tenant_id: str) -> dict[str, Any]:
-    with engine.connect() as conn:
-        return {
-            "members": sorted(
-                (r.email_ci, r.status, r.display_name, r.scim_user_id is not None)
-                for r in conn.execute(select(members).where(members.c.tenant_id == tenant_id))
-            ),
-            "groups": sorted(
-                (r.name, r.scim_group_id is not None)
-                for r in conn.execute(
-                    select(workspace_groups).where(workspace_groups.c.tenant_id == tenant_id)
-                )
-            ),
-            "memberships": sorted(
-                tuple(r)
-                for r in conn.execute(
-                    text(
-                        "SELECT g.name, m.email_ci, gm.source FROM group_memberships gm "
-                        "JOIN workspace_groups g ON g.id = gm.group_id JOIN members m ON m.id = "
-                        "gm.member_id WHERE gm.tenant_id = :t"
-                    ),
-                    {"t": tenant_id},
-                )
-            ),
-            "permissions": sorted(
-                tuple(r)
-                for r in conn.execute(
-                    select(
-                        group_permissions.c.group_id,
-                        group_permissions.c.path,
-                        group_permissions.c.access,
-                    )
-                )
-            ),
-        }
-
-
 def member_where(email: str) -> Any:
     return members.c.email_ci == email
 
@@ -142,15 +111,15 @@ def test_drift_is_repaired_and_second_run_is_clean(
     synced: dict[str, Any], engine: Any, drift: str
 ) -> None:
     tenant: TenantHandle = synced["tenant"]
-    before = snapshot(engine, tenant.id)
+    before = workspace_state(engine, tenant.id)
     with engine.begin() as conn:
         DRIFTS[drift](conn, synced)
-    assert snapshot(engine, tenant.id) != before
+    assert workspace_state(engine, tenant.id) != before
     dry = run_reconcile(tenant.id, dry_run=True)
     assert dry["outcome"] == "dry_run" and sum(dry["counts"].values()) > 0
     report = run_reconcile(tenant.id)
     assert report["outcome"] == "applied", report
-    assert snapshot(engine, tenant.id) == before
+    assert workspace_state(engine, tenant.id) == before
     assert run_reconcile(tenant.id)["outcome"] == "in_sync"
 
 
@@ -158,7 +127,7 @@ def test_extra_member_and_extra_group_and_extra_membership(
     synced: dict[str, Any], engine: Any
 ) -> None:
     tenant: TenantHandle = synced["tenant"]
-    before = snapshot(engine, tenant.id)
+    before = workspace_state(engine, tenant.id)
     with engine.begin() as conn:
         conn.execute(
             insert(members).values(
@@ -200,7 +169,7 @@ def test_extra_member_and_extra_group_and_extra_membership(
     report = run_reconcile(tenant.id)
     assert report["counts"].get("delete_member") == 1
     assert report["counts"].get("delete_group") == 1
-    assert snapshot(engine, tenant.id) == before
+    assert workspace_state(engine, tenant.id) == before
     assert run_reconcile(tenant.id)["outcome"] == "in_sync"
 
 
@@ -208,11 +177,11 @@ def test_dry_run_writes_nothing(synced: dict[str, Any], engine: Any) -> None:
     tenant: TenantHandle = synced["tenant"]
     with engine.begin() as conn:
         DRIFTS["wrong_status"](conn, synced)
-    drifted = snapshot(engine, tenant.id)
+    drifted = workspace_state(engine, tenant.id)
     report = run_reconcile(tenant.id, dry_run=True)
     assert report["counts"] == {"set_member_status": 1}
     assert report["actions"][0]["kind"] == "set_member_status"
-    assert snapshot(engine, tenant.id) == drifted
+    assert workspace_state(engine, tenant.id) == drifted
 
 
 def test_safety_valve_halts_mass_deactivation(synced: dict[str, Any], engine: Any) -> None:
@@ -221,10 +190,10 @@ def test_safety_valve_halts_mass_deactivation(synced: dict[str, Any], engine: An
         conn.execute(text("DELETE FROM mirror_group_members"))
         conn.execute(text("DELETE FROM mirror_user_values"))
         conn.execute(text("DELETE FROM mirror_users"))
-    before = snapshot(engine, tenant.id)
+    before = workspace_state(engine, tenant.id)
     report = run_reconcile(tenant.id)
     assert report["outcome"] == "halted" and "nothing applied" in report["detail"]
-    assert snapshot(engine, tenant.id) == before
+    assert workspace_state(engine, tenant.id) == before
     forced = run_reconcile(tenant.id, force=True)
     assert forced["outcome"] == "applied" and forced["counts"]["delete_member"] == 4
 
@@ -249,7 +218,7 @@ def test_snapshot_file_source_repairs_mirror_and_workspace(
         headers=tenant.scim_headers,
     ).json()
     assert found["totalResults"] == 1
-    state = snapshot(engine, tenant.id)
+    state = workspace_state(engine, tenant.id)
     assert ("Eng (SCIM)", "missed@acme.test", "scim") in state["memberships"]
     assert run_reconcile(tenant.id, source=f"file:{path}")["outcome"] == "in_sync"
 

@@ -15,7 +15,13 @@ from reconciler.full_run import ReconcileReport, reconcile_tenant
 from storage.db import unit_of_work
 from storage.reconcile_store import SqlReconcileStore
 from storage.schema import group_memberships, members, mirror_users, workspace_groups
-from tests.support.workspace import TenantHandle, group_body, make_tenant, user_body
+from tests.support.workspace import (
+    TenantHandle,
+    group_body,
+    make_tenant,
+    user_body,
+    workspace_state,
+)
 from worker.pipeline import drain
 
 USERS = 7
@@ -49,32 +55,6 @@ def reconcile(engine: Engine, tenant_id: str, *, chunk: int, dry_run: bool) -> R
             yield SqlReconcileStore(conn, lock_tenant=write)
 
     return reconcile_tenant(open_store, tenant_id, dry_run=dry_run, force=True, chunk=chunk)
-
-
-def state(engine: Engine, tenant_id: str) -> dict[str, Any]:
-    with engine.connect() as conn:
-        return {
-            "members": sorted(
-                (r.email_ci, r.status, r.display_name, r.scim_user_id is not None)
-                for r in conn.execute(select(members).where(members.c.tenant_id == tenant_id))
-            ),
-            "groups": sorted(
-                conn.execute(
-                    select(workspace_groups.c.name).where(workspace_groups.c.tenant_id == tenant_id)
-                ).scalars()
-            ),
-            "memberships": sorted(
-                tuple(r)
-                for r in conn.execute(
-                    text(
-                        "SELECT g.name, m.email_ci, gm.source FROM group_memberships gm "
-                        "JOIN workspace_groups g ON g.id = gm.group_id "
-                        "JOIN members m ON m.id = gm.member_id WHERE gm.tenant_id = :t"
-                    ),
-                    {"t": tenant_id},
-                )
-            ),
-        }
 
 
 def member_id(conn: Any, email: str) -> str:
@@ -166,7 +146,7 @@ def test_keys_after_merges_both_sides_at_any_chunk_size(
 def test_chunked_pass_plans_and_repairs_like_a_single_chunk(
     tenant: TenantHandle, engine: Engine, chunk: int
 ) -> None:
-    before = state(engine, tenant.id)
+    before = workspace_state(engine, tenant.id)
     assert reconcile(engine, tenant.id, chunk=chunk, dry_run=True).drift == 0
     drift_everything(engine, tenant.id)
     whole = reconcile(engine, tenant.id, chunk=1000, dry_run=True)
@@ -186,5 +166,5 @@ def test_chunked_pass_plans_and_repairs_like_a_single_chunk(
         whole.keys_seen,
     )
     assert reconcile(engine, tenant.id, chunk=chunk, dry_run=False).outcome == "applied"
-    assert state(engine, tenant.id) == before
+    assert workspace_state(engine, tenant.id) == before
     assert reconcile(engine, tenant.id, chunk=chunk, dry_run=True).drift == 0

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select, text
 
 from storage import tenants
 from storage.db import unit_of_work
+from storage.schema import group_permissions, members, workspace_groups
 
 
 @dataclass
@@ -76,3 +77,42 @@ def patch_body(*operations: dict[str, Any]) -> dict[str, Any]:
         "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
         "Operations": list(operations),
     }
+
+
+def workspace_state(engine: Engine, tenant_id: str) -> dict[str, Any]:
+    """The tenant's workspace as a user would compare it: members, groups (and whether SCIM
+    manages them), memberships by name and email, folder permissions."""
+    with engine.connect() as conn:
+        return {
+            "members": sorted(
+                (r.email_ci, r.status, r.display_name, r.scim_user_id is not None)
+                for r in conn.execute(select(members).where(members.c.tenant_id == tenant_id))
+            ),
+            "groups": sorted(
+                (r.name, r.scim_group_id is not None)
+                for r in conn.execute(
+                    select(workspace_groups).where(workspace_groups.c.tenant_id == tenant_id)
+                )
+            ),
+            "memberships": sorted(
+                tuple(r)
+                for r in conn.execute(
+                    text(
+                        "SELECT g.name, m.email_ci, gm.source FROM group_memberships gm "
+                        "JOIN workspace_groups g ON g.id = gm.group_id JOIN members m ON m.id = "
+                        "gm.member_id WHERE gm.tenant_id = :t"
+                    ),
+                    {"t": tenant_id},
+                )
+            ),
+            "permissions": sorted(
+                tuple(r)
+                for r in conn.execute(
+                    select(
+                        group_permissions.c.group_id,
+                        group_permissions.c.path,
+                        group_permissions.c.access,
+                    ).where(group_permissions.c.tenant_id == tenant_id)
+                )
+            ),
+        }

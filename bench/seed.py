@@ -1,7 +1,7 @@
 """Fast seeding through SQL: what 100,000 HTTP calls would write, in seconds.
 
 Rows are exactly what the ingest writes (storage/projection.py decides the
-columns, the resource is the one events/resources.py stores), inserted in bulk
+columns, the resource is the one events/scim/resources.py stores), inserted in bulk
 into the mirror tables and, when asked, as pending change events, so that the
 workspace can then be built by the real apply path (`worker.pipeline.drain`).
 The report says which figures were seeded this way.
@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from bench.payloads import group_body, user_body
-from events.resources import parse_group, parse_user
+from events.scim.resources import parse_group, parse_user
 from storage.clock import new_id, utcnow
 from storage.db import unit_of_work
 from storage.projection import group_columns, user_columns, user_value_rows

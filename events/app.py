@@ -10,18 +10,15 @@ import structlog
 from anyio import to_thread
 from fastapi import Depends, FastAPI
 
-from events import (
-    admin_routes,
-    dashboard,
-    http_errors,
-    ops_routes,
-    rate_limit,
-    scim_bulk,
-    scim_discovery,
-    scim_routes,
-    webhooks,
-)
+from events import http_errors, rate_limit
+from events.admin import routes as admin_routes
+from events.hooks import routes as webhooks
+from events.ops import dashboard
+from events.ops import routes as ops_routes
 from events.request_context import RequestContext
+from events.scim import bulk as scim_bulk
+from events.scim import discovery as scim_discovery
+from events.scim import routes as scim_routes
 from worker.logging import configure_logging
 from worker.settings import get_settings
 
@@ -56,7 +53,7 @@ def create_app() -> FastAPI:
 
     app.include_router(ops_routes.router)
     # Per-tenant rate limits (events/rate_limit.py): SCIM routes inside their
-    # authentication (events/scim_context.py), webhooks before it with the token given
+    # authentication (events/scim/context.py), webhooks before it with the token given
     # back on a 401.
     app.include_router(scim_discovery.router)
     app.include_router(scim_bulk.router)

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import Request
 
-from events.errors import InvalidSyntax, InvalidValue, PayloadTooLarge
+from reconciler.errors import InvalidSyntax, InvalidValue, PayloadTooLarge
 from worker.settings import get_settings
 
 # NUL cannot be stored in PostgreSQL text, and a lone surrogate cannot be encoded as

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from events.errors import InvalidValue, RateLimited, Refusal, RuleRefusal
+from reconciler.errors import InvalidValue, RateLimited, Refusal, RuleRefusal
 from reconciler.model import RuleViolation
 
 log = structlog.get_logger(__name__)

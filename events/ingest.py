@@ -10,9 +10,9 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from events import patch as patching
-from events.errors import InvalidSyntax, NotFound, PreconditionFailed
-from events.resources import ParsedUser, etag, parse_group, parse_user
+from events.scim.patch import document as patching
+from events.scim.resources import ParsedUser, etag, parse_group, parse_user
+from reconciler.errors import InvalidSyntax, NotFound, PreconditionFailed
 from reconciler.model import IdpKind, TenantPolicy
 from reconciler.rules import check_groups_supported
 from storage import mirror, outbox

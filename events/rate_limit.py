@@ -29,10 +29,10 @@ from typing import Any
 import redis
 import structlog
 
-from events.errors import RateLimited, Unauthorized
+from reconciler.errors import RateLimited, Unauthorized
 from storage import tenants
 from storage.db import get_engine, unit_of_work
-from worker.metrics import RATE_LIMITED
+from worker.metrics.pipeline import RATE_LIMITED
 from worker.publish import redis_client
 from worker.settings import get_settings
 

@@ -17,8 +17,8 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from events import http_errors
-from events.errors import InvalidSyntax, PayloadTooLarge, Refusal
-from worker.metrics import REQUEST_DURATION, REQUESTS
+from reconciler.errors import InvalidSyntax, PayloadTooLarge, Refusal
+from worker.metrics.pipeline import REQUEST_DURATION, REQUESTS
 
 
 def _early_refusal(scope: Scope, max_body_bytes: int) -> Refusal | None:

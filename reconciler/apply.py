@@ -72,7 +72,7 @@ def apply_resources(
     conn: Connection, tenant_id: str, keys: Sequence[ResourceKey], *, actor: str = "worker"
 ) -> ApplyOutcome:
     """Apply `keys` to the workspace inside the caller's transaction (never commits)."""
-    from storage.workspace_store import SqlWorkspaceStore, refresh_statistics  # the SQL adapter
+    from storage.workspace.store import SqlWorkspaceStore, refresh_statistics  # the SQL adapter
 
     refresh_statistics(conn)
     return apply_with_store(SqlWorkspaceStore(conn), tenant_id, keys, actor=actor)

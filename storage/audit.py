@@ -3,7 +3,7 @@
 Every accepted SCIM write is already a change event; `record_writes` copies the events
 one request wrote into audit_log, in the request's own transaction, adding the caller's
 identity that the event log does not carry. Admin actions, webhook hooks and reconcile
-repairs write their own audit rows (storage/workspace_admin.py, storage/workspace_store.py).
+repairs write their own audit rows (storage/workspace/admin_members.py, storage/workspace/store.py).
 """
 
 from __future__ import annotations

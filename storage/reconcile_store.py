@@ -10,7 +10,7 @@ from sqlalchemy import Connection, func, select, union, update
 
 from reconciler.model import GroupSnapshot, UserSnapshot
 from storage.schema import members, mirror_groups, mirror_users, reconcile_runs, workspace_groups
-from storage.workspace_store import (
+from storage.workspace.store import (
     KeySet,
     SqlWorkspaceStore,
     refresh_statistics,

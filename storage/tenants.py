@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, and_, bindparam, func, select, update
 
-from events.errors import NotFound, RuleRefusal, Unauthorized
+from reconciler.errors import NotFound, RuleRefusal, Unauthorized
 from storage.clock import new_id, utcnow
 from storage.schema import api_tokens, tenants
 

@@ -92,7 +92,7 @@ def _record_heartbeat(sender: object = None, **_: object) -> None:
     """Workers report in to Redis so the 'worker down' alert sees every host."""
     import time
 
-    from worker.metrics import HEARTBEAT_INTERVAL_SECONDS, record_heartbeat
+    from worker.metrics.pipeline import HEARTBEAT_INTERVAL_SECONDS, record_heartbeat
     from worker.publish import redis_client
 
     global _last_heartbeat

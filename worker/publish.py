@@ -49,7 +49,7 @@ def kick(
     dedupe check: on the write path every round trip is paid by the IdP's request.
     """
     from worker.celery_app import app
-    from worker.metrics import received_counter_key
+    from worker.metrics.pipeline import received_counter_key
 
     pipe = redis_client().pipeline(transaction=False)
     # A forced kick sends anyway, but still marks a message as queued for the others.

@@ -17,8 +17,8 @@ from typing import Any
 import structlog
 from redis.lock import Lock
 
-from events.mirror_repair import apply_repair, plan_repair
-from events.reconcile_sources import iter_source, parse_source
+from events.sources.mirror_repair import apply_repair, plan_repair
+from events.sources.readers import iter_source, parse_source
 from reconciler.full_run import ReconcileReport, reconcile_tenant
 from storage import reconcile_store, tenants
 from storage.clock import utcnow

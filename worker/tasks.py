@@ -11,8 +11,8 @@ from celery import Task
 from storage import outbox
 from storage.clock import utcnow
 from storage.db import get_engine, unit_of_work
-from worker import metrics_hooks
 from worker.celery_app import app
+from worker.metrics import hooks as metrics_hooks
 from worker.pipeline import TenantBusy, drain, is_transient
 from worker.publish import kick, kick_key, redis_client
 from worker.settings import get_settings

@@ -31,7 +31,7 @@ def available() -> str | None:
     """None when the full reconcile exists, else what is missing."""
     if find_spec("reconciler.full_run") is None:
         return "reconciler/full_run.py"
-    from worker.cli import main
+    from worker.cli.main import main
 
     return None if "reconcile" in main.commands else "the `scimsync reconcile` command"
 

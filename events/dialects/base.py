@@ -26,8 +26,8 @@ from typing import Any, ClassVar
 from sqlalchemy import Connection
 
 from events import ingest
-from events.errors import InvalidValue, NotFound
 from events.ingest import PATCH_SCHEMA, WriteResult
+from reconciler.errors import InvalidValue, NotFound
 from storage.tenants import Tenant
 
 WriteAction = Callable[..., WriteResult]

@@ -27,9 +27,9 @@ from __future__ import annotations
 from typing import Any
 
 from events.dialects.base import Body, Dialect
-from events.errors import Refusal
-from events.patch_paths import resolve
-from events.patch_schema import GROUP_SCHEMA, USER_SCHEMA, Kind, ResourceSchema
+from events.scim.patch.paths import resolve
+from events.scim.patch.schema import GROUP_SCHEMA, USER_SCHEMA, Kind, ResourceSchema
+from reconciler.errors import Refusal
 from storage.tenants import Tenant
 
 SCHEMAS = {"User": USER_SCHEMA, "Group": GROUP_SCHEMA}

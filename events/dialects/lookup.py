@@ -12,8 +12,8 @@ import json
 
 from sqlalchemy import Connection, text
 
-from events.errors import Uniqueness
-from events.filters import group_filter, user_filter
+from events.scim.filter.compiler import group_filter, user_filter
+from reconciler.errors import Uniqueness
 from storage import mirror
 from storage.mirror import MirrorResource
 from storage.projection import fold

@@ -2,7 +2,7 @@
 
 What Okta sends that a strict server would trip on, and where it is handled:
 - `password` in POST and PUT when password sync is on: validated, remembered as
-  "has a password", never stored (events/resources.py);
+  "has a password", never stored (events/scim/resources.py);
 - `"groups": []` in POST /Users: no information; a non-empty list becomes
   membership adds (the base dialect);
 - a no-path `replace` carrying `id` with `displayName` to rename a group, and

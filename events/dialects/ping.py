@@ -28,8 +28,8 @@ from sqlalchemy import Connection
 from events import ingest
 from events.dialects.base import Body, Dialect, set_active_body
 from events.dialects.lookup import find_user
-from events.errors import InvalidValue, Uniqueness
 from events.ingest import WriteResult
+from reconciler.errors import InvalidValue, Uniqueness
 from storage.projection import attribute
 from storage.tenants import Tenant
 

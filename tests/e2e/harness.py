@@ -32,7 +32,7 @@ def scimsync_command() -> list[str]:
     script = Path(sys.executable).parent / "scimsync"
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-c", "from worker.cli import main; main()"]
+    return [sys.executable, "-c", "from worker.cli.main import main; main()"]
 
 
 def clean_environment() -> dict[str, str]:

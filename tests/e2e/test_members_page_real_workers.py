@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 
 from storage.schema import change_events
 from tests.e2e.harness import ServiceStack
-from tests.integration.admin import test_members_page_scenario as scenario
-from tests.integration.admin.support import AdminApi, IdpClient
+from tests.integration.events.admin import test_members_page_scenario as scenario
+from tests.integration.events.admin.support import AdminApi, IdpClient
 from tests.support.workspace import TenantHandle
 
 

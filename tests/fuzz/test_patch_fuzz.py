@@ -2,7 +2,8 @@
 process only our Refusal errors may escape; over HTTP no 5xx, a refused PATCH changes
 nothing, and an accepted one leaves a resource that still reads back.
 
-(tests/unit/test_patch_properties.py covers PATCH semantics with plausible operations.)
+(tests/unit/events/scim/patch/test_patch_properties.py covers PATCH semantics
+with plausible operations.)
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
-from events.errors import Refusal
-from events.patch import patch_group, patch_user
+from events.scim.patch.document import patch_group, patch_user
+from reconciler.errors import Refusal
 from tests.security.conftest import assert_no_leak, row_counts
 from tests.support.workspace import TenantHandle, group_body, user_body
 

@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
-from events.webhook_events import EventType
-from events.webhooks import signature_header
+from events.hooks.canonical import EventType
+from events.hooks.routes import signature_header
 from storage import tenants
 from storage.db import unit_of_work
 from tests.security.conftest import assert_no_leak, row_counts

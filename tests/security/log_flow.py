@@ -15,7 +15,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from events.app import create_app
-from events.webhooks import signature_header
+from events.hooks.routes import signature_header
 from storage import mirror, tenants
 from storage.db import get_engine, unit_of_work
 from tests.support.workspace import make_tenant, patch_body, user_body

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, select
 
 from storage.schema import api_tokens, audit_log, change_events
 from tests.support.workspace import TenantHandle, group_body, patch_body, user_body
-from worker.cli import main as scimsync
+from worker.cli.main import main as scimsync
 from worker.pipeline import drain
 
 BULK = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"

@@ -11,13 +11,13 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine, select
 
-from events.webhooks import signature_header
+from events.hooks.routes import signature_header
 from storage import tenants
 from storage.db import unit_of_work
 from storage.schema import api_tokens
 from tests.security.conftest import assert_scim_error
 from tests.support.workspace import TenantHandle
-from worker.cli import main as scimsync
+from worker.cli.main import main as scimsync
 
 
 def cli_json(*args: str) -> dict[str, Any]:

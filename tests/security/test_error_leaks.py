@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
-from events.webhooks import signature_header
+from events.hooks.routes import signature_header
 from storage import tenants
 from storage.db import unit_of_work
 from tests.security.conftest import assert_no_leak, row_counts
@@ -72,8 +72,8 @@ CASES = [
     ("storage.mirror.list_users", _scim_list, True),
     ("storage.mirror.insert_group", _scim_group, True),
     ("storage.mirror.insert_user", _bulk, True),
-    ("storage.workspace_admin.members_by_status", _admin, False),
-    ("events.webhooks.apply_event", _webhook, False),
+    ("storage.workspace.admin_members.members_by_status", _admin, False),
+    ("events.hooks.routes.apply_event", _webhook, False),
 ]
 
 

@@ -1,7 +1,7 @@
 """SQL injection attempts through every query input of the SCIM API, end to end over
 HTTP: each is a plain value or a clear 400, the data stays intact, and LIKE wildcards
 in `co`/`sw`/`ew` values match literally. (The compiler-level cases are in
-tests/integration/test_filter_sql.py and tests/fuzz/test_filter_fuzz.py.)"""
+tests/integration/events/scim/test_filter_sql.py and tests/fuzz/test_filter_fuzz.py.)"""
 
 from __future__ import annotations
 

@@ -134,7 +134,7 @@ def test_a_webhook_secret_of_a_does_not_sign_for_b(
 ) -> None:
     import time
 
-    from events.webhooks import signature_header
+    from events.hooks.routes import signature_header
     from storage import tenants
     from storage.db import unit_of_work
 

@@ -10,13 +10,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
+from events.hooks.routes import signature_header
 from events.rate_limit import BUCKET_SCRIPT, Limit, bucket_key, limit_for, take
-from events.webhooks import signature_header
 from storage import tenants
 from storage.db import unit_of_work
 from tests.security.conftest import assert_scim_error, row_counts
 from tests.support.workspace import TenantHandle, user_body
-from worker.metrics import RATE_LIMITED
+from worker.metrics.pipeline import RATE_LIMITED
 from worker.settings import get_settings
 
 # --- the bucket ---------------------------------------------------------------------------

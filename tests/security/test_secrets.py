@@ -16,7 +16,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine, select
 
-from events.webhooks import signature_header
+from events.hooks.routes import signature_header
 from storage import tenants
 from storage.db import unit_of_work
 from storage.schema import metadata, mirror_users

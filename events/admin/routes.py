@@ -1,0 +1,199 @@
+"""The admin API (the workspace's Members page): `/api/v1/workspaces/{tenant_id}/...`.
+
+Thin: authenticate, parse, call one service function in one unit of work, format.
+Rule refusals (`RuleViolation`) and `Refusal`s become responses in
+events/http_errors.py; nothing is mapped here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+import structlog
+from fastapi import APIRouter, Body, Depends, Query, Request
+from sqlalchemy import Engine
+
+from events.admin import models as m
+from events.scim.context import bearer
+from reconciler.model import MemberStatus
+from storage import tenants
+from storage.db import get_engine, unit_of_work
+from storage.workspace import admin_groups as groups_service
+from storage.workspace import admin_members as service
+from worker.settings import get_settings
+
+router = APIRouter(prefix="/api/v1/workspaces/{tenant_id}", tags=["admin"])
+
+
+@dataclass(frozen=True)
+class AdminContext:
+    tenant_id: str
+    actor: str  # the admin token's id: the audit log's "who"
+    engine: Engine
+
+
+def admin_context(request: Request, tenant_id: str) -> AdminContext:
+    """401 for a missing or revoked token, and for another tenant's token."""
+    engine = get_engine()
+    with unit_of_work(engine, write=False) as conn:
+        token_id = tenants.verify_token(conn, tenant_id, "admin", bearer(request))
+    structlog.contextvars.bind_contextvars(tenant_id=tenant_id, token_id=token_id)
+    request.state.tenant_id = tenant_id
+    return AdminContext(tenant_id, token_id, engine)
+
+
+Admin = Annotated[AdminContext, Depends(admin_context)]
+
+# --- members ----------------------------------------------------------------------------
+
+
+@router.get("/members")
+def list_members(ctx: Admin, status: MemberStatus | None = None) -> m.MemberList:
+    with unit_of_work(ctx.engine, write=False) as conn:
+        found, counts = service.members_by_status(conn, ctx.tenant_id, status)
+    return m.MemberList.of(found, counts)
+
+
+@router.get("/members/{member_id}")
+def get_member(ctx: Admin, member_id: str) -> m.MemberDetailOut:
+    with unit_of_work(ctx.engine, write=False) as conn:
+        detail = service.member_detail(conn, ctx.tenant_id, member_id)
+    return m.MemberDetailOut.of_detail(detail)
+
+
+@router.post("/members", status_code=201)
+def invite_member(ctx: Admin, body: m.InviteRequest) -> m.MemberDetailOut:
+    with unit_of_work(ctx.engine) as conn:
+        detail = service.invite_member(
+            conn, ctx.tenant_id, email=body.email, display_name=body.display_name, actor=ctx.actor
+        )
+    return m.MemberDetailOut.of_detail(detail)
+
+
+@router.post("/members/{member_id}/accept-invitation")
+def accept_invitation(
+    ctx: Admin, member_id: str, body: m.AcceptInvitationRequest
+) -> m.MemberDetailOut:
+    with unit_of_work(ctx.engine) as conn:
+        detail = service.accept_invitation(conn, ctx.tenant_id, member_id, actor=ctx.actor)
+    return m.MemberDetailOut.of_detail(detail)
+
+
+@router.delete("/members/{member_id}", status_code=204)
+def delete_member(ctx: Admin, member_id: str) -> None:
+    with unit_of_work(ctx.engine) as conn:
+        service.delete_member(conn, ctx.tenant_id, member_id, actor=ctx.actor)
+
+
+# --- groups -----------------------------------------------------------------------------
+
+
+@router.get("/groups")
+def list_groups(ctx: Admin) -> m.GroupList:
+    with unit_of_work(ctx.engine, write=False) as conn:
+        views = groups_service.list_groups(conn, ctx.tenant_id)
+    return m.GroupList(groups=[m.GroupOut.of(v) for v in views])
+
+
+@router.post("/groups", status_code=201)
+def create_group(ctx: Admin, body: m.GroupRequest) -> m.GroupOut:
+    with unit_of_work(ctx.engine) as conn:
+        view = groups_service.create_group(conn, ctx.tenant_id, name=body.name, actor=ctx.actor)
+    return m.GroupOut.of(view)
+
+
+@router.patch("/groups/{group_id}")
+def rename_group(ctx: Admin, group_id: str, body: m.GroupRequest) -> m.GroupOut:
+    with unit_of_work(ctx.engine) as conn:
+        view = groups_service.rename_group(
+            conn, ctx.tenant_id, group_id, name=body.name, actor=ctx.actor
+        )
+    return m.GroupOut.of(view)
+
+
+@router.delete("/groups/{group_id}", status_code=204)
+def delete_group(ctx: Admin, group_id: str) -> None:
+    with unit_of_work(ctx.engine) as conn:
+        groups_service.delete_group(conn, ctx.tenant_id, group_id, actor=ctx.actor)
+
+
+@router.put("/groups/{group_id}/members/{member_id}", status_code=204)
+def add_group_member(ctx: Admin, group_id: str, member_id: str) -> None:
+    with unit_of_work(ctx.engine) as conn:
+        groups_service.add_group_member(conn, ctx.tenant_id, group_id, member_id, actor=ctx.actor)
+
+
+@router.delete("/groups/{group_id}/members/{member_id}", status_code=204)
+def remove_group_member(ctx: Admin, group_id: str, member_id: str) -> None:
+    with unit_of_work(ctx.engine) as conn:
+        groups_service.remove_group_member(
+            conn, ctx.tenant_id, group_id, member_id, actor=ctx.actor
+        )
+
+
+@router.put("/groups/{group_id}/permissions")
+def set_group_permissions(
+    ctx: Admin, group_id: str, body: Annotated[m.PermissionList, Body()]
+) -> m.GroupOut:
+    grants = [(grant.path, grant.access) for grant in body]
+    with unit_of_work(ctx.engine) as conn:
+        view = groups_service.set_group_permissions(
+            conn, ctx.tenant_id, group_id, grants, actor=ctx.actor
+        )
+    return m.GroupOut.of(view)
+
+
+# --- billing, SSO, SCIM, the login check, the audit log ----------------------------------
+
+
+@router.get("/billing")
+def billing(ctx: Admin) -> m.Billing:
+    with unit_of_work(ctx.engine, write=False) as conn:
+        return m.Billing(billed_members=service.billed_members(conn, ctx.tenant_id))
+
+
+@router.put("/sso")
+def configure_sso(ctx: Admin, body: m.SsoRequest) -> m.SsoOut:
+    with unit_of_work(ctx.engine) as conn:
+        tenant = service.configure_sso(
+            conn, ctx.tenant_id, domains=body.domains, provider=body.provider, actor=ctx.actor
+        )
+    return m.SsoOut.of(tenant, body.provider)
+
+
+@router.delete("/sso")
+def remove_sso(ctx: Admin) -> m.SsoRemoval:
+    with unit_of_work(ctx.engine) as conn:
+        report = service.remove_sso(conn, ctx.tenant_id, actor=ctx.actor)
+    return m.SsoRemoval.of(report)
+
+
+@router.post("/scim", status_code=201)
+def enable_scim(ctx: Admin) -> m.ScimEnabled:
+    with unit_of_work(ctx.engine) as conn:
+        issued = service.enable_scim(conn, ctx.tenant_id, actor=ctx.actor)
+    base_url = f"{get_settings().base_url}/scim/v2/{ctx.tenant_id}"
+    return m.ScimEnabled(token=issued.token, base_url=base_url)
+
+
+@router.delete("/scim", status_code=204)
+def disable_scim(ctx: Admin) -> None:
+    with unit_of_work(ctx.engine) as conn:
+        service.disable_scim(conn, ctx.tenant_id, actor=ctx.actor)
+
+
+@router.get("/access")
+def login_check(
+    ctx: Admin, email: Annotated[str, Query(min_length=1, max_length=320)]
+) -> m.AccessCheck:
+    with unit_of_work(ctx.engine, write=False) as conn:
+        allowed, reason = service.login_check(conn, ctx.tenant_id, email)
+    return m.AccessCheck(allowed=allowed, reason=reason)
+
+
+@router.get("/audit")
+def audit_log(ctx: Admin, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> m.AuditLog:
+    with unit_of_work(ctx.engine, write=False) as conn:
+        entries = service.audit_entries(conn, ctx.tenant_id, limit=limit)
+    return m.AuditLog(entries=[m.AuditEntryOut.of(e) for e in entries])

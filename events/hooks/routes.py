@@ -1,0 +1,191 @@
+"""Webhook routes (DESIGN.md section 5): signed canonical pushes and Okta Event Hooks.
+
+Both authenticate with the tenant's webhook secrets (`scimsync webhook create-secret`).
+Unlike bearer tokens, a webhook secret is stored as issued (api_tokens.secret):
+HMAC needs the key itself. Every live secret is accepted, so a sender can move to
+a new one before the old is revoked.
+
+- `POST /hooks/v1/{tenant}/events`: header `X-Scimsync-Signature: t=<unix>,v1=<hex>`,
+  hex = HMAC-SHA256(secret, f"{t}.{raw body}"); t within 300 s of our clock. The
+  body is one canonical event or `{"events": [...]}` (events/hooks/canonical.py);
+  all of them apply in one transaction or none does. An event id seen before is
+  answered 200 and changes nothing.
+- `GET /hooks/v1/{tenant}/okta`: Okta's one-time verification, echoing
+  `X-Okta-Verification-Challenge`; `POST` the event deliveries (events/hooks/okta.py).
+  Okta presents the secret as the whole `Authorization` header value (a
+  "Bearer " prefix is accepted too).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from sqlalchemy import Connection
+
+from events.body import json_object
+from events.hooks import okta as okta_hooks
+from events.hooks.canonical import WebhookEvent, Writer, apply_event, describe, record_receipt
+from reconciler.errors import InvalidValue, PayloadTooLarge, Refusal, Unauthorized
+from storage import audit, tenants
+from storage.clock import utcnow
+from storage.db import get_engine, unit_of_work
+from storage.tenants import Tenant
+from worker.publish import publish
+from worker.settings import get_settings
+
+router = APIRouter(prefix="/hooks/v1/{tenant_id}")
+SIGNATURE_HEADER = "X-Scimsync-Signature"
+TOLERANCE_SECONDS = 300
+MAX_EVENTS_PER_DELIVERY = 1000
+
+
+# --- signatures (pure) -------------------------------------------------------------
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    message = str(timestamp).encode() + b"." + body
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def signature_header(secret: str, timestamp: int, body: bytes) -> str:
+    return f"t={timestamp},v1={sign(secret, timestamp, body)}"
+
+
+def verify_signature(header: str | None, body: bytes, secrets: list[str], now: float) -> None:
+    """Raise Unauthorized unless `header` signs `body` with a live secret, recently."""
+    if not header:
+        raise Unauthorized(f"missing {SIGNATURE_HEADER} header")
+    timestamp, signatures = None, []
+    for part in header.split(","):
+        key, _, value = part.strip().partition("=")
+        if key == "t" and value.isdigit():
+            timestamp = int(value)
+        elif key == "v1":
+            signatures.append(value)
+    if timestamp is None or not signatures:
+        raise Unauthorized(f"malformed {SIGNATURE_HEADER} header: want t=<unix>,v1=<hex>")
+    if abs(now - timestamp) > TOLERANCE_SECONDS:
+        raise Unauthorized(f"signature timestamp is more than {TOLERANCE_SECONDS} s from now")
+    matched = [
+        hmac.compare_digest(sign(secret, timestamp, body), signature)
+        for secret in secrets
+        for signature in signatures
+    ]
+    if not any(matched):
+        raise Unauthorized("signature does not match")
+
+
+# --- request plumbing --------------------------------------------------------------
+
+
+async def raw_body(request: Request) -> bytes:
+    body = await request.body()
+    limit = get_settings().max_body_bytes
+    if len(body) > limit:
+        raise PayloadTooLarge(f"body over {limit} bytes")
+    return body
+
+
+def _tenant(conn: Connection, request: Request, tenant_id: str) -> Tenant:
+    tenant = tenants.find(conn, tenant_id)
+    if tenant is None or not tenant.scim_enabled:
+        raise Unauthorized("unknown tenant or provisioning not enabled")
+    structlog.contextvars.bind_contextvars(tenant_id=tenant_id)
+    request.state.tenant_id = tenant_id
+    return tenant
+
+
+def signed_tenant(tenant_id: str, request: Request, body: bytes = Depends(raw_body)) -> Tenant:
+    """The tenant, once the body's signature checks out (runs before the body is parsed)."""
+    with unit_of_work(get_engine(), write=False) as conn:
+        tenant = _tenant(conn, request, tenant_id)
+        secrets = tenants.webhook_secrets(conn, tenant_id)
+    verify_signature(request.headers.get(SIGNATURE_HEADER), body, secrets, time.time())
+    return tenant
+
+
+def okta_tenant(tenant_id: str, request: Request) -> Tenant:
+    """The tenant, once the Authorization header holds one of its webhook secrets."""
+    presented = request.headers.get("authorization", "").strip()
+    if presented.lower().startswith("bearer "):
+        presented = presented[7:].strip()
+    with unit_of_work(get_engine(), write=False) as conn:
+        tenant = _tenant(conn, request, tenant_id)
+        tenants.verify_token(conn, tenant_id, "webhook", presented)
+    return tenant
+
+
+def _canonical_events(payload: dict[str, Any]) -> list[WebhookEvent]:
+    raw = payload.get("events", [payload])
+    if not isinstance(raw, list) or not 0 < len(raw) <= MAX_EVENTS_PER_DELIVERY:
+        raise InvalidValue(f"'events' must hold 1 to {MAX_EVENTS_PER_DELIVERY} events")
+    try:
+        return [WebhookEvent.model_validate(item) for item in raw]
+    except ValidationError as exc:
+        raise InvalidValue(describe(exc)) from None
+
+
+# --- routes ----------------------------------------------------------------------
+
+# Dependencies resolve in order: authentication first, then the body is parsed.
+
+
+@router.post("/events", name="webhook_events")
+def receive_events(
+    tenant_id: str,
+    tenant: Tenant = Depends(signed_tenant),
+    payload: dict[str, Any] = Depends(json_object),
+) -> JSONResponse:
+    events = _canonical_events(payload)
+    engine = get_engine()
+    applied = replayed = 0
+    with unit_of_work(engine) as conn:
+        writer = Writer(conn, tenant, utcnow())
+        for index, event in enumerate(events):
+            if not record_receipt(conn, tenant_id, event.id, writer.now):
+                replayed += 1
+                continue
+            try:
+                apply_event(writer, event.type, event.data)
+            except Refusal as exc:
+                raise type(exc)(
+                    f"events[{index}] ({event.id}): {exc.detail}",
+                    status=exc.status,
+                    scim_type=exc.scim_type,
+                ) from None
+            applied += 1
+        audit.record_writes(
+            conn, tenant_id, actor="webhook", event_ids=writer.event_ids, via="webhook"
+        )
+    publish(engine, tenant_id, writer.event_ids)
+    return JSONResponse({"received": len(events), "applied": applied, "replayed": replayed})
+
+
+@router.get("/okta", name="okta_verification")
+def okta_verification(request: Request, tenant: Tenant = Depends(okta_tenant)) -> JSONResponse:
+    challenge = request.headers.get("x-okta-verification-challenge")
+    if not challenge:
+        raise InvalidValue("missing X-Okta-Verification-Challenge header")
+    return JSONResponse({"verification": challenge})
+
+
+@router.post("/okta", name="okta_events")
+def okta_events(
+    tenant_id: str,
+    tenant: Tenant = Depends(okta_tenant),
+    payload: dict[str, Any] = Depends(json_object),
+) -> JSONResponse:
+    events = okta_hooks.parse_delivery(payload)
+    engine = get_engine()
+    with unit_of_work(engine) as conn:
+        writer = Writer(conn, tenant, utcnow())
+        outcome = okta_hooks.receive(writer, events)
+    publish(engine, tenant_id, writer.event_ids)
+    return JSONResponse(vars(outcome))

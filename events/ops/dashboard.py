@@ -1,0 +1,182 @@
+"""The operator dashboard: `/dashboard` (HTML) and its JSON twins under `/dashboard/api`.
+
+Thin routes: check the operator token (events/ops/dashboard_auth.py), read the figures
+(events/ops/dashboard_data.py), render. The page is server-rendered; its script re-fetches
+the page every few seconds and swaps the figures in, so there is one rendering path.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
+
+from events.body import json_object
+from events.http_errors import plain_error
+from events.ops import dashboard_data
+from events.ops.dashboard_auth import (
+    DISABLED_MESSAGE,
+    Access,
+    check,
+    end_session,
+    forged_write,
+    operator_token,
+    same_secret,
+    start_session,
+)
+from reconciler.errors import InvalidValue
+
+router = APIRouter(prefix="/dashboard", include_in_schema=False)
+REFRESH_SECONDS = 5
+MAX_LOGIN_BODY = 4096
+MAX_REPLAY_IDS = 10_000
+
+
+def _age(seconds: float | None, empty: str = "none") -> str:
+    if seconds is None:
+        return empty
+    whole = int(seconds)
+    if whole < 60:
+        return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60} s"
+    return f"{whole // 3600} h {whole % 3600 // 60} min"
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "-"
+
+
+templates = Environment(
+    loader=PackageLoader("events.ops", "templates"), autoescape=select_autoescape(["html"])
+)
+templates.filters.update(age=_age, when=_when, percent=lambda rate: f"{rate:.0%}")
+
+
+def _page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    body = templates.get_template(name).render(refresh_seconds=REFRESH_SECONDS, **context)
+    return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+def _html_refusal(access: Access) -> HTMLResponse | None:
+    if access is Access.DISABLED:
+        return _page("dashboard_login.html", 403, disabled=DISABLED_MESSAGE)
+    if access is Access.DENIED:
+        return _page("dashboard_login.html", 401)
+    return None
+
+
+def _api_refusal(access: Access) -> JSONResponse | None:
+    if access is Access.DISABLED:
+        return plain_error(403, "dashboard_disabled", DISABLED_MESSAGE)
+    if access is Access.DENIED:
+        return plain_error(
+            401,
+            "unauthorized",
+            "send the operator token as a Bearer token",
+            headers={"WWW-Authenticate": 'Bearer realm="scim-sync"'},
+        )
+    return None
+
+
+def _json(value: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(
+        jsonable_encoder(value), status_code=status, headers={"Cache-Control": "no-store"}
+    )
+
+
+@router.get("")
+def dashboard(request: Request, tenant: str | None = None) -> Response:
+    refusal = _html_refusal(check(request))
+    if refusal is not None:
+        return refusal
+    return _page("dashboard.html", summary=dashboard_data.summary(tenant), tenant_filter=tenant)
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    token = operator_token()
+    if token is None:
+        return _page("dashboard_login.html", 403, disabled=DISABLED_MESSAGE)
+    raw = await request.body()
+    form = parse_qs(raw[:MAX_LOGIN_BODY].decode("utf-8", "replace"))
+    presented = (form.get("token") or [""])[0].strip()
+    if not presented or not same_secret(presented, token):
+        return _page("dashboard_login.html", 401, error="That is not the operator token.")
+    response = RedirectResponse("/dashboard", status_code=303)
+    start_session(response, request, token)
+    return response
+
+
+@router.post("/logout")
+def logout() -> Response:
+    response = RedirectResponse("/dashboard", status_code=303)
+    end_session(response)
+    return response
+
+
+@router.get("/api/summary")
+def summary(request: Request, tenant: str | None = None) -> Response:
+    refusal = _api_refusal(check(request))
+    if refusal is not None:
+        return refusal
+    figures = dashboard_data.summary(tenant)
+    if tenant is not None and not figures["tenants"]:
+        return plain_error(404, "not_found", f"tenant {tenant} not found")
+    return _json(figures)
+
+
+def _replay_request(body: dict[str, Any]) -> tuple[list[int] | None, str | None]:
+    ids, tenant_id = body.get("ids"), body.get("tenant_id")
+    if ids is not None and (
+        not isinstance(ids, list)
+        or len(ids) > MAX_REPLAY_IDS
+        or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids)
+    ):
+        raise InvalidValue(f"ids must be a list of at most {MAX_REPLAY_IDS} dead letter ids")
+    if tenant_id is not None and not isinstance(tenant_id, str):
+        raise InvalidValue("tenant_id must be a string")
+    return ids, tenant_id
+
+
+@router.post("/api/dead-letters/replay")
+async def replay(request: Request) -> Response:
+    """Body `{}` replays every dead letter, `{"tenant_id"}` a tenant's, `{"ids"}` those."""
+    access = check(request)
+    refusal = _api_refusal(access)
+    if refusal is not None:
+        return refusal
+    if forged_write(request, access):
+        return plain_error(403, "json_required", "send the replay request as application/json")
+    ids, tenant_id = _replay_request(await json_object(request))
+    return _json(await run_in_threadpool(dashboard_data.replay, ids, tenant_id))
+
+
+def _wants_json(request: Request, format: str | None) -> bool:
+    if format is not None:
+        return format == "json"
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+@router.get("/runs/{run_id}")
+def run_report(request: Request, run_id: int, format: str | None = None) -> Response:
+    as_json = _wants_json(request, format)
+    access = check(request)
+    refusal = _api_refusal(access) if as_json else _html_refusal(access)
+    if refusal is not None:
+        return refusal
+    report = dashboard_data.run_report(run_id)
+    if report is None:
+        return (
+            plain_error(404, "not_found", f"reconcile run {run_id} not found")
+            if as_json
+            else _page("dashboard_run.html", 404, report=None, run_id=run_id)
+        )
+    return _json(report) if as_json else _page("dashboard_run.html", report=report, run_id=run_id)

@@ -1,0 +1,51 @@
+"""Who is calling the SCIM API: the tenant and the token, checked once per request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import structlog
+from fastapi import Request
+from sqlalchemy import Engine
+
+from events.rate_limit import enforce
+from reconciler.errors import Unauthorized
+from storage import tenants
+from storage.db import get_engine, single_read
+from storage.tenants import Tenant
+from worker.settings import get_settings
+
+
+@dataclass(frozen=True)
+class ScimContext:
+    tenant: Tenant
+    token_id: str
+    engine: Engine
+    base_url: str
+
+
+def bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def scim_context(request: Request, tenant_id: str) -> ScimContext:
+    """Authenticate, then spend one of the tenant's rate-limit tokens (events/rate_limit.py).
+
+    One dependency rather than two: each sync dependency is a trip through the thread
+    pool, and every SCIM request pays for it.
+    """
+    engine = get_engine()
+    token = bearer(request)
+    with single_read(engine) as conn:
+        tenant, token_id = tenants.authenticate(conn, tenant_id, "scim", token)
+    if tenant is None or not tenant.scim_enabled:
+        raise Unauthorized("unknown tenant or SCIM not enabled")
+    if token_id is None:
+        raise Unauthorized("invalid bearer token" if token else "missing bearer token")
+    structlog.contextvars.bind_contextvars(tenant_id=tenant_id, token_id=token_id)
+    request.state.tenant_id = tenant_id
+    enforce(tenant.id, tenant.options)  # after authentication: strangers spend no tokens
+    base = f"{get_settings().base_url}/scim/v2/{tenant_id}"
+    return ScimContext(tenant=tenant, token_id=token_id, engine=engine, base_url=base)

@@ -1,0 +1,231 @@
+"""SCIM 2.0 resource routes: /Users and /Groups (RFC 7644 §3). Thin: parse, call, format."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+
+from events import ingest
+from events.body import json_object
+from events.dialects import dialect_for
+from events.http_errors import SCIM_MEDIA_TYPE
+from events.scim.attributes import select_attributes, wants_members
+from events.scim.context import ScimContext, scim_context
+from events.scim.filter.compiler import (
+    group_filter,
+    group_sort_key,
+    sort_order,
+    user_filter,
+    user_sort_key,
+)
+from events.scim.query import Query, list_response, parse_query, parse_search_body
+from events.scim.resources import etag, render_group, render_user
+from reconciler.errors import NotFound
+from storage import audit, mirror
+from storage.clock import utcnow
+from storage.db import unit_of_work
+from storage.mirror import MirrorResource
+from worker.publish import publish
+from worker.settings import get_settings
+
+router = APIRouter(prefix="/scim/v2/{tenant_id}")
+
+
+def scim_json(
+    body: dict[str, Any], status: int = 200, version: int | None = None, location: str | None = None
+) -> JSONResponse:
+    headers = {}
+    if version is not None:
+        headers["ETag"] = etag(version)
+    if location:
+        headers["Location"] = location
+    return JSONResponse(body, status_code=status, media_type=SCIM_MEDIA_TYPE, headers=headers)
+
+
+def _render(
+    ctx: ScimContext, kind: str, record: MirrorResource, query: Query | None
+) -> dict[str, Any]:
+    attributes = query.attributes if query else None
+    excluded = query.excluded if query else None
+    if kind == "User":
+        body = render_user(record, ctx.base_url)
+    else:
+        members = None
+        if wants_members(attributes, excluded):
+            with unit_of_work(ctx.engine, write=False) as conn:
+                members = mirror.members_with_types(conn, ctx.tenant.id, record.id)
+        body = render_group(record, ctx.base_url, members)
+    body = dialect_for(ctx.tenant.idp).shape(kind, body)  # IdP-specific response shape
+    return select_attributes(body, attributes, excluded)
+
+
+def _write(
+    ctx: ScimContext, action: Callable[..., ingest.WriteResult], *args: Any, **kwargs: Any
+) -> ingest.WriteResult:
+    action = dialect_for(ctx.tenant.idp).write_action(action)  # IdP quirks: events/dialects/
+    with unit_of_work(ctx.engine) as conn:
+        result = action(conn, ctx.tenant, *args, utcnow(), **kwargs)
+        audit.record_writes(conn, ctx.tenant.id, actor=ctx.token_id, event_ids=result.event_ids)
+    publish(ctx.engine, ctx.tenant.id, result.event_ids)
+    return result
+
+
+def _list(ctx: ScimContext, kind: str, query: Query) -> dict[str, Any]:
+    compile_filter, sort_key, lister = (
+        (user_filter, user_sort_key, mirror.list_users)
+        if kind == "User"
+        else (group_filter, group_sort_key, mirror.list_groups)
+    )
+    where = compile_filter(query.filter) if query.filter else None
+    order: list[Any] = []
+    if query.sort_by:
+        key = sort_key(query.sort_by)
+        order = [sort_order(key, descending=query.descending)]
+    with unit_of_work(ctx.engine, write=False) as conn:
+        total, records = lister(
+            conn,
+            ctx.tenant.id,
+            where=where,
+            order_by=order,
+            offset=query.start_index - 1,
+            limit=query.count,
+        )
+    return list_response(total, query, [_render(ctx, kind, r, query) for r in records])
+
+
+def _get(ctx: ScimContext, kind: str, resource_id: str) -> MirrorResource:
+    getter = mirror.get_user if kind == "User" else mirror.get_group
+    with unit_of_work(ctx.engine, write=False) as conn:
+        record = getter(conn, ctx.tenant.id, resource_id)
+    if record is None:
+        raise NotFound(f"{kind} {resource_id} not found")
+    return record
+
+
+def _routes(kind: str, plural: str, actions: dict[str, Callable[..., ingest.WriteResult]]) -> None:
+    max_ops = get_settings().max_patch_operations
+
+    @router.get(f"/{plural}", name=f"list_{plural}")
+    def list_resources(request: Request, ctx: ScimContext = Depends(scim_context)) -> JSONResponse:
+        return scim_json(_list(ctx, kind, parse_query(dict(request.query_params))))
+
+    @router.post(f"/{plural}/.search", name=f"search_{plural}")
+    async def search_resources(request: Request, ctx: ScimContext = Depends(scim_context)) -> Any:
+        query = parse_search_body(await json_object(request))
+        from starlette.concurrency import run_in_threadpool
+
+        return scim_json(await run_in_threadpool(_list, ctx, kind, query))
+
+    @router.post(f"/{plural}", name=f"create_{kind.lower()}")
+    def create(
+        ctx: ScimContext = Depends(scim_context), body: dict[str, Any] = Depends(json_object)
+    ) -> JSONResponse:
+        result = _write(ctx, actions["create"], body)
+        assert result.record is not None
+        rendered = _render(ctx, kind, result.record, None)
+        return scim_json(rendered, 201, result.record.version, rendered["meta"]["location"])
+
+    @router.get(f"/{plural}/{{resource_id}}", name=f"get_{kind.lower()}")
+    def get_one(
+        resource_id: str, request: Request, ctx: ScimContext = Depends(scim_context)
+    ) -> Response:
+        record = _get(ctx, kind, resource_id)
+        if request.headers.get("if-none-match") in (etag(record.version), "*"):
+            return Response(status_code=304, headers={"ETag": etag(record.version)})
+        query = parse_query(dict(request.query_params))
+        return scim_json(_render(ctx, kind, record, query), version=record.version)
+
+    def _modify(action: str) -> Callable[..., JSONResponse]:
+        def handler(
+            resource_id: str,
+            request: Request,
+            ctx: ScimContext = Depends(scim_context),
+            body: dict[str, Any] = Depends(json_object),
+        ) -> JSONResponse:
+            extra: dict[str, Any] = {"if_match": request.headers.get("if-match")}
+            if action == "patch":
+                extra["max_operations"] = max_ops
+            result = _write(ctx, actions[action], resource_id, body, **extra)
+            assert result.record is not None
+            query = parse_query(dict(request.query_params))
+            return scim_json(
+                _render(ctx, kind, result.record, query), version=result.record.version
+            )
+
+        return handler
+
+    router.put(f"/{plural}/{{resource_id}}", name=f"replace_{kind.lower()}")(_modify("replace"))
+    router.patch(f"/{plural}/{{resource_id}}", name=f"patch_{kind.lower()}")(_modify("patch"))
+
+    @router.delete(f"/{plural}/{{resource_id}}", status_code=204, name=f"delete_{kind.lower()}")
+    def delete(
+        resource_id: str, request: Request, ctx: ScimContext = Depends(scim_context)
+    ) -> Response:
+        _write(ctx, actions["delete"], resource_id, if_match=request.headers.get("if-match"))
+        return Response(status_code=204)
+
+
+_routes(
+    "User",
+    "Users",
+    {
+        "create": ingest.create_user,
+        "replace": ingest.replace_user,
+        "patch": ingest.patch_user,
+        "delete": ingest.delete_user,
+    },
+)
+_routes(
+    "Group",
+    "Groups",
+    {
+        "create": ingest.create_group,
+        "replace": ingest.replace_group,
+        "patch": ingest.patch_group,
+        "delete": ingest.delete_group,
+    },
+)
+
+
+@router.post("/.search", name="search_all")
+async def search_all(request: Request, ctx: ScimContext = Depends(scim_context)) -> JSONResponse:
+    """Root search: users, then groups, paged as one list (RFC 7644 §3.4.3)."""
+    from starlette.concurrency import run_in_threadpool
+
+    query = parse_search_body(await json_object(request))
+    return scim_json(await run_in_threadpool(search_both, ctx, query))
+
+
+def search_both(ctx: ScimContext, query: Query) -> dict[str, Any]:
+    probe = Query(query.filter, 1, 0, None, False, None, None)
+    users_total = _list(ctx, "User", probe)["totalResults"]
+    groups_total = _list(ctx, "Group", probe)["totalResults"]
+    offset, resources = query.start_index - 1, []
+    if offset < users_total:
+        page = Query(
+            query.filter,
+            offset + 1,
+            query.count,
+            query.sort_by,
+            query.descending,
+            query.attributes,
+            query.excluded,
+        )
+        resources = _list(ctx, "User", page)["Resources"]
+    remaining = query.count - len(resources)
+    if remaining > 0:
+        group_offset = max(0, offset - users_total)
+        page = Query(
+            query.filter,
+            group_offset + 1,
+            remaining,
+            query.sort_by,
+            query.descending,
+            query.attributes,
+            query.excluded,
+        )
+        resources += _list(ctx, "Group", page)["Resources"]
+    return list_response(users_total + groups_total, query, resources)

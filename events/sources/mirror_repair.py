@@ -1,0 +1,178 @@
+"""Repair the mirror from an outside source of IdP state (pushes that never arrived).
+
+Planned first, applied after: every difference becomes an operation through the
+same ingest functions as a SCIM write (so each leaves a change event), and the
+destructive ones (deletions, deactivations) are counted before anything is
+written, so the safety valve can stop a broken snapshot from wiping the
+workspace. Users are matched by userName, groups by displayName; the source's
+ids are translated to ours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from events import ingest
+from events.scim.resources import parse_group, parse_user
+from reconciler.errors import Refusal
+from storage import mirror, tenants
+from storage.clock import utcnow
+from storage.db import unit_of_work
+from storage.schema import mirror_groups, mirror_users
+from storage.sql import chunked
+
+BATCH = 200
+
+
+@dataclass
+class MirrorPlan:
+    operations: list[tuple[str, Any]] = field(default_factory=list)
+    destructive: int = 0
+    invalid: int = 0
+    source_ids: dict[str, str] = field(default_factory=dict)  # source id -> our id
+
+    def counts(self) -> dict[str, int]:
+        totals: dict[str, int] = {}
+        for name, _ in self.operations:
+            totals[f"mirror_{name}"] = totals.get(f"mirror_{name}", 0) + 1
+        return totals
+
+
+def _index(
+    engine: Engine, tenant_id: str
+) -> tuple[dict[str, tuple[str, dict[str, Any]]], dict[str, tuple[str, dict[str, Any]]]]:
+    """userName / displayName (lower-cased) -> (our id, stored resource), read once."""
+    with unit_of_work(engine, write=False) as conn:
+        users = {
+            r.user_name_ci: (r.id, r.resource)
+            for r in conn.execute(
+                select(
+                    mirror_users.c.id, mirror_users.c.user_name_ci, mirror_users.c.resource
+                ).where(mirror_users.c.tenant_id == tenant_id)
+            )
+        }
+        groups = {
+            r.display_name_ci: (r.id, r.resource)
+            for r in conn.execute(
+                select(
+                    mirror_groups.c.id, mirror_groups.c.display_name_ci, mirror_groups.c.resource
+                ).where(mirror_groups.c.tenant_id == tenant_id)
+            )
+        }
+    return users, groups
+
+
+def plan_repair(
+    engine: Engine, tenant_id: str, source: Iterable[tuple[str, dict[str, Any]]]
+) -> MirrorPlan:
+    plan = MirrorPlan()
+    users, groups = _index(engine, tenant_id)
+    seen_users: set[str] = set()
+    seen_groups: set[str] = set()
+    for kind, raw in source:
+        body = {k: v for k, v in raw.items() if k not in ("id", "meta")}
+        try:
+            parsed: Any = parse_user(body) if kind == "User" else parse_group(body)
+        except Refusal:
+            plan.invalid += 1
+            continue
+        if kind == "User":
+            key = str(parsed.resource["userName"]).lower()
+            seen_users.add(key)
+            current = users.get(key)
+            if current is None:
+                plan.operations.append(("create_user", (raw.get("id"), body)))
+            else:
+                plan.source_ids[str(raw.get("id"))] = current[0]
+                if parsed.resource != current[1]:
+                    plan.operations.append(("update_user", (current[0], body)))
+                    was_active = current[1].get("active", True)
+                    plan.destructive += bool(was_active and not parsed.resource.get("active", True))
+        else:
+            key = str(parsed.resource["displayName"]).lower()
+            seen_groups.add(key)
+            current = groups.get(key)
+            members = [str(m) for m in parsed.member_ids or []]
+            if current is None:
+                plan.operations.append(("create_group", (body, members)))
+            elif _group_differs(engine, tenant_id, current, parsed.resource, members, plan):
+                plan.operations.append(("sync_group", (current[0], body, members)))
+    for key, (user_id, _) in users.items():
+        if key not in seen_users:
+            plan.operations.append(("delete_user", user_id))
+            plan.destructive += 1
+    for key, (group_id, _) in groups.items():
+        if key not in seen_groups:
+            plan.operations.append(("delete_group", group_id))
+    return plan
+
+
+def _group_differs(
+    engine: Engine,
+    tenant_id: str,
+    current: tuple[str, dict[str, Any]],
+    resource: dict[str, Any],
+    source_members: list[str],
+    plan: MirrorPlan,
+) -> bool:
+    if resource != current[1]:
+        return True
+    translated = {plan.source_ids.get(m) for m in source_members}
+    if None in translated:
+        return True  # a member the mirror does not have yet
+    with unit_of_work(engine, write=False) as conn:
+        return set(mirror.member_ids(conn, tenant_id, current[0])) != translated
+
+
+def _apply_one(
+    conn: Any, tenant: tenants.Tenant, name: str, args: Any, plan: MirrorPlan
+) -> ingest.WriteResult | None:
+    now = utcnow()
+    if name == "create_user":
+        source_id, body = args
+        result = ingest.create_user(conn, tenant, body, now, source="reconcile")
+        if source_id and result.record:
+            plan.source_ids[str(source_id)] = result.record.id
+        return result
+    if name == "update_user":
+        return ingest.replace_user(conn, tenant, args[0], args[1], now, source="reconcile")
+    if name == "delete_user":
+        return ingest.delete_user(conn, tenant, args, now, source="reconcile")
+    if name == "delete_group":
+        return ingest.delete_group(conn, tenant, args, now, source="reconcile")
+    translate = [plan.source_ids.get(m, m) for m in args[-1]]
+    if name == "create_group":
+        body = {**args[0], "members": [{"value": m} for m in translate]}
+        return ingest.create_group(conn, tenant, body, now, source="reconcile")
+    group_id, body, _ = args
+    current = mirror.get_group(conn, tenant.id, group_id)
+    if (
+        current
+        and set(mirror.member_ids(conn, tenant.id, group_id)) == set(translate)
+        and parse_group(body).resource == current.resource
+    ):
+        return None  # already in step
+    body = {**body, "members": [{"value": m} for m in translate]}
+    return ingest.replace_group(conn, tenant, group_id, body, now, source="reconcile")
+
+
+def apply_repair(engine: Engine, tenant_id: str, plan: MirrorPlan) -> dict[str, int]:
+    """Apply the planned operations in small transactions; publish their events."""
+    from worker.publish import publish
+
+    applied: dict[str, int] = {}
+    for batch in chunked(plan.operations, BATCH):
+        with unit_of_work(engine) as conn:
+            tenant = tenants.get(conn, tenant_id)
+            events: list[int] = []
+            for name, args in batch:
+                result = _apply_one(conn, tenant, name, args, plan)
+                if result is not None:
+                    events += result.event_ids
+                    applied[f"mirror_{name}"] = applied.get(f"mirror_{name}", 0) + 1
+        publish(engine, tenant_id, events)
+    return applied

@@ -1,0 +1,187 @@
+"""`scimsync tenant|scim|sso` commands."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import click
+
+from worker.cli.output import emit
+from worker.settings import get_settings
+
+
+def _json_option(f: Any) -> Any:
+    return click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")(f)
+
+
+def register(main: click.Group) -> None:
+
+    @main.group()
+    def tenant() -> None:
+        """Workspaces (tenants)."""
+
+    @tenant.command("create")
+    @click.option("--name", required=True)
+    @click.option("--sso-domain", "sso_domains", multiple=True, required=True)
+    @click.option(
+        "--idp",
+        type=click.Choice(["okta", "entra", "google", "onelogin", "jumpcloud", "ping", "generic"]),
+        default="generic",
+    )
+    @click.option("--owner-email", default=None)
+    @_json_option
+    def tenant_create(
+        name: str, sso_domains: tuple[str, ...], idp: str, owner_email: str | None, as_json: bool
+    ) -> None:
+        """Create a workspace with SSO configured; prints its id and admin token (shown once)."""
+        from storage.db import get_engine, unit_of_work
+        from storage.tenants import create_workspace
+
+        with unit_of_work(get_engine()) as conn:
+            created = create_workspace(
+                conn, name=name, sso_domains=list(sso_domains), idp=idp, owner_email=owner_email
+            )
+        emit(
+            created,
+            as_json,
+            lambda d: (
+                f"tenant {d['id']} created ({d['name']}, idp {d['idp']})\n"
+                f"admin token (shown once): {d['admin_token']}"
+            ),
+        )
+
+    @tenant.command("rotate-admin-token")
+    @click.argument("tenant_id")
+    @_json_option
+    def tenant_rotate_admin(tenant_id: str, as_json: bool) -> None:
+        """Replace the admin token; the old one stops working at once."""
+        from storage import tenants
+        from storage.db import get_engine, unit_of_work
+
+        def go() -> None:
+            with unit_of_work(get_engine()) as conn:
+                issued = tenants.rotate_admin_token(conn, tenant_id)
+            emit(
+                {"id": tenant_id, "admin_token": issued.token},
+                as_json,
+                lambda d: f"admin token (shown once): {d['admin_token']}",
+            )
+
+        _run(go)
+
+    @tenant.command("limits")
+    @click.argument("tenant_id")
+    @click.option(
+        "--per-second", type=float, default=None, help="Requests a second (0 or less: no limit)."
+    )
+    @click.option(
+        "--burst", type=click.IntRange(min=1), default=None, help="Requests allowed at once."
+    )
+    @click.option("--reset", is_flag=True, help="Back to the service-wide defaults.")
+    @_json_option
+    def tenant_limits(
+        tenant_id: str, per_second: float | None, burst: int | None, reset: bool, as_json: bool
+    ) -> None:
+        """Show or set the tenant's rate limit (SCIM and webhooks share it)."""
+        from events.rate_limit import limit_for
+        from storage import tenants
+        from storage.db import get_engine, unit_of_work
+
+        def go() -> None:
+            given = {"rate_limit_per_second": per_second, "rate_limit_burst": burst}
+            changes: dict[str, Any] = dict.fromkeys(given) if reset else {}  # None: remove
+            changes.update({k: v for k, v in given.items() if v is not None})
+            with unit_of_work(get_engine()) as conn:
+                if changes:
+                    tenants.set_options(conn, tenant_id, changes)
+                found = tenants.get(conn, tenant_id)
+            limit = limit_for(found.options)
+            data = {
+                "id": tenant_id,
+                "per_second": limit.per_second if limit else None,
+                "burst": limit.burst if limit else None,
+            }
+            emit(
+                data,
+                as_json,
+                lambda d: (
+                    "no rate limit"
+                    if d["per_second"] is None
+                    else f"{d['per_second']:g} requests/s, bursts of {d['burst']}"
+                ),
+            )
+
+        _run(go)
+
+    @main.command("operator-token")
+    @_json_option
+    def operator_token(as_json: bool) -> None:
+        """Print a new random operator token for SCIMSYNC_OPERATOR_TOKEN (stored nowhere)."""
+        from storage.tenants import TOKEN_PREFIX
+
+        token = TOKEN_PREFIX["operator"] + secrets.token_urlsafe(32)
+        emit(
+            {"operator_token": token},
+            as_json,
+            lambda d: f"SCIMSYNC_OPERATOR_TOKEN={d['operator_token']}",
+        )
+
+    @main.group()
+    def scim() -> None:
+        """The SCIM integration of a workspace."""
+
+    def _scim_token(tenant_id: str, rotate: bool, as_json: bool) -> None:
+        from storage import tenants
+        from storage.db import get_engine, unit_of_work
+
+        with unit_of_work(get_engine()) as conn:
+            issued = (tenants.rotate_scim_token if rotate else tenants.enable_scim)(conn, tenant_id)
+        data = {"token": issued.token, "base_url": f"{get_settings().base_url}/scim/v2/{tenant_id}"}
+        emit(
+            data,
+            as_json,
+            lambda d: f"SCIM base URL: {d['base_url']}\nbearer token (shown once): {d['token']}",
+        )
+
+    @scim.command("enable")
+    @click.argument("tenant_id")
+    @_json_option
+    def scim_enable(tenant_id: str, as_json: bool) -> None:
+        """Enable SCIM (needs SSO); prints the bearer token once."""
+        _run(lambda: _scim_token(tenant_id, False, as_json))
+
+    @scim.command("rotate-token")
+    @click.argument("tenant_id")
+    @_json_option
+    def scim_rotate(tenant_id: str, as_json: bool) -> None:
+        """Replace the SCIM bearer token; the old one stops working at once."""
+        _run(lambda: _scim_token(tenant_id, True, as_json))
+
+    @main.group()
+    def sso() -> None:
+        """Single sign-on configuration."""
+
+    @sso.command("remove")
+    @click.argument("tenant_id")
+    @_json_option
+    def sso_remove(tenant_id: str, as_json: bool) -> None:
+        """Remove SSO, and with it SCIM: runs the cascade of DESIGN.md rule 11."""
+        from storage.db import get_engine, unit_of_work
+        from storage.workspace.store import run_sso_removal
+
+        def go() -> None:
+            with unit_of_work(get_engine()) as conn:
+                report = run_sso_removal(conn, tenant_id)
+            emit(report, as_json, lambda d: f"SSO removed: {d}")
+
+        _run(go)
+
+
+def _run(action: Any) -> None:
+    from reconciler.errors import Refusal
+
+    try:
+        action()
+    except Refusal as exc:
+        raise click.ClickException(exc.detail) from None

@@ -1,0 +1,96 @@
+"""`scimsync` itself and its process commands: up, api, worker, beat, db upgrade."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from worker.cli.output import emit, json_option
+from worker.settings import get_settings
+
+
+@click.group()
+def main() -> None:
+    """scim-sync: keep a workspace in step with its identity provider."""
+
+
+@main.command()
+@json_option
+def up(as_json: bool) -> None:
+    """API + worker + beat together on the embedded default; Ctrl-C stops everything."""
+    from worker.runner import run_all
+
+    sys.exit(run_all(as_json=as_json))
+
+
+@main.command()
+@json_option
+def api(as_json: bool) -> None:
+    """The HTTP API (SCIM ingest, webhooks, admin, dashboard, metrics)."""
+    import uvicorn
+
+    from worker.runner import ensure_embedded_redis
+
+    settings = get_settings()
+    ensure_embedded_redis(settings)
+    uvicorn.run(
+        "events.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.api_workers if settings.api_workers > 1 else None,
+        log_config=None,
+        access_log=False,
+    )
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.option("--concurrency", "-c", type=int, default=None)
+@json_option
+@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
+def worker(concurrency: int | None, as_json: bool, celery_args: tuple[str, ...]) -> None:
+    """A Celery worker applying events (extra arguments go to Celery)."""
+    from worker.celery_app import QUEUE, app
+    from worker.runner import ensure_embedded_redis
+
+    ensure_embedded_redis(get_settings())
+    argv = ["worker", "-Q", QUEUE, "--loglevel", get_settings().log_level, *celery_args]
+    if concurrency:
+        argv += ["--concurrency", str(concurrency)]
+    app.worker_main(argv)
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@json_option
+@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
+def beat(as_json: bool, celery_args: tuple[str, ...]) -> None:
+    """The Celery beat scheduler (relay, reconcile schedule)."""
+    from worker.celery_app import app
+    from worker.runner import ensure_embedded_redis
+
+    settings = get_settings()
+    ensure_embedded_redis(settings)
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    schedule = str(settings.var_dir / "celerybeat-schedule")
+    app.start(["beat", "--loglevel", settings.log_level, "--schedule", schedule, *celery_args])
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@json_option
+def db_upgrade(as_json: bool) -> None:
+    """Run the Alembic migrations up to the latest revision."""
+    from storage.migrate import upgrade
+
+    url = get_settings().resolved_database_url
+    upgrade(url)
+    emit(
+        {"upgraded": True, "database": url.split("@")[-1]},
+        as_json,
+        lambda d: "database is up to date",
+    )

@@ -1,0 +1,171 @@
+"""`scimsync dlq|status` commands."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from worker.cli.output import emit
+
+
+def _json_option(f: Any) -> Any:
+    return click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")(f)
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    if not rows:
+        return "(none)"
+    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
+    lines = ["  ".join(c.ljust(widths[c]) for c in columns)]
+    lines += ["  ".join(str(r.get(c, "")).ljust(widths[c]) for c in columns) for r in rows]
+    return "\n".join(lines)
+
+
+def register(main: click.Group) -> None:
+
+    @main.group()
+    def dlq() -> None:
+        """Dead letters: events that failed for good."""
+
+    @dlq.command("list")
+    @click.option("--tenant", default=None)
+    @click.option("--limit", default=100, show_default=True)
+    @_json_option
+    def dlq_list(tenant: str | None, limit: int, as_json: bool) -> None:
+        """List dead-lettered events with their reason."""
+        from worker.operations import list_dead_letters
+
+        rows = list_dead_letters(tenant, limit)
+        emit(
+            rows,
+            as_json,
+            lambda r: _table(
+                r,
+                [
+                    "id",
+                    "tenant_id",
+                    "resource_type",
+                    "resource_id",
+                    "error_code",
+                    "attempts",
+                    "reason",
+                ],
+            ),
+        )
+
+    @dlq.command("replay")
+    @click.argument("ids", nargs=-1, type=int)
+    @_json_option
+    def dlq_replay(ids: tuple[int, ...], as_json: bool) -> None:
+        """Put dead letters (all, or the given ids) back in the pipeline."""
+        from worker.operations import replay_dead_letters
+
+        if as_json:
+            result = replay_dead_letters(list(ids) or None)
+        else:
+            with click.progressbar(length=1, label="replaying") as bar:
+                result = replay_dead_letters(list(ids) or None)
+                bar.update(1)
+        emit(
+            result,
+            as_json,
+            lambda d: f"replayed {d['replayed']} event(s) for {len(d['tenants'])} tenant(s)",
+        )
+
+    @dlq.command("purge")
+    @click.argument("ids", nargs=-1, type=int)
+    @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+    @_json_option
+    def dlq_purge(ids: tuple[int, ...], yes: bool, as_json: bool) -> None:
+        """Delete dead letters (all, or the given ids) for good."""
+        from worker.operations import purge_dead_letters
+
+        if not yes and not as_json and not ids:
+            click.confirm("Delete ALL dead letters?", abort=True)
+        emit(
+            {"purged": purge_dead_letters(list(ids) or None)},
+            as_json,
+            lambda d: f"purged {d['purged']} dead letter(s)",
+        )
+
+    @main.command()
+    @_json_option
+    def status(as_json: bool) -> None:
+        """Per tenant: queue depth, oldest unapplied age, lag, failures, dead letters."""
+        from worker.operations import pipeline_status
+
+        rows = pipeline_status()
+        emit(
+            rows,
+            as_json,
+            lambda r: _table(
+                r,
+                [
+                    "tenant_id",
+                    "name",
+                    "queue_depth",
+                    "oldest_unapplied_age_seconds",
+                    "lag_p50_seconds",
+                    "lag_p99_seconds",
+                    "failures_recent",
+                    "dead_letters",
+                    "last_reconcile",
+                ],
+            ),
+        )
+
+
+def register_reconcile(main: click.Group) -> None:
+
+    @main.command()
+    @click.argument("tenant_id")
+    @click.option("--dry-run", is_flag=True, help="Report drift, change nothing.")
+    @click.option(
+        "--source", default="mirror", show_default=True, help="mirror | scim:URL | file:PATH"
+    )
+    @click.option("--force", is_flag=True, help="Apply even past the safety valve.")
+    @_json_option
+    def reconcile(tenant_id: str, dry_run: bool, source: str, force: bool, as_json: bool) -> None:
+        """Compare the IdP's state with the workspace and repair drift; prints the report."""
+        from reconciler.errors import Refusal
+        from worker.reconcile_jobs import AlreadyRunning, run_reconcile
+
+        bar = (
+            None
+            if as_json or not sys.stdout.isatty()
+            else click.progressbar(length=0, label="reconciling", show_pos=True)
+        )
+
+        def progress(stage: str, n: int) -> None:
+            if bar is not None:
+                bar.label = stage
+                bar.update(n)
+
+        try:
+            report = run_reconcile(
+                tenant_id, dry_run=dry_run, force=force, source=source, progress=progress
+            )
+        except (AlreadyRunning, Refusal) as exc:
+            raise click.ClickException(str(exc)) from None
+        finally:
+            if bar is not None:
+                bar.render_finish()
+        emit(report, as_json, _human_report)
+        if report["outcome"] in ("failed", "halted"):
+            sys.exit(2)
+
+
+def _human_report(report: dict[str, Any]) -> str:
+    lines = [
+        f"run {report['run_id']}: {report['outcome']} ({report['source']}, "
+        f"{report['duration_seconds']}s)"
+    ]
+    if report.get("detail"):
+        lines.append(report["detail"])
+    for kind, n in sorted((report.get("counts") or {}).items()):
+        lines.append(f"  {kind:28} {n}")
+    if not report.get("counts"):
+        lines.append("  no drift")
+    return "\n".join(lines)

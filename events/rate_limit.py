@@ -31,9 +31,9 @@ import structlog
 
 from reconciler.errors import RateLimited, Unauthorized
 from storage import tenants
-from storage.db import get_engine, unit_of_work
+from storage.db import unit_of_work
+from worker.connections import get_engine, redis_client
 from worker.metrics.pipeline import RATE_LIMITED
-from worker.publish import redis_client
 from worker.settings import get_settings
 
 log = structlog.get_logger(__name__)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from reconciler import rules
 from reconciler.model import (
@@ -34,9 +34,6 @@ from reconciler.model import (
     UserSnapshot,
 )
 from reconciler.planner import IdFactory, new_id, plan_group, plan_user
-
-if TYPE_CHECKING:
-    from sqlalchemy import Connection
 
 
 @dataclass
@@ -66,16 +63,6 @@ class WorkspaceStore(Protocol):
 
 
 Snapshot = UserSnapshot | GroupSnapshot
-
-
-def apply_resources(
-    conn: Connection, tenant_id: str, keys: Sequence[ResourceKey], *, actor: str = "worker"
-) -> ApplyOutcome:
-    """Apply `keys` to the workspace inside the caller's transaction (never commits)."""
-    from storage.workspace.store import SqlWorkspaceStore, refresh_statistics  # the SQL adapter
-
-    refresh_statistics(conn)
-    return apply_with_store(SqlWorkspaceStore(conn), tenant_id, keys, actor=actor)
 
 
 def apply_with_store(

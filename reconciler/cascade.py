@@ -2,7 +2,7 @@
 
 Planned one member or group at a time, so a caller can stream the workspace in
 chunks and apply each chunk's plan with set-based statements
-(`storage.workspace.store.run_sso_removal`).
+(`storage.workspace.sso.run_sso_removal`).
 
 What happens to each kind of member:
 - SCIM-managed groups are deleted (their memberships and permissions go with them).

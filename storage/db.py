@@ -71,20 +71,13 @@ def engine_for(url: str) -> Engine:
     return make_engine(url)
 
 
-def get_engine() -> Engine:
-    from worker.settings import get_settings
-
-    return engine_for(get_settings().resolved_database_url)
-
-
 @contextmanager
-def unit_of_work(engine: Engine | None = None, *, write: bool = True) -> Iterator[Connection]:
+def unit_of_work(engine: Engine, *, write: bool = True) -> Iterator[Connection]:
     """A transaction: commits when the block ends, rolls back when it raises.
 
     `write=True` takes SQLite's write lock up front (BEGIN IMMEDIATE) so that
     concurrent writers queue instead of failing on a lock upgrade.
     """
-    engine = engine or get_engine()
     options = {"sqlite_begin": "IMMEDIATE"} if write and is_sqlite(engine) else {}
     with ExitStack() as held:
         gate = _SQLITE_WRITERS.get(engine) if write else None
@@ -96,10 +89,9 @@ def unit_of_work(engine: Engine | None = None, *, write: bool = True) -> Iterato
 
 
 @contextmanager
-def single_read(engine: Engine | None = None) -> Iterator[Connection]:
+def single_read(engine: Engine) -> Iterator[Connection]:
     """A connection for one read statement: autocommit on PostgreSQL, where BEGIN and
     COMMIT would be two more round trips for nothing (one statement is one snapshot)."""
-    engine = engine or get_engine()
     if is_sqlite(engine):
         with unit_of_work(engine, write=False) as conn:
             yield conn

@@ -10,12 +10,9 @@ from sqlalchemy import Connection, func, select, union, update
 
 from reconciler.model import GroupSnapshot, UserSnapshot
 from storage.schema import members, mirror_groups, mirror_users, reconcile_runs, workspace_groups
-from storage.workspace.store import (
-    KeySet,
-    SqlWorkspaceStore,
-    refresh_statistics,
-    stale_statistics,
-)
+from storage.workspace.membership_sql import KeySet
+from storage.workspace.statistics import refresh_statistics, stale_statistics
+from storage.workspace.store import SqlWorkspaceStore
 
 
 class SqlReconcileStore(SqlWorkspaceStore):

@@ -106,7 +106,7 @@ def redis_client(redis_url: str) -> Iterator[object]:
 
 def _clear_caches() -> None:
     from storage.db import engine_for
-    from worker.publish import redis_client
+    from worker.connections import redis_client
     from worker.settings import get_settings
 
     get_settings.cache_clear()

@@ -6,8 +6,8 @@ from celery import Celery
 from celery.signals import heartbeat_sent, setup_logging, task_postrun, task_prerun
 from kombu import Queue
 
+from worker.connections import broker_url, redis_client, redis_url
 from worker.logging import configure_logging
-from worker.redis_url import broker_url, redis_url
 from worker.settings import get_settings
 
 QUEUE = "scimsync"
@@ -93,7 +93,6 @@ def _record_heartbeat(sender: object = None, **_: object) -> None:
     import time
 
     from worker.metrics.pipeline import HEARTBEAT_INTERVAL_SECONDS, record_heartbeat
-    from worker.publish import redis_client
 
     global _last_heartbeat
     now = time.time()

@@ -10,8 +10,9 @@ from sqlalchemy import select
 
 from storage import outbox, tenants
 from storage.clock import utcnow
-from storage.db import get_engine, unit_of_work
+from storage.db import unit_of_work
 from storage.schema import reconcile_runs
+from worker.connections import get_engine
 from worker.publish import kick
 
 

@@ -18,12 +18,12 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
-from reconciler.apply import apply_resources
 from reconciler.model import ApplyOutcome, ResourceKey
 from storage import outbox
 from storage.clock import utcnow
 from storage.db import is_sqlite, unit_of_work
 from storage.outbox import PendingEvent
+from storage.workspace.apply import apply_resources
 
 log = structlog.get_logger(__name__)
 

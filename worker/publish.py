@@ -10,16 +10,15 @@ claims, so an event committed after that point always sends a fresh message.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import lru_cache
 
-import redis
 import structlog
 from sqlalchemy import Engine
 
 from storage import outbox
 from storage.db import unit_of_work
-from worker.redis_url import redis_url
-from worker.settings import get_settings
+from worker.celery_app import app
+from worker.connections import redis_client
+from worker.metrics.pipeline import received_counter_key
 
 log = structlog.get_logger(__name__)
 APPLY_TASK = "scimsync.apply_tenant"
@@ -30,16 +29,6 @@ def kick_key(tenant_id: str) -> str:
     return f"scimsync:kick:{tenant_id}"
 
 
-@lru_cache(maxsize=1)
-def redis_client() -> redis.Redis:
-    return redis.Redis.from_url(
-        redis_url(get_settings()),
-        socket_connect_timeout=1,
-        socket_timeout=2,
-        health_check_interval=30,
-    )
-
-
 def kick(
     tenant_id: str, *, force: bool = False, countdown: float | None = None, received: int = 0
 ) -> bool:
@@ -48,9 +37,6 @@ def kick(
     `received` events are added to the ingest counter in the same round trip as the
     dedupe check: on the write path every round trip is paid by the IdP's request.
     """
-    from worker.celery_app import app
-    from worker.metrics.pipeline import received_counter_key
-
     pipe = redis_client().pipeline(transaction=False)
     # A forced kick sends anyway, but still marks a message as queued for the others.
     pipe.set(kick_key(tenant_id), 1, nx=not force, ex=KICK_TTL_SECONDS)

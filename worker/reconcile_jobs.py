@@ -22,9 +22,9 @@ from events.sources.readers import iter_source, parse_source
 from reconciler.full_run import ReconcileReport, reconcile_tenant
 from storage import reconcile_store, tenants
 from storage.clock import utcnow
-from storage.db import get_engine, unit_of_work
+from storage.db import unit_of_work
 from storage.reconcile_store import SqlReconcileStore
-from worker.publish import redis_client
+from worker.connections import get_engine, redis_client
 from worker.settings import get_settings
 
 log = structlog.get_logger(__name__)

@@ -10,11 +10,12 @@ from celery import Task
 
 from storage import outbox
 from storage.clock import utcnow
-from storage.db import get_engine, unit_of_work
+from storage.db import unit_of_work
 from worker.celery_app import app
+from worker.connections import get_engine, redis_client
 from worker.metrics import hooks as metrics_hooks
 from worker.pipeline import TenantBusy, drain, is_transient
-from worker.publish import kick, kick_key, redis_client
+from worker.publish import kick, kick_key
 from worker.settings import get_settings
 
 log = structlog.get_logger(__name__)

@@ -18,9 +18,10 @@ from events.admin import models as m
 from events.scim.context import bearer
 from reconciler.model import MemberStatus
 from storage import tenants
-from storage.db import get_engine, unit_of_work
+from storage.db import unit_of_work
 from storage.workspace import admin_groups as groups_service
 from storage.workspace import admin_members as service
+from worker.connections import get_engine
 from worker.settings import get_settings
 
 router = APIRouter(prefix="/api/v1/workspaces/{tenant_id}", tags=["admin"])

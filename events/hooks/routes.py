@@ -35,8 +35,9 @@ from events.hooks.canonical import WebhookEvent, Writer, apply_event, describe, 
 from reconciler.errors import InvalidValue, PayloadTooLarge, Refusal, Unauthorized
 from storage import audit, tenants
 from storage.clock import utcnow
-from storage.db import get_engine, unit_of_work
+from storage.db import unit_of_work
 from storage.tenants import Tenant
+from worker.connections import get_engine
 from worker.publish import publish
 from worker.settings import get_settings
 

@@ -18,9 +18,10 @@ from sqlalchemy import Connection, case, func, select
 from reconciler.model import MemberStatus
 from storage import outbox, reconcile_store, tenants
 from storage.clock import as_utc, utcnow
-from storage.db import get_engine, unit_of_work
+from storage.db import unit_of_work
 from storage.schema import change_events, dead_letters, members, workspace_groups
 from worker import operations
+from worker.connections import get_engine
 
 STALE_BACKLOG_SECONDS = 300.0  # an unapplied event older than this is an incident
 RECENT_EVENTS = 20

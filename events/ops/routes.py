@@ -6,8 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
-from storage.db import get_engine
-from worker.publish import redis_client
+from worker.connections import get_engine, redis_client
 
 router = APIRouter()
 

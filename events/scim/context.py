@@ -11,8 +11,9 @@ from sqlalchemy import Engine
 from events.rate_limit import enforce
 from reconciler.errors import Unauthorized
 from storage import tenants
-from storage.db import get_engine, single_read
+from storage.db import single_read
 from storage.tenants import Tenant
+from worker.connections import get_engine
 from worker.settings import get_settings
 
 

@@ -39,13 +39,9 @@ from storage.schema import (
     members,
     workspace_groups,
 )
-from storage.workspace.store import (
-    SqlWorkspaceStore,
-    count_billable_members,
-    find_member,
-    list_members,
-    run_sso_removal,
-)
+from storage.workspace.reads import count_billable_members, find_member, list_members
+from storage.workspace.sso import run_sso_removal
+from storage.workspace.store import SqlWorkspaceStore
 
 _m, _wg, _gm, _gp = members, workspace_groups, group_memberships, group_permissions
 

@@ -17,8 +17,9 @@ from fastapi.testclient import TestClient
 from events.app import create_app
 from events.hooks.routes import signature_header
 from storage import mirror, tenants
-from storage.db import get_engine, unit_of_work
+from storage.db import unit_of_work
 from tests.support.workspace import make_tenant, patch_body, user_body
+from worker.connections import get_engine
 from worker.pipeline import drain
 from worker.settings import get_settings
 

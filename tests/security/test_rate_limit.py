@@ -227,7 +227,7 @@ def test_an_unreachable_redis_lets_requests_through_with_a_warning(
     api: Any, engine: Engine, tenant: TenantHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from events import rate_limit
-    from worker.publish import redis_client
+    from worker.connections import redis_client
 
     warnings = _Warnings()
     monkeypatch.setattr(rate_limit, "log", warnings)

@@ -7,7 +7,14 @@ from typing import Any
 
 import click
 
+from events.rate_limit import limit_for
+from reconciler.errors import Refusal
+from storage import tenants
+from storage.db import unit_of_work
+from storage.tenants import TOKEN_PREFIX, create_workspace
+from storage.workspace.sso import run_sso_removal
 from worker.cli.output import emit
+from worker.connections import get_engine
 from worker.settings import get_settings
 
 
@@ -35,8 +42,6 @@ def register(main: click.Group) -> None:
         name: str, sso_domains: tuple[str, ...], idp: str, owner_email: str | None, as_json: bool
     ) -> None:
         """Create a workspace with SSO configured; prints its id and admin token (shown once)."""
-        from storage.db import get_engine, unit_of_work
-        from storage.tenants import create_workspace
 
         with unit_of_work(get_engine()) as conn:
             created = create_workspace(
@@ -56,8 +61,6 @@ def register(main: click.Group) -> None:
     @_json_option
     def tenant_rotate_admin(tenant_id: str, as_json: bool) -> None:
         """Replace the admin token; the old one stops working at once."""
-        from storage import tenants
-        from storage.db import get_engine, unit_of_work
 
         def go() -> None:
             with unit_of_work(get_engine()) as conn:
@@ -84,9 +87,6 @@ def register(main: click.Group) -> None:
         tenant_id: str, per_second: float | None, burst: int | None, reset: bool, as_json: bool
     ) -> None:
         """Show or set the tenant's rate limit (SCIM and webhooks share it)."""
-        from events.rate_limit import limit_for
-        from storage import tenants
-        from storage.db import get_engine, unit_of_work
 
         def go() -> None:
             given = {"rate_limit_per_second": per_second, "rate_limit_burst": burst}
@@ -118,7 +118,6 @@ def register(main: click.Group) -> None:
     @_json_option
     def operator_token(as_json: bool) -> None:
         """Print a new random operator token for SCIMSYNC_OPERATOR_TOKEN (stored nowhere)."""
-        from storage.tenants import TOKEN_PREFIX
 
         token = TOKEN_PREFIX["operator"] + secrets.token_urlsafe(32)
         emit(
@@ -132,8 +131,6 @@ def register(main: click.Group) -> None:
         """The SCIM integration of a workspace."""
 
     def _scim_token(tenant_id: str, rotate: bool, as_json: bool) -> None:
-        from storage import tenants
-        from storage.db import get_engine, unit_of_work
 
         with unit_of_work(get_engine()) as conn:
             issued = (tenants.rotate_scim_token if rotate else tenants.enable_scim)(conn, tenant_id)
@@ -167,8 +164,6 @@ def register(main: click.Group) -> None:
     @_json_option
     def sso_remove(tenant_id: str, as_json: bool) -> None:
         """Remove SSO, and with it SCIM: runs the cascade of DESIGN.md rule 11."""
-        from storage.db import get_engine, unit_of_work
-        from storage.workspace.store import run_sso_removal
 
         def go() -> None:
             with unit_of_work(get_engine()) as conn:
@@ -179,7 +174,6 @@ def register(main: click.Group) -> None:
 
 
 def _run(action: Any) -> None:
-    from reconciler.errors import Refusal
 
     try:
         action()

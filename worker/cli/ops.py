@@ -7,7 +7,15 @@ from typing import Any
 
 import click
 
+from reconciler.errors import Refusal
 from worker.cli.output import emit
+from worker.operations import (
+    list_dead_letters,
+    pipeline_status,
+    purge_dead_letters,
+    replay_dead_letters,
+)
+from worker.reconcile_jobs import AlreadyRunning, run_reconcile
 
 
 def _json_option(f: Any) -> Any:
@@ -35,7 +43,6 @@ def register(main: click.Group) -> None:
     @_json_option
     def dlq_list(tenant: str | None, limit: int, as_json: bool) -> None:
         """List dead-lettered events with their reason."""
-        from worker.operations import list_dead_letters
 
         rows = list_dead_letters(tenant, limit)
         emit(
@@ -60,7 +67,6 @@ def register(main: click.Group) -> None:
     @_json_option
     def dlq_replay(ids: tuple[int, ...], as_json: bool) -> None:
         """Put dead letters (all, or the given ids) back in the pipeline."""
-        from worker.operations import replay_dead_letters
 
         if as_json:
             result = replay_dead_letters(list(ids) or None)
@@ -80,7 +86,6 @@ def register(main: click.Group) -> None:
     @_json_option
     def dlq_purge(ids: tuple[int, ...], yes: bool, as_json: bool) -> None:
         """Delete dead letters (all, or the given ids) for good."""
-        from worker.operations import purge_dead_letters
 
         if not yes and not as_json and not ids:
             click.confirm("Delete ALL dead letters?", abort=True)
@@ -94,7 +99,6 @@ def register(main: click.Group) -> None:
     @_json_option
     def status(as_json: bool) -> None:
         """Per tenant: queue depth, oldest unapplied age, lag, failures, dead letters."""
-        from worker.operations import pipeline_status
 
         rows = pipeline_status()
         emit(
@@ -129,8 +133,6 @@ def register_reconcile(main: click.Group) -> None:
     @_json_option
     def reconcile(tenant_id: str, dry_run: bool, source: str, force: bool, as_json: bool) -> None:
         """Compare the IdP's state with the workspace and repair drift; prints the report."""
-        from reconciler.errors import Refusal
-        from worker.reconcile_jobs import AlreadyRunning, run_reconcile
 
         bar = (
             None

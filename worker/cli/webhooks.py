@@ -10,8 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 import click
+from sqlalchemy import update
 
+from reconciler.errors import Refusal
+from storage import tenants
+from storage.clock import utcnow
+from storage.db import unit_of_work
+from storage.schema import api_tokens
 from worker.cli.output import emit
+from worker.connections import get_engine
 from worker.settings import get_settings
 
 
@@ -20,7 +27,6 @@ def _json_option(f: Any) -> Any:
 
 
 def _run(action: Any) -> None:
-    from reconciler.errors import Refusal
 
     try:
         action()
@@ -39,8 +45,6 @@ def register(main: click.Group) -> None:
     @_json_option
     def create_secret(tenant_id: str, as_json: bool) -> None:
         """Issue a new webhook secret; existing ones keep working until revoked."""
-        from storage import tenants
-        from storage.db import get_engine, unit_of_work
 
         def go() -> None:
             with unit_of_work(get_engine()) as conn:
@@ -76,12 +80,6 @@ def register(main: click.Group) -> None:
     @_json_option
     def revoke_secrets(tenant_id: str, keep_id: str | None, as_json: bool) -> None:
         """Revoke the workspace's webhook secrets, all of them or all but --keep."""
-        from sqlalchemy import update
-
-        from storage import tenants
-        from storage.clock import utcnow
-        from storage.db import get_engine, unit_of_work
-        from storage.schema import api_tokens
 
         def go() -> None:
             with unit_of_work(get_engine()) as conn:

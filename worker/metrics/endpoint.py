@@ -7,10 +7,9 @@ from functools import lru_cache
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
-from storage.db import get_engine
+from worker.connections import get_engine, redis_client
 from worker.metrics.collector import ScimSyncCollector
 from worker.metrics.pipeline import build_registry, metrics_app_response
-from worker.publish import redis_client
 
 
 @lru_cache(maxsize=1)

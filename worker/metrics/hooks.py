@@ -7,8 +7,8 @@ from datetime import datetime
 from functools import lru_cache
 
 from storage.outbox import PendingEvent
+from worker.connections import redis_client
 from worker.metrics.pipeline import PipelineCounters
-from worker.publish import redis_client
 
 
 @lru_cache(maxsize=1)

@@ -17,7 +17,6 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
-from reconciler.apply import apply_resources
 from reconciler.model import ApplyOutcome, MemberStatus, ResourceKey
 from storage.db import unit_of_work
 from storage.schema import (
@@ -34,7 +33,9 @@ from storage.schema import (
     tenants,
     workspace_groups,
 )
-from storage.workspace.store import count_billable_members, list_members, run_sso_removal
+from storage.workspace.apply import apply_resources
+from storage.workspace.reads import count_billable_members, list_members
+from storage.workspace.sso import run_sso_removal
 
 NOW = datetime.now(UTC)
 OWNER = "boss@acme.test"

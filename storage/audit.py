@@ -1,20 +1,56 @@
-"""Audit rows for ingest writes: who (a token id) changed which SCIM resource, and when.
+"""The audit log's one writer: who changed what, when, in the caller's transaction.
 
-Every accepted SCIM write is already a change event; `record_writes` copies the events
-one request wrote into audit_log, in the request's own transaction, adding the caller's
-identity that the event log does not carry. Admin actions, webhook hooks and reconcile
-repairs write their own audit rows (storage/workspace/admin_members.py, storage/workspace/store.py).
+`record` writes entries (admin actions, webhook receipts, applied workspace actions) in
+one statement. `record_writes` is its bulk form for ingest: every accepted SCIM write is
+already a change event, so it copies the events one request wrote into audit_log with
+one INSERT ... SELECT, adding the caller's identity that the event log does not carry.
+Both cut `target` to the column's width the same way. Never commits.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, String, bindparam, func, insert, literal, select
 
+from storage.clock import utcnow
 from storage.schema import audit_log, change_events
+
+TARGET_WIDTH = 200  # audit_log.target is String(200)
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    tenant_id: str
+    actor: str
+    action: str
+    target: str
+    detail: dict[str, Any] = field(default_factory=dict)
+    at: datetime | None = None  # None: now
+
+
+def record(conn: Connection, entries: Sequence[AuditEntry]) -> int:
+    """Write `entries` in one statement; returns how many. Never commits."""
+    if not entries:
+        return 0
+    now = utcnow()
+    rows = [
+        {
+            "tenant_id": e.tenant_id,
+            "actor": e.actor,
+            "action": e.action,
+            "target": e.target[:TARGET_WIDTH],
+            "detail": e.detail,
+            "at": e.at or now,
+        }
+        for e in entries
+    ]
+    conn.execute(insert(audit_log), rows)
+    return len(rows)
 
 
 @lru_cache(maxsize=2)
@@ -30,7 +66,7 @@ def _copy_events(dialect: str) -> Any:
             bindparam("tenant_id", type_=String),
             bindparam("actor", type_=String),
             prefix + e.operation + literal("_") + kind,
-            func.substr(prefix + kind + literal(":") + e.resource_id, 1, 200),
+            func.substr(prefix + kind + literal(":") + e.resource_id, 1, TARGET_WIDTH),
             json_object("event_id", e.id, "version", e.version),
             e.received_at,
         )

@@ -12,7 +12,7 @@ import json
 
 from sqlalchemy import Connection, text
 
-from events.scim.filter.compiler import group_filter, user_filter
+from events.scim.filter import group_filter, user_filter
 from reconciler.errors import Uniqueness
 from storage import mirror
 from storage.mirror import MirrorResource

@@ -14,7 +14,7 @@ from events.dialects import dialect_for
 from events.http_errors import SCIM_MEDIA_TYPE
 from events.scim.attributes import select_attributes, wants_members
 from events.scim.context import ScimContext, scim_context
-from events.scim.filter.compiler import (
+from events.scim.filter import (
     group_filter,
     group_sort_key,
     sort_order,
@@ -79,7 +79,8 @@ def _list(ctx: ScimContext, kind: str, query: Query) -> dict[str, Any]:
         if kind == "User"
         else (group_filter, group_sort_key, mirror.list_groups)
     )
-    where = compile_filter(query.filter) if query.filter else None
+    max_length = get_settings().max_filter_length
+    where = compile_filter(query.filter, max_length=max_length) if query.filter else None
     order: list[Any] = []
     if query.sort_by:
         key = sort_key(query.sort_by)

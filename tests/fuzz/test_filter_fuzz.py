@@ -1,4 +1,4 @@
-"""Adversarial input for the filter compiler (events/scim/filter/compiler.py): whatever the text, it
+"""Adversarial input for the filter compiler (events/scim/filter/): whatever the text, it
 either compiles to SQL that runs, or is refused with InvalidFilter; and every value is a
 bound parameter that matches literally, wildcards and quotes included.
 
@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, insert, select
 
-from events.scim.filter.compiler import group_filter, group_sort_key, user_filter, user_sort_key
+from events.scim.filter import group_filter, group_sort_key, user_filter, user_sort_key
 from reconciler.errors import Refusal
 from storage.projection import user_columns
 from storage.schema import mirror_groups, mirror_users

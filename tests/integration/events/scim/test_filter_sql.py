@@ -1,4 +1,4 @@
-"""SCIM filters compiled to SQL (events/scim/filter/compiler.py) against a real database.
+"""SCIM filters compiled to SQL (events/scim/filter/) against a real database.
 
 The property test holds the SQL to scim2-models' in-memory `ScimFilter.match`
 on random users and random filters. Where that reference departs from RFC 7643
@@ -29,7 +29,7 @@ from scim2_models import EnterpriseUser, ScimFilter, User
 from scim2_models.exceptions import InvalidFilterException
 from sqlalchemy import Connection, Engine, insert, select
 
-from events.scim.filter.compiler import (
+from events.scim.filter import (
     group_filter,
     group_sort_key,
     sort_order,

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, delete, func, select, update
 
 from storage.clock import as_utc
+from storage.event_state import EventState
 from storage.schema import change_events, dead_letters
 from storage.sql import chunked, for_update, one_of
 
@@ -61,7 +62,7 @@ def append(
             "payload": payload,
             "received_at": now,
             "published_at": now,
-            "state": "pending",
+            "state": EventState.PENDING,
             "attempts": 0,
         },
     )
@@ -82,7 +83,9 @@ def mark_unpublished(conn: Connection, event_ids: Sequence[int]) -> None:
     for chunk in chunked(event_ids, 500):
         conn.execute(
             update(change_events)
-            .where(one_of(conn, change_events.c.id, chunk), change_events.c.state == "pending")
+            .where(
+                one_of(conn, change_events.c.id, chunk), change_events.c.state == EventState.PENDING
+            )
             .values(published_at=None)
         )
 
@@ -95,7 +98,7 @@ def unpublished(
         select(change_events.c.id, change_events.c.tenant_id)
         .where(
             change_events.c.published_at.is_(None),
-            change_events.c.state == "pending",
+            change_events.c.state == EventState.PENDING,
             change_events.c.received_at < older_than,
         )
         .order_by(change_events.c.id)
@@ -112,7 +115,10 @@ def waiting_tenants(conn: Connection, *, received_before: datetime) -> list[str]
     the grace period, without waiting for the stalled check."""
     rows = conn.execute(
         select(change_events.c.tenant_id)
-        .where(change_events.c.state == "pending", change_events.c.received_at < received_before)
+        .where(
+            change_events.c.state == EventState.PENDING,
+            change_events.c.received_at < received_before,
+        )
         .distinct()
     )
     return [r.tenant_id for r in rows]
@@ -123,7 +129,7 @@ def stalled_tenants(conn: Connection, *, published_before: datetime) -> list[str
     rows = conn.execute(
         select(change_events.c.tenant_id)
         .where(
-            change_events.c.state == "pending",
+            change_events.c.state == EventState.PENDING,
             change_events.c.published_at < published_before,
         )
         .distinct()
@@ -143,7 +149,7 @@ def claim(conn: Connection, tenant_id: str, limit: int) -> list[PendingEvent]:
             change_events.c.received_at,
             change_events.c.attempts,
         )
-        .where(change_events.c.tenant_id == tenant_id, change_events.c.state == "pending")
+        .where(change_events.c.tenant_id == tenant_id, change_events.c.state == EventState.PENDING)
         .order_by(change_events.c.id)
         .limit(limit)
     )
@@ -168,7 +174,7 @@ def mark_applied(conn: Connection, event_ids: Sequence[int], now: datetime) -> N
             update(change_events)
             .where(one_of(conn, change_events.c.id, chunk))
             .values(
-                state="applied",
+                state=EventState.APPLIED,
                 applied_at=now,
                 published_at=func.coalesce(change_events.c.published_at, now),
             )
@@ -193,7 +199,11 @@ def dead_letter(
         conn.execute(
             update(change_events)
             .where(one_of(conn, change_events.c.id, [e.id for e in chunk]))
-            .values(state="dead", last_error=reason[:2000], attempts=change_events.c.attempts + 1)
+            .values(
+                state=EventState.DEAD,
+                last_error=reason[:2000],
+                attempts=change_events.c.attempts + 1,
+            )
         )
     conn.execute(
         dead_letters.insert(),
@@ -234,7 +244,7 @@ def replay_dead_letters(conn: Connection, ids: Sequence[int] | None) -> list[tup
         conn.execute(
             update(change_events)
             .where(one_of(conn, change_events.c.id, chunk))
-            .values(state="pending", attempts=0, last_error=None, published_at=None)
+            .values(state=EventState.PENDING, attempts=0, last_error=None, published_at=None)
         )
     for chunk in chunked([r.id for r in rows], 500):
         conn.execute(delete(dead_letters).where(dead_letters.c.id.in_(chunk)))
@@ -270,7 +280,9 @@ def _percentile(sorted_values: list[float], q: float) -> float | None:
 def pipeline_status(
     conn: Connection, tenant_id: str, *, now: datetime, window: timedelta = timedelta(minutes=5)
 ) -> TenantPipelineStatus:
-    pending = and_(change_events.c.tenant_id == tenant_id, change_events.c.state == "pending")
+    pending = and_(
+        change_events.c.tenant_id == tenant_id, change_events.c.state == EventState.PENDING
+    )
     depth, oldest = conn.execute(
         select(func.count(), func.min(change_events.c.received_at)).where(pending)
     ).one()
@@ -278,7 +290,7 @@ def pipeline_status(
         select(change_events.c.received_at, change_events.c.applied_at)
         .where(
             change_events.c.tenant_id == tenant_id,
-            change_events.c.state == "applied",
+            change_events.c.state == EventState.APPLIED,
             change_events.c.applied_at >= now - window,
         )
         .order_by(change_events.c.applied_at.desc())

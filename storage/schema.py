@@ -23,6 +23,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from storage.event_state import EventState
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -160,7 +162,7 @@ change_events = Table(
     Column("received_at", Timestamp, nullable=False),
     Column("published_at", Timestamp),
     Column("applied_at", Timestamp),
-    Column("state", String(10), nullable=False, default="pending"),  # pending | applied | dead
+    Column("state", String(10), nullable=False, default=EventState.PENDING),
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", Text),
     Index("ix_change_events_pending", "tenant_id", "state", "id"),

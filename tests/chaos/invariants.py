@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 
+from storage.event_state import EventState
 from tests.chaos.state import MirrorUser, State
 
 
@@ -101,7 +102,7 @@ def pipeline_problems(state: State) -> list[str]:
     problems = [
         f"{count} {name} events"
         for name, count in state.events_by_state.items()
-        if name != "applied" and count
+        if name != EventState.APPLIED and count
     ]
     problems += [
         f"dead letter: {d['resource_type']} {d['resource_id']} {d['error_code']} "

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, func, select
 
+from storage.event_state import EventState
 from storage.schema import change_events
 from tests.chaos.checker import Report, check
 from tests.chaos.history import History, Outcome
@@ -96,7 +97,8 @@ def pending_events(engine: Engine, tenant_id: str) -> int:
         return int(
             conn.execute(
                 select(func.count()).where(
-                    change_events.c.tenant_id == tenant_id, change_events.c.state == "pending"
+                    change_events.c.tenant_id == tenant_id,
+                    change_events.c.state == EventState.PENDING,
                 )
             ).scalar_one()
         )

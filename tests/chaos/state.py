@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
+from storage.event_state import EventState
 from storage.schema import (
     applied_versions,
     change_events,
@@ -92,7 +93,7 @@ class State:
 
     @property
     def pending_events(self) -> int:
-        return self.events_by_state.get("pending", 0)
+        return self.events_by_state.get(EventState.PENDING, 0)
 
 
 def load_state(engine: Engine, tenant_id: str) -> State:

@@ -8,6 +8,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from storage.event_state import EventState
 from tests.chaos.checker import check
 from tests.chaos.history import History, Op, Outcome, Register, possible_final_values
 from tests.chaos.state import Member, MirrorGroup, MirrorUser, State, WorkspaceGroup
@@ -28,7 +29,7 @@ def _op(
 
 def _world(users: dict[str, bool], groups: dict[str, list[str]]) -> tuple[History, State]:
     """An acknowledged history (create users, then groups) and the state it should leave."""
-    history, state = History(), State(events_by_state={"applied": 1})
+    history, state = History(), State(events_by_state={EventState.APPLIED: 1})
     for n, (user, active) in enumerate(users.items()):
         writes: dict[Register, Any] = {
             ("user", user, "exists"): True,
@@ -121,7 +122,7 @@ def test_a_member_the_mirror_does_not_justify_is_drift() -> None:
 
 def test_pending_events_and_dead_letters_fail_the_run() -> None:
     history, state = _world({"ann": True}, {})
-    state.events_by_state = {"applied": 3, "pending": 2}
+    state.events_by_state = {EventState.APPLIED: 3, EventState.PENDING: 2}
     state.dead_letters = [
         {"resource_type": "User", "resource_id": "x", "error_code": "boom", "reason": "it broke"}
     ]

@@ -20,6 +20,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select, text
 
+from storage.event_state import EventState
 from storage.schema import change_events, dead_letters, members
 from tests.e2e.harness import OPERATOR_TOKEN, ServiceStack, Tenant
 from tests.e2e.servers import RedisServer
@@ -147,7 +148,7 @@ def sql_figures(stack: ServiceStack, tenant: Tenant) -> dict[str, int]:
         ).scalar_one()
         pending = conn.execute(
             select(func.count()).where(
-                change_events.c.tenant_id == tenant.id, change_events.c.state == "pending"
+                change_events.c.tenant_id == tenant.id, change_events.c.state == EventState.PENDING
             )
         ).scalar_one()
     return {

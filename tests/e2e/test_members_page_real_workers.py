@@ -8,6 +8,7 @@ import time
 import httpx
 from sqlalchemy import func, select
 
+from storage.event_state import EventState
 from storage.schema import change_events
 from tests.e2e.harness import ServiceStack
 from tests.integration.events.admin import test_members_page_scenario as scenario
@@ -30,7 +31,7 @@ class IdpWithRealWorkers(IdpClient):
                     .all()
                 )
             assert states.get("dead", 0) == 0, states
-            if states.get("pending", 0) == 0:
+            if states.get(EventState.PENDING, 0) == 0:
                 return
             time.sleep(0.2)
         raise AssertionError(f"the worker did not apply the events in 60 s: {states}")

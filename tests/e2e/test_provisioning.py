@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import httpx
 
+from storage.event_state import EventState
 from tests.chaos.state import State, load_state
 from tests.e2e.harness import ServiceStack
 from tests.e2e.processes import wait_for
@@ -81,7 +82,8 @@ def test_users_and_a_group_pushed_over_http_reach_the_workspace(stack: ServiceSt
     wait_for(applied, timeout=60, message="the workspace showing the IdP's users and group")
     state = load_state(stack.engine, tenant.id)
     assert state.dead_letters == []
-    assert state.events_by_state == {"applied": state.events_by_state["applied"]}
+    applied = state.events_by_state[EventState.APPLIED]
+    assert state.events_by_state == {EventState.APPLIED: applied}
 
     # What an admin sees on the Members page (the admin API of the same process).
     admin = httpx.Client(

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, func, select
 
 from storage.clock import as_utc
+from storage.event_state import EventState
 from storage.schema import change_events, dead_letters, reconcile_runs, tenants
 from storage.sql import chunked
 
@@ -42,7 +43,7 @@ class ReconcileFigures:
 def read_backlog(conn: Connection) -> list[BacklogRow]:
     """One row per tenant, zeros included, so dashboards show 0 rather than a gap."""
     ce, dl = change_events, dead_letters
-    pending = (ce.c.tenant_id == tenants.c.id) & (ce.c.state == "pending")
+    pending = (ce.c.tenant_id == tenants.c.id) & (ce.c.state == EventState.PENDING)
     unapplied = select(func.count()).select_from(ce).where(pending).scalar_subquery()
     # The oldest by id is the first index entry: one probe, not a scan of pending rows.
     oldest = select(ce.c.received_at).where(pending).order_by(ce.c.id).limit(1).scalar_subquery()

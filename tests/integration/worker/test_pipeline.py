@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, text
 
+from storage.event_state import EventState
 from storage.schema import change_events, dead_letters, group_memberships, members
 from tests.support.workspace import TenantHandle, group_body, make_tenant, patch_body, user_body
 from worker.pipeline import drain
@@ -70,7 +71,9 @@ def test_writes_reach_the_workspace(api: Any, tenant: TenantHandle, engine: Any)
         ("Eng (SCIM)", "out@partner.test"),
     }
     with engine.connect() as conn:
-        pending = conn.execute(select(func.count()).where(change_events.c.state == "pending"))
+        pending = conn.execute(
+            select(func.count()).where(change_events.c.state == EventState.PENDING)
+        )
         assert pending.scalar_one() == 0
 
 
@@ -104,7 +107,7 @@ def test_duplicates_and_reordering_converge(api: Any, tenant: TenantHandle, engi
         random.Random(7).shuffle(copies)
         for row in copies:
             row.pop("id")
-            row.update(state="pending", applied_at=None)
+            row.update(state=EventState.PENDING, applied_at=None)
         conn.execute(change_events.insert(), copies)
     drain_all(engine, tenant)
     state = workspace(engine, tenant.id)
@@ -135,7 +138,7 @@ def test_rule_refusal_is_dead_lettered_not_retried(
         letter = conn.execute(select(dead_letters)).one()
         event = conn.execute(select(change_events)).one()
     assert letter.error_code == "scim_disabled" and letter.attempts == 1
-    assert event.state == "dead"
+    assert event.state == EventState.DEAD
 
 
 def test_dead_letter_replay_applies_after_the_cause_is_fixed(

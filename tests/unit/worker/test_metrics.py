@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from starlette.routing import Route
 
 from storage.db import make_engine
+from storage.event_state import EventState
 from storage.schema import change_events, dead_letters, reconcile_runs, tenants
 from worker.metrics.collector import ScimSyncCollector
 from worker.metrics.pipeline import (
@@ -241,7 +242,12 @@ def test_backlog_gauges_follow_the_event_log(engine: Engine, redis_client: Any) 
                     "received_at": NOW - timedelta(seconds=age),
                 }
                 for i, (state, age) in enumerate(
-                    [("applied", 900), ("pending", 600), ("pending", 30), ("dead", 700)]
+                    [
+                        (EventState.APPLIED, 900),
+                        (EventState.PENDING, 600),
+                        (EventState.PENDING, 30),
+                        (EventState.DEAD, 700),
+                    ]
                 )
             ],
         )

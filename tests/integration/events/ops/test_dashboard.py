@@ -12,6 +12,7 @@ from sqlalchemy import func, select, text, update
 
 from events.ops.dashboard_auth import COOKIE_NAME, SESSION_SECONDS, new_session
 from storage.clock import utcnow
+from storage.event_state import EventState
 from storage.schema import change_events, dead_letters, members, workspace_groups
 from tests.support.workspace import TenantHandle, group_body, make_tenant, patch_body, user_body
 from worker.pipeline import drain
@@ -195,7 +196,7 @@ def test_figures_match_the_database(api: Any, tenant: TenantHandle, engine: Any)
         ).scalar_one()
         pending = conn.execute(
             select(func.count()).where(
-                change_events.c.tenant_id == tenant.id, change_events.c.state == "pending"
+                change_events.c.tenant_id == tenant.id, change_events.c.state == EventState.PENDING
             )
         ).scalar_one()
         last_events = (

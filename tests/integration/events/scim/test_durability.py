@@ -11,6 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from storage.event_state import EventState
 from storage.schema import change_events, mirror_users
 from tests.support.workspace import TenantHandle, make_tenant, user_body
 
@@ -66,7 +67,7 @@ def test_redis_down_write_still_succeeds_event_stays_unpublished(
     with engine.connect() as conn:
         event = conn.execute(select(change_events)).one()
         assert conn.execute(select(mirror_users.c.id)).scalar_one() == response.json()["id"]
-    assert event.published_at is None and event.state == "pending"
+    assert event.published_at is None and event.state == EventState.PENDING
 
 
 def test_concurrent_creates_of_one_user_name_give_one_201(

@@ -29,6 +29,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 ## The benchmarks (bench/): wrk, from Debian, drives the write-rate scenario when present.
 bench: $(STAMP)

@@ -1,13 +1,17 @@
-"""The Celery application and its reliability settings (DESIGN.md section 7)."""
+"""The Celery application and its reliability settings (late acks, redelivery, backoff)."""
 
 from __future__ import annotations
 
+import time
+
+import structlog
 from celery import Celery
 from celery.signals import heartbeat_sent, setup_logging, task_postrun, task_prerun
 from kombu import Queue
 
 from worker.connections import broker_url, redis_client, redis_url
 from worker.logging import configure_logging
+from worker.metrics.pipeline import HEARTBEAT_INTERVAL_SECONDS, record_heartbeat
 from worker.settings import get_settings
 
 QUEUE = "scimsync"
@@ -72,15 +76,11 @@ def _configure_logging(**_: object) -> None:
 
 @task_prerun.connect
 def _bind_task_context(task_id: str | None = None, task: object = None, **_: object) -> None:
-    import structlog
-
     structlog.contextvars.bind_contextvars(task_id=task_id, task_name=getattr(task, "name", None))
 
 
 @task_postrun.connect
 def _clear_task_context(**_: object) -> None:
-    import structlog
-
     structlog.contextvars.clear_contextvars()
 
 
@@ -90,10 +90,6 @@ _last_heartbeat = 0.0
 @heartbeat_sent.connect
 def _record_heartbeat(sender: object = None, **_: object) -> None:
     """Workers report in to Redis so the 'worker down' alert sees every host."""
-    import time
-
-    from worker.metrics.pipeline import HEARTBEAT_INTERVAL_SECONDS, record_heartbeat
-
     global _last_heartbeat
     now = time.time()
     if now - _last_heartbeat < HEARTBEAT_INTERVAL_SECONDS:

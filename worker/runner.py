@@ -19,6 +19,7 @@ from types import FrameType
 import click
 import httpx
 
+from storage.migrate import upgrade
 from worker.embedded_redis import EmbeddedRedis
 from worker.settings import Settings, get_settings
 
@@ -79,8 +80,6 @@ def _wait_ready(base_url: str, children: list[subprocess.Popen[bytes]], timeout:
 
 
 def run_all(*, as_json: bool = False) -> int:
-    from storage.migrate import upgrade
-
     settings = get_settings()
     env = dict(os.environ)
     _say("starting redis ...", as_json, step="redis")

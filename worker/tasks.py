@@ -2,28 +2,33 @@
 
 from __future__ import annotations
 
+import zlib
 from datetime import timedelta
 from typing import Any
 
 import structlog
-from celery import Task
 
-from storage import outbox
-from storage.clock import utcnow
+from storage import outbox, tenants
+from storage.clock import as_utc, utcnow
 from storage.db import unit_of_work
+from storage.reconcile_store import last_started
 from worker.celery_app import app
 from worker.connections import get_engine, redis_client
 from worker.metrics import hooks as metrics_hooks
 from worker.pipeline import TenantBusy, drain, is_transient
 from worker.publish import kick, kick_key
+from worker.reconcile_jobs import AlreadyRunning, run_reconcile
 from worker.settings import get_settings
 
 log = structlog.get_logger(__name__)
-MAX_COUNTDOWN = 600
+MAX_COUNTDOWN = 600  # the longest retry wait, well inside Redis' visibility timeout
 
 
 class TransientTaskError(Exception):
-    """Raised to make Celery retry with backoff."""
+    """Makes Celery retry the task (autoretry_for): waits of up to 2, 4, 8 ... s, capped
+    at MAX_COUNTDOWN, each drawn at random below its bound (full jitter), at most
+    settings.max_task_retries times; after that the events stay pending and the relay's
+    stalled check re-kicks the tenant."""
 
 
 # Another task holds the tenant and drains it until nothing is pending; this one looks
@@ -33,14 +38,13 @@ BUSY_RETRY_SECONDS = 0.2
 
 @app.task(
     name="scimsync.apply_tenant",
-    bind=True,
     autoretry_for=(TransientTaskError,),
     retry_backoff=2,
     retry_backoff_max=MAX_COUNTDOWN,
     retry_jitter=True,
     max_retries=get_settings().max_task_retries,
 )
-def apply_tenant(self: Task, tenant_id: str) -> dict[str, Any]:
+def apply_tenant(tenant_id: str) -> dict[str, Any]:
     settings = get_settings()
     structlog.contextvars.bind_contextvars(tenant_id=tenant_id)
     try:
@@ -69,7 +73,7 @@ def apply_tenant(self: Task, tenant_id: str) -> dict[str, Any]:
         _kick_quietly(tenant_id)
     if result.failed:
         metrics_hooks.retried(tenant_id, len(result.failed))
-        raise self.retry(countdown=min(MAX_COUNTDOWN, 2 ** min(self.request.retries + 1, 9)))
+        raise TransientTaskError(f"{len(result.failed)} event(s) failed; trying again later")
     return {"applied": len(result.applied), "dead": len(result.dead)}
 
 
@@ -96,22 +100,20 @@ def relay() -> dict[str, int]:
         waiting = outbox.waiting_tenants(
             conn, received_before=now - timedelta(seconds=settings.relay_grace_seconds)
         )
-    tenants = {tenant for _, tenant in unpublished} | set(stalled)
-    for tenant_id in tenants:
+    lost = {tenant for _, tenant in unpublished} | set(stalled)
+    for tenant_id in lost:
         kick(tenant_id, force=True)
     # Deduplicated: a no-op while an apply for the tenant is queued.
-    kicked = len(tenants) + sum(kick(tenant_id) for tenant_id in set(waiting) - tenants)
+    kicked = len(lost) + sum(kick(tenant_id) for tenant_id in set(waiting) - lost)
     if unpublished:
         with unit_of_work(get_engine()) as conn:
             outbox.mark_published(conn, [event_id for event_id, _ in unpublished], utcnow())
-        log.info("relay_republished", events=len(unpublished), tenants=len(tenants))
+        log.info("relay_republished", events=len(unpublished), tenants=len(lost))
     return {"republished": len(unpublished), "kicked": kicked}
 
 
 @app.task(name="scimsync.reconcile_tenant", ignore_result=True, acks_late=True)
 def reconcile_tenant(tenant_id: str, source: str = "mirror") -> dict[str, Any]:
-    from worker.reconcile_jobs import AlreadyRunning, run_reconcile
-
     structlog.contextvars.bind_contextvars(tenant_id=tenant_id)
     if not reconcile_due(tenant_id):
         return {"skipped": "not due"}  # another beat already had it run
@@ -124,11 +126,6 @@ def reconcile_tenant(tenant_id: str, source: str = "mirror") -> dict[str, Any]:
 def reconcile_due(tenant_id: str, *, now: Any = None) -> bool:
     """Due when the last real run started longer ago than the interval plus the tenant's
     jitter (a stable share of the jitter window, so tenants spread over the hour)."""
-    import zlib
-
-    from storage.clock import as_utc
-    from storage.reconcile_store import last_started
-
     settings = get_settings()
     now = now or utcnow()
     with unit_of_work(get_engine(), write=False) as conn:
@@ -143,8 +140,6 @@ def reconcile_due(tenant_id: str, *, now: Any = None) -> bool:
 @app.task(name="scimsync.schedule_reconciles", ignore_result=True)
 def schedule_reconciles() -> dict[str, int]:
     """Beat, every minute: queue a full reconcile for each SCIM tenant that is due."""
-    from storage import tenants
-
     with unit_of_work(get_engine(), write=False) as conn:
         enabled = [t.id for t in tenants.list_all(conn) if t.scim_enabled]
     due = [t for t in enabled if reconcile_due(t)]

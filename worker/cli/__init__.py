@@ -1,4 +1,4 @@
-"""The `scimsync` command line (DESIGN.md section 5). Thin: parse, call one function, format."""
+"""The `scimsync` command line (every command is in the README). Thin: parse, call, format."""
 
 from worker.cli import admin, ops, webhooks
 from worker.cli.main import main

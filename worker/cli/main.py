@@ -6,7 +6,10 @@ import sys
 
 import click
 
+from storage.migrate import upgrade
+from worker.celery_app import QUEUE, app
 from worker.cli.output import emit, json_option
+from worker.runner import ensure_embedded_redis, run_all
 from worker.settings import get_settings
 
 
@@ -19,8 +22,6 @@ def main() -> None:
 @json_option
 def up(as_json: bool) -> None:
     """API + worker + beat together on the embedded default; Ctrl-C stops everything."""
-    from worker.runner import run_all
-
     sys.exit(run_all(as_json=as_json))
 
 
@@ -28,9 +29,7 @@ def up(as_json: bool) -> None:
 @json_option
 def api(as_json: bool) -> None:
     """The HTTP API (SCIM ingest, webhooks, admin, dashboard, metrics)."""
-    import uvicorn
-
-    from worker.runner import ensure_embedded_redis
+    import uvicorn  # the HTTP server: loaded only by the one command that serves
 
     settings = get_settings()
     ensure_embedded_redis(settings)
@@ -51,9 +50,6 @@ def api(as_json: bool) -> None:
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
 def worker(concurrency: int | None, as_json: bool, celery_args: tuple[str, ...]) -> None:
     """A Celery worker applying events (extra arguments go to Celery)."""
-    from worker.celery_app import QUEUE, app
-    from worker.runner import ensure_embedded_redis
-
     ensure_embedded_redis(get_settings())
     argv = ["worker", "-Q", QUEUE, "--loglevel", get_settings().log_level, *celery_args]
     if concurrency:
@@ -66,9 +62,6 @@ def worker(concurrency: int | None, as_json: bool, celery_args: tuple[str, ...])
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
 def beat(as_json: bool, celery_args: tuple[str, ...]) -> None:
     """The Celery beat scheduler (relay, reconcile schedule)."""
-    from worker.celery_app import app
-    from worker.runner import ensure_embedded_redis
-
     settings = get_settings()
     ensure_embedded_redis(settings)
     settings.var_dir.mkdir(parents=True, exist_ok=True)
@@ -85,8 +78,6 @@ def db() -> None:
 @json_option
 def db_upgrade(as_json: bool) -> None:
     """Run the Alembic migrations up to the latest revision."""
-    from storage.migrate import upgrade
-
     url = get_settings().resolved_database_url
     upgrade(url)
     emit(

@@ -80,6 +80,30 @@ def is_destructive(action: Action) -> bool:
     )
 
 
+DEFAULT_SAFETY_RATIO = 0.2
+
+
+@dataclass(frozen=True)
+class SafetyValve:
+    """Stops a run that would deactivate or remove more than `ratio` of the workspace's
+    members (a truncated IdP export, the wrong source) before anything is applied; the
+    operator checks, then runs again with force. The one definition of the threshold:
+    the full run checks its plan with it, a mirror repair its planned deletions."""
+
+    ratio: float = DEFAULT_SAFETY_RATIO
+
+    def trips(self, destructive: int, members: int) -> bool:
+        return destructive > self.ratio * max(members, 1)
+
+    def halt(self, report: ReconcileReport) -> None:
+        report.outcome = "halted"
+        report.detail = (
+            f"{report.destructive} of {report.members} members would be deactivated or "
+            f"removed (over {self.ratio:.0%}); nothing applied. Check the IdP, then run "
+            f"again with --force if this is intended."
+        )
+
+
 def describe(action: Action) -> dict[str, Any]:
     return {
         "kind": action.kind,
@@ -142,7 +166,7 @@ def reconcile_tenant(
     *,
     dry_run: bool = False,
     force: bool = False,
-    safety_ratio: float = 0.2,
+    safety: SafetyValve = SafetyValve(),  # frozen: one shared default is safe
     chunk: int = 1000,
     progress: Progress | None = None,
 ) -> ReconcileReport:
@@ -159,13 +183,8 @@ def reconcile_tenant(
         report.outcome = "dry_run"
     elif report.drift == 0:
         report.outcome = "in_sync"
-    elif not force and report.destructive > safety_ratio * max(report.members, 1):
-        report.outcome = "halted"
-        report.detail = (
-            f"{report.destructive} of {report.members} members would be deactivated or "
-            f"removed (over {safety_ratio:.0%}); nothing applied. Check the IdP, then run "
-            f"again with --force if this is intended."
-        )
+    elif not force and safety.trips(report.destructive, report.members):
+        safety.halt(report)
     else:
         _apply_pass(open_store, report, chunk, progress)
         report.outcome = "applied"

@@ -19,7 +19,7 @@ from redis.lock import Lock
 
 from events.sources.mirror_repair import apply_repair, plan_repair
 from events.sources.readers import iter_source, parse_source
-from reconciler.full_run import ReconcileReport, reconcile_tenant
+from reconciler.full_run import ReconcileReport, SafetyValve, reconcile_tenant
 from storage import reconcile_store, tenants
 from storage.clock import utcnow
 from storage.db import unit_of_work
@@ -56,6 +56,7 @@ def run_reconcile(
     progress: Callable[[str, int], None] | None = None,
 ) -> dict[str, Any]:
     settings = get_settings()
+    safety = SafetyValve(settings.reconcile_safety_ratio)
     engine = get_engine()
     spec = parse_source(source)
     with unit_of_work(engine, write=False) as conn:
@@ -84,22 +85,11 @@ def run_reconcile(
             mirror_counts = plan.counts()
             with unit_of_work(engine, write=False) as conn:
                 total = SqlReconcileStore(conn).member_count(tenant_id)
-            if (
-                not dry_run
-                and not force
-                and plan.destructive > settings.reconcile_safety_ratio * max(total, 1)
-            ):
+            if not dry_run and not force and safety.trips(plan.destructive, total):
                 report = ReconcileReport(
-                    tenant_id,
-                    dry_run,
-                    outcome="halted",
-                    members=total,
-                    destructive=plan.destructive,
-                    detail=(
-                        f"the source would deactivate or delete {plan.destructive} of {total} "
-                        f"members (over {settings.reconcile_safety_ratio:.0%}); nothing applied"
-                    ),
+                    tenant_id, dry_run, members=total, destructive=plan.destructive
                 )
+                safety.halt(report)
             elif not dry_run:
                 apply_repair(engine, tenant_id, plan)
         if report is None:
@@ -108,7 +98,7 @@ def run_reconcile(
                 tenant_id,
                 dry_run=dry_run,
                 force=force,
-                safety_ratio=settings.reconcile_safety_ratio,
+                safety=safety,
                 progress=on_progress,
             )
         report.counts = {**mirror_counts, **report.counts}

@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from reconciler.full_run import DEFAULT_SAFETY_RATIO
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SCIMSYNC_", env_file=".env", extra="ignore")
@@ -67,7 +69,7 @@ class Settings(BaseSettings):
     max_task_retries: int = 8
     reconcile_interval_seconds: int = 3600
     reconcile_jitter_seconds: int = 300
-    reconcile_safety_ratio: float = 0.2
+    reconcile_safety_ratio: float = DEFAULT_SAFETY_RATIO
     reconcile_check_seconds: float = 60.0
 
     @property

@@ -198,6 +198,27 @@ def test_safety_valve_halts_mass_deactivation(synced: dict[str, Any], engine: An
     assert forced["outcome"] == "applied" and forced["counts"]["delete_member"] == 4
 
 
+def test_safety_valve_halts_a_source_that_would_empty_the_mirror(
+    synced: dict[str, Any], engine: Any, tmp_path: Path
+) -> None:
+    """A truncated snapshot (one user of four): the mirror repair is planned, and the same
+    valve stops it before anything is written."""
+    tenant: TenantHandle = synced["tenant"]
+    path = tmp_path / "truncated.ndjson"
+    path.write_text(json.dumps(user_body("r0@acme.test", displayName="R 0")))
+    before = workspace_state(engine, tenant.id)
+    with engine.connect() as conn:
+        mirrored = conn.execute(text("SELECT count(*) FROM mirror_users")).scalar_one()
+
+    report = run_reconcile(tenant.id, source=f"file:{path}")
+
+    assert report["outcome"] == "halted" and "nothing applied" in report["detail"]
+    assert report["destructive"] == 3
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM mirror_users")).scalar_one() == mirrored
+    assert workspace_state(engine, tenant.id) == before
+
+
 def test_snapshot_file_source_repairs_mirror_and_workspace(
     synced: dict[str, Any], engine: Any, api: Any, tmp_path: Path
 ) -> None:

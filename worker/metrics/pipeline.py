@@ -54,20 +54,6 @@ RATE_LIMITED = Counter(
 )
 
 
-def route_template(scope: Mapping[str, Any]) -> str:
-    """The matched route's template (`/scim/v2/{tenant_id}/Users`), never the raw path:
-    raw paths carry ids and would give every request its own series."""
-    route = scope.get("route")
-    return str(getattr(route, "path_format", None) or getattr(route, "path", None) or "unmatched")
-
-
-def observe_request(*, tenant: str, route: str, method: str, status: int, seconds: float) -> None:
-    """Record one ingest request. Pass `tenant="-"` until the token is verified, so that
-    made-up tenant ids in unauthenticated requests cannot create series."""
-    REQUESTS.labels(tenant, route, method, str(status)).inc()
-    REQUEST_DURATION.labels(route).observe(seconds)
-
-
 # --- Redis-backed pipeline figures -------------------------------------------
 
 KEY_PREFIX = "scimsync:metrics:"

@@ -17,7 +17,8 @@ from sqlalchemy import Engine, func, select
 
 from bench.payloads import group_body, user_body
 from events.scim.resources import parse_group, parse_user
-from storage.clock import new_id, utcnow
+from reconciler.ids import new_id
+from storage.clock import utcnow
 from storage.db import unit_of_work
 from storage.projection import group_columns, user_columns, user_value_rows
 from storage.schema import (

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from reconciler import rules
+from reconciler.ids import new_id
 from reconciler.model import (
     Action,
     ApplyOutcome,
@@ -33,7 +34,7 @@ from reconciler.model import (
     TenantPolicy,
     UserSnapshot,
 )
-from reconciler.planner import IdFactory, new_id, plan_group, plan_user
+from reconciler.planner import IdFactory, plan_group, plan_user
 
 
 @dataclass

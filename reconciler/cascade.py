@@ -1,10 +1,10 @@
-"""Rule 11: removing the SSO configuration removes SCIM and cascades, as a plan of actions.
+"""Rule 11: what removing the SSO configuration does to each member and group, as actions.
 
-Planned one member or group at a time, so a caller can stream the workspace in
-chunks and apply each chunk's plan with set-based statements
-(`storage.workspace.sso.run_sso_removal`).
+Planned one member or group at a time, so the SSO-removal service
+(reconciler/sso.py) can stream the workspace in pages and apply each page's plan
+with set-based statements. Status changes come from the one transition table
+(`rules.STATUS_TRANSITIONS`), with the trigger chosen here:
 
-What happens to each kind of member:
 - SCIM-managed groups are deleted (their memberships and permissions go with them).
 - Deactivated members are deleted permanently, except the Owner, who is
   unlinked and made active again (an Owner must keep access).
@@ -18,7 +18,6 @@ What happens to each kind of member:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from reconciler import rules
@@ -34,6 +33,7 @@ from reconciler.model import (
     TenantPolicy,
     UnlinkMember,
 )
+from reconciler.rules import Transition, Trigger
 
 
 @dataclass
@@ -45,35 +45,28 @@ class CascadeReport:
     tokens_revoked: int = 0
 
 
+def sso_removal_trigger(policy: TenantPolicy, member: ActualMember) -> Trigger:
+    if rules.is_owner(member, policy):
+        return Trigger.SSO_REMOVED_OWNER
+    if member.scim_managed and not member.has_password:
+        return Trigger.SSO_REMOVED_PASSWORDLESS
+    return Trigger.SSO_REMOVED
+
+
 def plan_member_sso_removal(policy: TenantPolicy, member: ActualMember) -> list[Action]:
-    owner = rules.is_owner(member, policy)
-    actions: list[Action] = []
-    if member.status is MemberStatus.DEACTIVATED and not owner:
+    trigger = sso_removal_trigger(policy, member)
+    if rules.transition_for(member.status, trigger) is Transition.DELETE:
         return [DeleteMember(member.id, member.email_ci)]
-    if member.scim_managed:
-        actions.append(UnlinkMember(member.id))
-    if member.status is MemberStatus.DEACTIVATED:  # the Owner
-        actions.append(SetMemberStatus(member.id, MemberStatus.ACTIVE, None))
-    elif member.scim_managed and not owner:
-        if member.status is MemberStatus.ACTIVE and not member.has_password:
-            actions.append(SetMemberStatus(member.id, MemberStatus.PENDING, None))
-            actions.append(CreateInvitation(member.id, member.email))
-        elif member.status is MemberStatus.PENDING:
-            actions.append(CreateInvitation(member.id, member.email))
+    actions: list[Action] = [UnlinkMember(member.id)] if member.scim_managed else []
+    current = (member.status, member.status_before_deactivation)
+    status, before = rules.status_after(current, trigger)
+    if (status, before) != current:
+        actions.append(SetMemberStatus(member.id, status, before))
+    owner = trigger is Trigger.SSO_REMOVED_OWNER
+    if member.scim_managed and not owner and status is MemberStatus.PENDING:
+        actions.append(CreateInvitation(member.id, member.email))
     return actions
 
 
 def plan_group_sso_removal(group: ActualGroup) -> list[Action]:
     return [DeleteGroup(group.id, group.name)] if group.scim_managed else []
-
-
-def plan_sso_removal(
-    policy: TenantPolicy, members: Iterable[ActualMember], groups: Iterable[ActualGroup]
-) -> list[Action]:
-    """The whole cascade for the given members and groups (call per chunk to stream)."""
-    actions: list[Action] = []
-    for group in groups:
-        actions += plan_group_sso_removal(group)
-    for member in members:
-        actions += plan_member_sso_removal(policy, member)
-    return actions

@@ -98,13 +98,33 @@ class RateLimited(Refusal):
 
 
 class RuleRefusal(Refusal):
-    """A workspace rule (DESIGN.md section 4) forbids the action: 409 with a code."""
+    """A workspace rule (docs/architecture.md, section 4) forbids the action: 409 with a code."""
 
     status = 409
 
     def __init__(self, code: str, detail: str):
         super().__init__(detail)
         self.code = code
+
+
+STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    412: "precondition_failed",
+    413: "payload_too_large",
+    429: "rate_limited",
+}
+
+
+def error_code(refusal: Refusal) -> str:
+    """The machine-readable code of a refusal outside SCIM (`{"error": code, ...}`): the
+    rule's code, else the SCIM type, else the status's name."""
+    if isinstance(refusal, RuleRefusal):
+        return refusal.code
+    return refusal.scim_type or STATUS_CODES.get(refusal.status, "error")
 
 
 class Transient(ScimSyncError):

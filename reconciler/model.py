@@ -2,10 +2,11 @@
 
 Everything here is immutable and free of I/O. The planner turns a snapshot
 (desired = the IdP's mirror, actual = the workspace) into a list of actions; the
-storage layer applies them. `RuleViolation` is the one error the core raises: a
-workspace rule (DESIGN.md section 4) forbids what was asked. Callers map it at
-their edge: the admin API to a 409 `{"error": code, "detail": ...}`, the worker
-to a dead letter (its event can never apply as it stands).
+storage layer applies them. `RuleViolation` is the error the planner raises: a
+workspace rule (docs/architecture.md, section 4) forbids what the IdP asked. Callers map it
+at their edge: the SCIM API to a refusal, the worker to a dead letter (its event
+can never apply as it stands). Admin requests are refused with
+`reconciler.errors.RuleRefusal` instead (reconciler/rules.py).
 """
 
 from __future__ import annotations

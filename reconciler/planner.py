@@ -26,11 +26,11 @@ Decisions (DESIGN.md section 4 leaves them open):
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import replace
 
 from reconciler import rules
+from reconciler.ids import new_id
 from reconciler.model import (
     Action,
     ActualMember,
@@ -57,10 +57,6 @@ from reconciler.model import (
 )
 
 IdFactory = Callable[[], str]
-
-
-def new_id() -> str:
-    return uuid.uuid4().hex
 
 
 def plan(policy: TenantPolicy, snapshot: UserSnapshot | GroupSnapshot) -> list[Action]:

@@ -1,17 +1,20 @@
-"""The workspace rules of DESIGN.md section 4 as pure functions and tables.
+"""The workspace rules (docs/architecture.md, section 4) as pure functions and tables.
 
-The planner (event apply and full reconcile) and the admin API both call these,
-so a rule is written once. Checks raise `RuleViolation(code, detail)`; the
-admin API answers 409 with that code.
+The planner (event apply and full reconcile) and the admin services
+(reconciler/admin.py, sso.py, workspaces.py) call these, so a rule is written
+once. Checks the planner makes raise `RuleViolation(code, detail)` (the worker
+dead-letters the event); checks of an admin's request raise
+`RuleRefusal(code, detail)` (409 in the admin API, exit 1 in the CLI).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from enum import Enum
+from enum import Enum, StrEnum
 from itertools import count
 
+from reconciler.errors import RuleRefusal
 from reconciler.model import (
     Access,
     ActualGroup,
@@ -30,7 +33,7 @@ MANAGE_IN_IDP = "it is managed by SCIM; manage it in your identity provider"
 
 def check_enable_scim(policy: TenantPolicy) -> None:
     if not policy.sso_configured:
-        raise RuleViolation("sso_required", "configure SSO before enabling SCIM")
+        raise RuleRefusal("sso_required", "configure SSO before enabling SCIM")
 
 
 # --- rule 3: where a new SCIM user starts --------------------------------------
@@ -46,38 +49,87 @@ def initial_status(email: str, policy: TenantPolicy) -> MemberStatus:
     return MemberStatus.ACTIVE if in_sso_domain else MemberStatus.PENDING
 
 
-# --- rule 4: the IdP's `active` flag -------------------------------------------
+# --- rules 3, 4 and 11: one status-transition table -----------------------------------
+
+
+class Trigger(StrEnum):
+    """What may change a member's status, whoever asks (the IdP, an admin, the cascade)."""
+
+    IDP_ACTIVE = "idp_active"  # rule 4: the IdP says `active: true`
+    IDP_INACTIVE = "idp_inactive"  # rule 4: the IdP says `active: false`
+    INVITATION_ACCEPTED = "invitation_accepted"  # rule 3: the member set a password
+    SSO_REMOVED = "sso_removed"  # rule 11: a member who keeps a way in (a password, or native)
+    SSO_REMOVED_PASSWORDLESS = "sso_removed_passwordless"  # rule 11: SCIM-managed, no password
+    SSO_REMOVED_OWNER = "sso_removed_owner"  # rule 11: the Owner, who is never removed
 
 
 class Transition(Enum):
     KEEP = "keep"
     DEACTIVATE = "deactivate"  # remember the status it had
     RESTORE = "restore"  # back to the remembered status
+    ACTIVATE = "activate"  # active, nothing remembered
+    MAKE_PENDING = "make_pending"  # pending (needs an invitation), nothing remembered
+    DELETE = "delete"  # the member leaves the workspace
+    REFUSE = "refuse"  # the trigger does not apply to this status
 
 
-# (current status, IdP says active) -> what happens. Memberships and permissions
-# are never part of a transition: deactivation only changes the status.
-STATUS_TRANSITIONS: dict[tuple[MemberStatus, bool], Transition] = {
-    (MemberStatus.ACTIVE, True): Transition.KEEP,
-    (MemberStatus.ACTIVE, False): Transition.DEACTIVATE,
-    (MemberStatus.PENDING, True): Transition.KEEP,
-    (MemberStatus.PENDING, False): Transition.DEACTIVATE,
-    (MemberStatus.DEACTIVATED, True): Transition.RESTORE,
-    (MemberStatus.DEACTIVATED, False): Transition.KEEP,
+_A, _P, _D = MemberStatus.ACTIVE, MemberStatus.PENDING, MemberStatus.DEACTIVATED
+
+# (current status, trigger) -> what happens. Memberships and permissions are never part
+# of a transition: deactivation only changes the status.
+STATUS_TRANSITIONS: dict[tuple[MemberStatus, Trigger], Transition] = {
+    (_A, Trigger.IDP_ACTIVE): Transition.KEEP,
+    (_P, Trigger.IDP_ACTIVE): Transition.KEEP,
+    (_D, Trigger.IDP_ACTIVE): Transition.RESTORE,
+    (_A, Trigger.IDP_INACTIVE): Transition.DEACTIVATE,
+    (_P, Trigger.IDP_INACTIVE): Transition.DEACTIVATE,
+    (_D, Trigger.IDP_INACTIVE): Transition.KEEP,
+    (_A, Trigger.INVITATION_ACCEPTED): Transition.REFUSE,
+    (_P, Trigger.INVITATION_ACCEPTED): Transition.ACTIVATE,
+    (_D, Trigger.INVITATION_ACCEPTED): Transition.REFUSE,  # a deactivated member stays out
+    (_A, Trigger.SSO_REMOVED): Transition.KEEP,
+    (_P, Trigger.SSO_REMOVED): Transition.KEEP,
+    (_D, Trigger.SSO_REMOVED): Transition.DELETE,
+    (_A, Trigger.SSO_REMOVED_PASSWORDLESS): Transition.MAKE_PENDING,
+    (_P, Trigger.SSO_REMOVED_PASSWORDLESS): Transition.KEEP,
+    (_D, Trigger.SSO_REMOVED_PASSWORDLESS): Transition.DELETE,
+    (_A, Trigger.SSO_REMOVED_OWNER): Transition.KEEP,
+    (_P, Trigger.SSO_REMOVED_OWNER): Transition.KEEP,
+    (_D, Trigger.SSO_REMOVED_OWNER): Transition.ACTIVATE,  # an Owner must keep access
 }
 
 StatusPair = tuple[MemberStatus, MemberStatus | None]  # (status, status_before_deactivation)
 
 
-def next_status(current: StatusPair, idp_active: bool, fallback: MemberStatus) -> StatusPair:
-    """The status after the IdP's `active` flag; `fallback` when nothing was remembered."""
+def transition_for(status: MemberStatus, trigger: Trigger) -> Transition:
+    return STATUS_TRANSITIONS[(status, trigger)]
+
+
+def status_after(
+    current: StatusPair, trigger: Trigger, fallback: MemberStatus = MemberStatus.ACTIVE
+) -> StatusPair:
+    """The status after `trigger`; `fallback` when a restore finds nothing remembered.
+
+    DELETE and REFUSE are no status: callers check `transition_for` first."""
     status, before = current
-    transition = STATUS_TRANSITIONS[(status, idp_active)]
+    transition = transition_for(status, trigger)
+    if transition is Transition.KEEP:
+        return current
     if transition is Transition.DEACTIVATE:
         return MemberStatus.DEACTIVATED, status
     if transition is Transition.RESTORE:
         return before or fallback, None
-    return current
+    if transition is Transition.ACTIVATE:
+        return MemberStatus.ACTIVE, None
+    if transition is Transition.MAKE_PENDING:
+        return MemberStatus.PENDING, None
+    raise ValueError(f"{trigger.value} on a {status.value} member is not a status change")
+
+
+def next_status(current: StatusPair, idp_active: bool, fallback: MemberStatus) -> StatusPair:
+    """Rule 4: the status after the IdP's `active` flag."""
+    trigger = Trigger.IDP_ACTIVE if idp_active else Trigger.IDP_INACTIVE
+    return status_after(current, trigger, fallback)
 
 
 # --- rule 5: the Owner -----------------------------------------------------------
@@ -93,26 +145,26 @@ def is_owner(member: ActualMember, policy: TenantPolicy) -> bool:
 
 def check_admin_delete_member(member: ActualMember, policy: TenantPolicy | None = None) -> None:
     if member.scim_managed:
-        raise RuleViolation("scim_managed", f"cannot delete this member: {MANAGE_IN_IDP}")
+        raise RuleRefusal("scim_managed", f"cannot delete this member: {MANAGE_IN_IDP}")
     owner = member.role is Role.OWNER or (policy is not None and is_owner(member, policy))
     if owner:
-        raise RuleViolation("owner_protected", "the workspace Owner cannot be deleted")
+        raise RuleRefusal("owner_protected", "the workspace Owner cannot be deleted")
 
 
 def check_admin_rename_group(group: ActualGroup) -> None:
     if group.scim_managed:
-        raise RuleViolation("scim_managed", f"cannot rename this group: {MANAGE_IN_IDP}")
+        raise RuleRefusal("scim_managed", f"cannot rename this group: {MANAGE_IN_IDP}")
 
 
 def check_admin_delete_group(group: ActualGroup) -> None:
     if group.scim_managed:
-        raise RuleViolation("scim_managed", f"cannot delete this group: {MANAGE_IN_IDP}")
+        raise RuleRefusal("scim_managed", f"cannot delete this group: {MANAGE_IN_IDP}")
 
 
 def check_admin_change_group_members(group: ActualGroup) -> None:
     """Only the group matters: a SCIM-managed member may join or leave a native group."""
     if group.scim_managed:
-        raise RuleViolation("scim_managed", f"cannot change this group's members: {MANAGE_IN_IDP}")
+        raise RuleRefusal("scim_managed", f"cannot change this group's members: {MANAGE_IN_IDP}")
 
 
 # Permissions on a SCIM group are the workspace's own business (rule 7): no check.
@@ -168,21 +220,6 @@ BILLABLE_STATUSES = frozenset({MemberStatus.ACTIVE})
 MEMBER_TABS = (MemberStatus.ACTIVE, MemberStatus.PENDING, MemberStatus.DEACTIVATED)
 
 
-def is_billable(member: ActualMember) -> bool:
-    return member.status in BILLABLE_STATUSES
-
-
-def billable_count(members: Iterable[ActualMember]) -> int:
-    return sum(1 for member in members if is_billable(member))
-
-
-def members_by_tab(members: Iterable[ActualMember]) -> dict[MemberStatus, list[ActualMember]]:
-    tabs: dict[MemberStatus, list[ActualMember]] = {status: [] for status in MEMBER_TABS}
-    for member in members:
-        tabs[member.status].append(member)
-    return tabs
-
-
 # --- the login check -------------------------------------------------------------
 
 LOGIN_BY_STATUS: dict[MemberStatus, tuple[bool, str]] = {
@@ -205,33 +242,39 @@ def can_login(member: ActualMember | None, policy: TenantPolicy) -> tuple[bool, 
 def check_admin_invite(existing: ActualMember | None) -> None:
     """One member per email (case-insensitive), as rule 2 keeps it for SCIM users."""
     if existing is not None:
-        raise RuleViolation("already_member", f"{existing.email} is already a member")
+        raise RuleRefusal("already_member", f"{existing.email} is already a member")
 
 
 def check_accept_invitation(member: ActualMember) -> None:
     """Rule 3: only a pending member accepts an invitation (a deactivated one stays out)."""
-    if member.status is not MemberStatus.PENDING:
-        raise RuleViolation("not_pending", f"the member is {member.status.value}, not pending")
+    if transition_for(member.status, Trigger.INVITATION_ACCEPTED) is Transition.REFUSE:
+        raise RuleRefusal("not_pending", f"the member is {member.status.value}, not pending")
 
 
 def check_group_name_free(name: str, taken: frozenset[str] | set[str]) -> None:
     """Group names are unique case-insensitively; `taken` holds other groups' names, lower-cased."""
     if name.lower() in taken:
-        raise RuleViolation("name_taken", f"a group named {name!r} already exists")
+        raise RuleRefusal("name_taken", f"a group named {name!r} already exists")
 
 
 def check_admin_enable_scim(policy: TenantPolicy) -> None:
     """Rule 1, and no second enable: it would silently revoke the token the IdP is using."""
     check_enable_scim(policy)
     if policy.scim_enabled:
-        raise RuleViolation(
+        raise RuleRefusal(
             "scim_already_enabled", "SCIM is already enabled; disable it first or rotate its token"
         )
 
 
 def check_sso_removal(policy: TenantPolicy) -> None:
     if not policy.sso_configured:
-        raise RuleViolation("sso_not_configured", "SSO is not configured for this workspace")
+        raise RuleRefusal("sso_not_configured", "SSO is not configured for this workspace")
+
+
+def check_scim_enabled(policy: TenantPolicy) -> None:
+    """A token is rotated only while SCIM is on: rotating would otherwise turn SCIM back on."""
+    if not policy.scim_enabled:
+        raise RuleRefusal("scim_disabled", "SCIM is not enabled for this workspace")
 
 
 # --- effective permissions: a member's access is the best any of its groups gives ---------

@@ -28,7 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from reconciler.errors import InvalidValue, Uniqueness
-from storage.clock import new_id
+from reconciler.ids import new_id
 from storage.projection import group_columns, user_columns, user_value_rows
 from storage.schema import mirror_group_members, mirror_groups, mirror_user_values, mirror_users
 from storage.sql import chunked, for_update, insert_ignoring_duplicates

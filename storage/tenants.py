@@ -1,4 +1,9 @@
-"""Tenants and their credentials.
+"""Tenants and their credentials: the write primitives behind the workspace services.
+
+No rule is checked and nothing is audited here: the admin API and the CLI call
+the services (reconciler/workspaces.py, sso.py), which check the rules, write
+through these (storage/workspace/admin_store.py) and audit. Fixtures and
+benchmarks seed tenants with them directly.
 
 Tokens are 256 random bits, shown once, stored only as a SHA-256 hash (a slow
 hash buys nothing against 256 bits of entropy) and compared in constant time.
@@ -11,15 +16,18 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, func, select, update
 
-from reconciler.errors import NotFound, RuleRefusal, Unauthorized
-from storage.clock import new_id, utcnow
-from storage.schema import api_tokens, tenants
+from reconciler.admin_store import IssuedToken as IssuedToken  # re-exported
+from reconciler.admin_store import TokenKind as TokenKind  # re-exported
+from reconciler.errors import NotFound, Unauthorized
+from reconciler.ids import new_id
+from reconciler.model import MemberStatus, Role
+from storage.clock import utcnow
+from storage.schema import api_tokens, members, tenants
 
-TokenKind = Literal["scim", "admin", "webhook", "operator"]
 TOKEN_PREFIX = {"scim": "scim_", "admin": "adm_", "webhook": "whk_", "operator": "op_"}
 
 
@@ -34,12 +42,6 @@ class Tenant:
     owner_email: str | None
     options: dict[str, Any]
     created_at: datetime
-
-
-@dataclass(frozen=True)
-class IssuedToken:
-    id: str
-    token: str
 
 
 def hash_token(token: str) -> str:
@@ -209,29 +211,23 @@ def webhook_secrets(conn: Connection, tenant_id: str) -> list[str]:
     return [r.secret for r in rows if r.secret]
 
 
+def rotate_token(conn: Connection, tenant_id: str, kind: TokenKind) -> IssuedToken:
+    """A new token of `kind`; every earlier one stops working at once (same transaction)."""
+    revoke_tokens(conn, tenant_id, kind)
+    return issue_token(conn, tenant_id, kind)
+
+
 def enable_scim(conn: Connection, tenant_id: str) -> IssuedToken:
-    """Rule 1: SCIM only for a workspace with SSO configured; the token is shown once."""
-    tenant = get(conn, tenant_id)
-    if not tenant.sso_configured:
-        raise RuleRefusal("sso_required", "configure SSO (verified domains) before enabling SCIM")
-    revoke_tokens(conn, tenant_id, "scim")
+    """SCIM on and a new token (earlier ones revoked). Rule 1 is the caller's:
+    `reconciler.sso.enable_scim`."""
     update_fields(conn, tenant_id, scim_enabled=True)
-    return issue_token(conn, tenant_id, "scim")
+    return rotate_token(conn, tenant_id, "scim")
 
 
-def rotate_scim_token(conn: Connection, tenant_id: str) -> IssuedToken:
-    tenant = get(conn, tenant_id)
-    if not tenant.scim_enabled:
-        raise RuleRefusal("scim_disabled", "SCIM is not enabled for this workspace")
-    revoke_tokens(conn, tenant_id, "scim")
-    return issue_token(conn, tenant_id, "scim")
-
-
-def rotate_admin_token(conn: Connection, tenant_id: str) -> IssuedToken:
-    """A new admin token; every earlier one stops working at once (same transaction)."""
-    get(conn, tenant_id)
-    revoke_tokens(conn, tenant_id, "admin")
-    return issue_token(conn, tenant_id, "admin")
+def disable_scim(conn: Connection, tenant_id: str) -> int:
+    """SCIM off; returns how many SCIM tokens were revoked."""
+    conn.execute(update(tenants).where(tenants.c.id == tenant_id).values(scim_enabled=False))
+    return revoke_tokens(conn, tenant_id, "scim")
 
 
 def set_options(conn: Connection, tenant_id: str, values: dict[str, Any]) -> Tenant:
@@ -243,12 +239,6 @@ def set_options(conn: Connection, tenant_id: str, values: dict[str, Any]) -> Ten
         else:
             options[key] = value
     return update_fields(conn, tenant_id, options=options)
-
-
-def disable_scim(conn: Connection, tenant_id: str) -> None:
-    get(conn, tenant_id)
-    revoke_tokens(conn, tenant_id, "scim")
-    update_fields(conn, tenant_id, scim_enabled=False)
 
 
 def count(conn: Connection) -> int:
@@ -263,9 +253,8 @@ def create_workspace(
     idp: str = "generic",
     owner_email: str | None = None,
 ) -> dict[str, Any]:
-    """A tenant with SSO configured, its admin token and, when named, its Owner member."""
-    from storage.schema import members
-
+    """A tenant with SSO configured, its admin token and, when named, its Owner member
+    (active, with a password). `reconciler.workspaces.create_workspace` audits it."""
     tenant = create(conn, name=name, sso_domains=sso_domains, idp=idp, owner_email=owner_email)
     admin = issue_token(conn, tenant.id, "admin")
     if owner_email:
@@ -277,8 +266,8 @@ def create_workspace(
                 email=owner_email,
                 email_ci=owner_email.lower(),
                 display_name=owner_email.split("@")[0],
-                status="active",
-                role="owner",
+                status=MemberStatus.ACTIVE.value,
+                role=Role.OWNER.value,
                 has_password=True,
                 created_at=now,
                 updated_at=now,

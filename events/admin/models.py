@@ -1,7 +1,7 @@
-"""Request and response bodies of the admin API (DESIGN.md section 5, "Admin API").
+"""Request and response bodies of the admin API (the workspace's Members page).
 
 Requests are validated here (a bad body answers 400 `invalid_request`); responses
-are built from the service layer's domain objects by the `of` constructors, so
+are built from the services' views (reconciler/admin_store.py) by the `of` constructors, so
 the routes stay one call and one format.
 """
 
@@ -13,11 +13,9 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from reconciler.admin_store import AuditRecord, GroupView, MemberDetail
 from reconciler.cascade import CascadeReport
-from reconciler.model import Access, ActualGroup, ActualMember, MemberStatus
-from storage.tenants import Tenant
-from storage.workspace.admin_groups import GroupView
-from storage.workspace.admin_members import AuditEntry, MemberDetail
+from reconciler.model import Access, ActualGroup, ActualMember, MemberStatus, TenantPolicy
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z0-9-]{2,}")
@@ -193,12 +191,12 @@ class SsoOut(BaseModel):
     scim_enabled: bool
 
     @classmethod
-    def of(cls, tenant: Tenant, provider: str) -> SsoOut:
+    def of(cls, policy: TenantPolicy, provider: str) -> SsoOut:
         return cls(
-            domains=list(tenant.sso_domains),
+            domains=sorted(policy.sso_domains),
             provider=provider,
-            sso_configured=tenant.sso_configured,
-            scim_enabled=tenant.scim_enabled,
+            sso_configured=policy.sso_configured,
+            scim_enabled=policy.scim_enabled,
         )
 
 
@@ -225,7 +223,7 @@ class AuditEntryOut(BaseModel):
     at: datetime
 
     @classmethod
-    def of(cls, entry: AuditEntry) -> AuditEntryOut:
+    def of(cls, entry: AuditRecord) -> AuditEntryOut:
         return cls(
             id=entry.id,
             actor=entry.actor,

@@ -1,8 +1,9 @@
 """The admin API (the workspace's Members page): `/api/v1/workspaces/{tenant_id}/...`.
 
-Thin: authenticate, parse, call one service function in one unit of work, format.
-Rule refusals (`RuleViolation`) and `Refusal`s become responses in
-events/http_errors.py; nothing is mapped here.
+Thin: authenticate, parse, call one service (reconciler/admin.py, sso.py) in one unit
+of work, format. The CLI calls the same services, so both refuse and audit the same
+things. `RuleRefusal`s and other `Refusal`s become responses in events/http_errors.py;
+nothing is mapped here.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from sqlalchemy import Engine
 
 from events.admin import models as m
 from events.scim.context import bearer
+from reconciler import admin, sso
 from reconciler.model import MemberStatus
 from storage import tenants
 from storage.db import unit_of_work
-from storage.workspace import admin_groups as groups_service
-from storage.workspace import admin_members as service
+from storage.workspace.admin_store import admin_unit_of_work
 from worker.connections import get_engine
 from worker.settings import get_settings
 
@@ -51,23 +52,27 @@ Admin = Annotated[AdminContext, Depends(admin_context)]
 
 @router.get("/members")
 def list_members(ctx: Admin, status: MemberStatus | None = None) -> m.MemberList:
-    with unit_of_work(ctx.engine, write=False) as conn:
-        found, counts = service.members_by_status(conn, ctx.tenant_id, status)
+    with admin_unit_of_work(ctx.engine, write=False) as store:
+        found, counts = admin.list_members(store, tenant_id=ctx.tenant_id, status=status)
     return m.MemberList.of(found, counts)
 
 
 @router.get("/members/{member_id}")
 def get_member(ctx: Admin, member_id: str) -> m.MemberDetailOut:
-    with unit_of_work(ctx.engine, write=False) as conn:
-        detail = service.member_detail(conn, ctx.tenant_id, member_id)
+    with admin_unit_of_work(ctx.engine, write=False) as store:
+        detail = admin.get_member(store, tenant_id=ctx.tenant_id, member_id=member_id)
     return m.MemberDetailOut.of_detail(detail)
 
 
 @router.post("/members", status_code=201)
 def invite_member(ctx: Admin, body: m.InviteRequest) -> m.MemberDetailOut:
-    with unit_of_work(ctx.engine) as conn:
-        detail = service.invite_member(
-            conn, ctx.tenant_id, email=body.email, display_name=body.display_name, actor=ctx.actor
+    with admin_unit_of_work(ctx.engine) as store:
+        detail = admin.invite_member(
+            store,
+            tenant_id=ctx.tenant_id,
+            email=body.email,
+            display_name=body.display_name,
+            actor=ctx.actor,
         )
     return m.MemberDetailOut.of_detail(detail)
 
@@ -76,15 +81,17 @@ def invite_member(ctx: Admin, body: m.InviteRequest) -> m.MemberDetailOut:
 def accept_invitation(
     ctx: Admin, member_id: str, body: m.AcceptInvitationRequest
 ) -> m.MemberDetailOut:
-    with unit_of_work(ctx.engine) as conn:
-        detail = service.accept_invitation(conn, ctx.tenant_id, member_id, actor=ctx.actor)
+    with admin_unit_of_work(ctx.engine) as store:
+        detail = admin.accept_invitation(
+            store, tenant_id=ctx.tenant_id, member_id=member_id, actor=ctx.actor
+        )
     return m.MemberDetailOut.of_detail(detail)
 
 
 @router.delete("/members/{member_id}", status_code=204)
 def delete_member(ctx: Admin, member_id: str) -> None:
-    with unit_of_work(ctx.engine) as conn:
-        service.delete_member(conn, ctx.tenant_id, member_id, actor=ctx.actor)
+    with admin_unit_of_work(ctx.engine) as store:
+        admin.delete_member(store, tenant_id=ctx.tenant_id, member_id=member_id, actor=ctx.actor)
 
 
 # --- groups -----------------------------------------------------------------------------
@@ -92,44 +99,46 @@ def delete_member(ctx: Admin, member_id: str) -> None:
 
 @router.get("/groups")
 def list_groups(ctx: Admin) -> m.GroupList:
-    with unit_of_work(ctx.engine, write=False) as conn:
-        views = groups_service.list_groups(conn, ctx.tenant_id)
+    with admin_unit_of_work(ctx.engine, write=False) as store:
+        views = admin.list_groups(store, tenant_id=ctx.tenant_id)
     return m.GroupList(groups=[m.GroupOut.of(v) for v in views])
 
 
 @router.post("/groups", status_code=201)
 def create_group(ctx: Admin, body: m.GroupRequest) -> m.GroupOut:
-    with unit_of_work(ctx.engine) as conn:
-        view = groups_service.create_group(conn, ctx.tenant_id, name=body.name, actor=ctx.actor)
+    with admin_unit_of_work(ctx.engine) as store:
+        view = admin.create_group(store, tenant_id=ctx.tenant_id, name=body.name, actor=ctx.actor)
     return m.GroupOut.of(view)
 
 
 @router.patch("/groups/{group_id}")
 def rename_group(ctx: Admin, group_id: str, body: m.GroupRequest) -> m.GroupOut:
-    with unit_of_work(ctx.engine) as conn:
-        view = groups_service.rename_group(
-            conn, ctx.tenant_id, group_id, name=body.name, actor=ctx.actor
+    with admin_unit_of_work(ctx.engine) as store:
+        view = admin.rename_group(
+            store, tenant_id=ctx.tenant_id, group_id=group_id, name=body.name, actor=ctx.actor
         )
     return m.GroupOut.of(view)
 
 
 @router.delete("/groups/{group_id}", status_code=204)
 def delete_group(ctx: Admin, group_id: str) -> None:
-    with unit_of_work(ctx.engine) as conn:
-        groups_service.delete_group(conn, ctx.tenant_id, group_id, actor=ctx.actor)
+    with admin_unit_of_work(ctx.engine) as store:
+        admin.delete_group(store, tenant_id=ctx.tenant_id, group_id=group_id, actor=ctx.actor)
 
 
 @router.put("/groups/{group_id}/members/{member_id}", status_code=204)
 def add_group_member(ctx: Admin, group_id: str, member_id: str) -> None:
-    with unit_of_work(ctx.engine) as conn:
-        groups_service.add_group_member(conn, ctx.tenant_id, group_id, member_id, actor=ctx.actor)
+    with admin_unit_of_work(ctx.engine) as store:
+        admin.add_group_member(
+            store, tenant_id=ctx.tenant_id, group_id=group_id, member_id=member_id, actor=ctx.actor
+        )
 
 
 @router.delete("/groups/{group_id}/members/{member_id}", status_code=204)
 def remove_group_member(ctx: Admin, group_id: str, member_id: str) -> None:
-    with unit_of_work(ctx.engine) as conn:
-        groups_service.remove_group_member(
-            conn, ctx.tenant_id, group_id, member_id, actor=ctx.actor
+    with admin_unit_of_work(ctx.engine) as store:
+        admin.remove_group_member(
+            store, tenant_id=ctx.tenant_id, group_id=group_id, member_id=member_id, actor=ctx.actor
         )
 
 
@@ -138,9 +147,9 @@ def set_group_permissions(
     ctx: Admin, group_id: str, body: Annotated[m.PermissionList, Body()]
 ) -> m.GroupOut:
     grants = [(grant.path, grant.access) for grant in body]
-    with unit_of_work(ctx.engine) as conn:
-        view = groups_service.set_group_permissions(
-            conn, ctx.tenant_id, group_id, grants, actor=ctx.actor
+    with admin_unit_of_work(ctx.engine) as store:
+        view = admin.set_group_permissions(
+            store, tenant_id=ctx.tenant_id, group_id=group_id, grants=grants, actor=ctx.actor
         )
     return m.GroupOut.of(view)
 
@@ -150,51 +159,55 @@ def set_group_permissions(
 
 @router.get("/billing")
 def billing(ctx: Admin) -> m.Billing:
-    with unit_of_work(ctx.engine, write=False) as conn:
-        return m.Billing(billed_members=service.billed_members(conn, ctx.tenant_id))
+    with admin_unit_of_work(ctx.engine, write=False) as store:
+        return m.Billing(billed_members=admin.billed_members(store, tenant_id=ctx.tenant_id))
 
 
 @router.put("/sso")
 def configure_sso(ctx: Admin, body: m.SsoRequest) -> m.SsoOut:
-    with unit_of_work(ctx.engine) as conn:
-        tenant = service.configure_sso(
-            conn, ctx.tenant_id, domains=body.domains, provider=body.provider, actor=ctx.actor
+    with admin_unit_of_work(ctx.engine) as store:
+        policy = sso.configure_sso(
+            store,
+            tenant_id=ctx.tenant_id,
+            domains=body.domains,
+            provider=body.provider,
+            actor=ctx.actor,
         )
-    return m.SsoOut.of(tenant, body.provider)
+    return m.SsoOut.of(policy, body.provider)
 
 
 @router.delete("/sso")
 def remove_sso(ctx: Admin) -> m.SsoRemoval:
-    with unit_of_work(ctx.engine) as conn:
-        report = service.remove_sso(conn, ctx.tenant_id, actor=ctx.actor)
+    with admin_unit_of_work(ctx.engine) as store:
+        report = sso.remove_sso(store, tenant_id=ctx.tenant_id, actor=ctx.actor)
     return m.SsoRemoval.of(report)
 
 
 @router.post("/scim", status_code=201)
 def enable_scim(ctx: Admin) -> m.ScimEnabled:
-    with unit_of_work(ctx.engine) as conn:
-        issued = service.enable_scim(conn, ctx.tenant_id, actor=ctx.actor)
+    with admin_unit_of_work(ctx.engine) as store:
+        issued = sso.enable_scim(store, tenant_id=ctx.tenant_id, actor=ctx.actor)
     base_url = f"{get_settings().base_url}/scim/v2/{ctx.tenant_id}"
     return m.ScimEnabled(token=issued.token, base_url=base_url)
 
 
 @router.delete("/scim", status_code=204)
 def disable_scim(ctx: Admin) -> None:
-    with unit_of_work(ctx.engine) as conn:
-        service.disable_scim(conn, ctx.tenant_id, actor=ctx.actor)
+    with admin_unit_of_work(ctx.engine) as store:
+        sso.disable_scim(store, tenant_id=ctx.tenant_id, actor=ctx.actor)
 
 
 @router.get("/access")
 def login_check(
     ctx: Admin, email: Annotated[str, Query(min_length=1, max_length=320)]
 ) -> m.AccessCheck:
-    with unit_of_work(ctx.engine, write=False) as conn:
-        allowed, reason = service.login_check(conn, ctx.tenant_id, email)
+    with admin_unit_of_work(ctx.engine, write=False) as store:
+        allowed, reason = admin.check_access(store, tenant_id=ctx.tenant_id, email=email)
     return m.AccessCheck(allowed=allowed, reason=reason)
 
 
 @router.get("/audit")
 def audit_log(ctx: Admin, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> m.AuditLog:
-    with unit_of_work(ctx.engine, write=False) as conn:
-        entries = service.audit_entries(conn, ctx.tenant_id, limit=limit)
+    with admin_unit_of_work(ctx.engine, write=False) as store:
+        entries = admin.list_audit(store, tenant_id=ctx.tenant_id, limit=limit)
     return m.AuditLog(entries=[m.AuditEntryOut.of(e) for e in entries])

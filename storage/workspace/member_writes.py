@@ -15,6 +15,7 @@ from sqlalchemy import (
     update,
 )
 
+from reconciler.ids import new_id
 from reconciler.model import (
     CreateInvitation,
     CreateMember,
@@ -25,7 +26,6 @@ from reconciler.model import (
     UnlinkMember,
     UpdateMemberProfile,
 )
-from reconciler.planner import new_id
 from storage.schema import (
     group_memberships,
     invitations,

@@ -1,82 +1,78 @@
-"""Rule 11 in SQL: the SSO-removal cascade, streamed in keyset pages."""
+"""The tenant side of the admin services in SQL, for `SqlAdminStore`
+(storage/workspace/admin_store.py): workspaces, SSO and SCIM switches, tokens, and the
+keyset pages the rule-11 cascade (reconciler/sso.py) streams through. Never commits."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    Connection,
-    or_,
-    select,
-    update,
-)
+from sqlalchemy import ColumnElement, Connection, or_, select
 
-from reconciler.cascade import CascadeReport, plan_group_sso_removal, plan_member_sso_removal
-from reconciler.model import (
-    ActualGroup,
-    MemberStatus,
-    RuleViolation,
-)
-from storage.schema import (
-    api_tokens,
-    group_memberships,
-    members,
-    mirror_group_members,
-    tenants,
-    workspace_groups,
-)
-from storage.workspace.rows import (
-    CHUNK,
-    member_from_row,
-)
-from storage.workspace.store import SqlWorkspaceStore
+from reconciler.admin_store import IssuedToken, TokenKind, WorkspaceCreated
+from reconciler.model import ActualGroup, ActualMember, MemberStatus
+from storage import tenants
+from storage.schema import members, workspace_groups
+from storage.workspace.rows import CHUNK, member_from_row
 
-_wg, _mgm, _m, _gm = workspace_groups, mirror_group_members, members, group_memberships
+_wg, _m = workspace_groups, members
 
 
-# --- rule 11: removing SSO --------------------------------------------------------------
+class SsoSql:
+    conn: Connection
 
+    # --- the cascade's pages -----------------------------------------------------------------
 
-def run_sso_removal(conn: Connection, tenant_id: str, *, actor: str = "cli") -> CascadeReport:
-    """The rule-11 cascade, streamed in chunks; SSO and SCIM off; SCIM tokens revoked."""
-    store = SqlWorkspaceStore(conn)
-    policy = store.load_policy(tenant_id)
-    if policy is None:
-        raise RuleViolation("unknown_tenant", f"no tenant {tenant_id}")
-    report = CascadeReport(tenant_id)
-    for groups in _stream(conn, _wg, tenant_id, _wg.c.scim_group_id.is_not(None)):
-        actions = [
-            a
-            for row in groups
-            for a in plan_group_sso_removal(ActualGroup(row.id, row.name, row.scim_group_id))
-        ]
-        _merge(report.counts, store.apply(tenant_id, actions, actor).counts)
-    deactivated = MemberStatus.DEACTIVATED.value
-    needs_action = or_(_m.c.scim_user_id.is_not(None), _m.c.status == deactivated)
-    for rows in _stream(conn, _m, tenant_id, needs_action):
-        actions = [a for row in rows for a in plan_member_sso_removal(policy, member_from_row(row))]
-        _merge(report.counts, store.apply(tenant_id, actions, actor).counts)
-    conn.execute(
-        update(tenants)
-        .where(tenants.c.id == tenant_id)
-        .values(sso_configured=False, scim_enabled=False)
-    )
-    report.tokens_revoked = conn.execute(
-        update(api_tokens)
-        .where(
-            api_tokens.c.tenant_id == tenant_id,
-            api_tokens.c.kind == "scim",
-            api_tokens.c.revoked_at.is_(None),
+    def scim_group_pages(self, tenant_id: str) -> Iterator[list[ActualGroup]]:
+        for rows in _pages(self.conn, _wg, tenant_id, _wg.c.scim_group_id.is_not(None)):
+            yield [ActualGroup(row.id, row.name, row.scim_group_id) for row in rows]
+
+    def sso_removal_member_pages(self, tenant_id: str) -> Iterator[list[ActualMember]]:
+        deactivated = MemberStatus.DEACTIVATED.value
+        affected = or_(_m.c.scim_user_id.is_not(None), _m.c.status == deactivated)
+        for rows in _pages(self.conn, _m, tenant_id, affected):
+            yield [member_from_row(row) for row in rows]
+
+    # --- workspaces, SSO, SCIM, tokens ---------------------------------------------------------
+
+    def create_workspace(
+        self, *, name: str, idp: str, sso_domains: Sequence[str], owner_email: str | None
+    ) -> WorkspaceCreated:
+        created = tenants.create_workspace(
+            self.conn, name=name, sso_domains=list(sso_domains), idp=idp, owner_email=owner_email
         )
-        .values(revoked_at=datetime.now(UTC))
-    ).rowcount
-    return report
+        return WorkspaceCreated(
+            id=created["id"],
+            name=created["name"],
+            idp=created["idp"],
+            sso_domains=tuple(created["sso_domains"]),
+            owner_email=created["owner_email"],
+            admin_token=created["admin_token"],
+        )
+
+    def configure_sso(self, tenant_id: str, *, domains: Sequence[str], provider: str) -> None:
+        tenants.update_fields(
+            self.conn,
+            tenant_id,
+            sso_domains=list(domains),
+            sso_provider=provider,
+            sso_configured=True,
+        )
+
+    def remove_sso_configuration(self, tenant_id: str) -> None:
+        tenants.update_fields(self.conn, tenant_id, sso_configured=False)
+
+    def enable_scim(self, tenant_id: str) -> IssuedToken:
+        return tenants.enable_scim(self.conn, tenant_id)
+
+    def disable_scim(self, tenant_id: str) -> int:
+        return tenants.disable_scim(self.conn, tenant_id)
+
+    def rotate_token(self, tenant_id: str, kind: TokenKind) -> IssuedToken:
+        return tenants.rotate_token(self.conn, tenant_id, kind)
 
 
-def _stream(
+def _pages(
     conn: Connection, table: Any, tenant_id: str, condition: ColumnElement[bool]
 ) -> Iterator[Sequence[Any]]:
     """Keyset pages by id: rows may be deleted or updated between pages."""
@@ -92,8 +88,3 @@ def _stream(
             return
         yield rows
         last = rows[-1].id
-
-
-def _merge(total: dict[str, int], counts: dict[str, int]) -> None:
-    for kind, n in counts.items():
-        total[kind] = total.get(kind, 0) + n

@@ -2,8 +2,8 @@
 (reconciler/apply.py) over a Connection and never commits.
 
 Loads live in snapshots.py, the set-based writes in member_writes.py and
-group_writes.py; `apply` runs them in rule order and writes one audit_log row per
-effective action, in one statement."""
+group_writes.py; `apply` runs them in rule order and records one audit entry per
+effective action, all in one statement (`storage.audit.record`)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     delete,
-    insert,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -37,10 +36,8 @@ from reconciler.model import (
     UpdateMemberProfile,
     action_target,
 )
-from storage.schema import (
-    applied_versions,
-    audit_log,
-)
+from storage.audit import AuditEntry, record
+from storage.schema import applied_versions
 from storage.sql import one_of
 from storage.workspace.group_writes import GroupWrites
 from storage.workspace.member_writes import MemberWrites
@@ -69,7 +66,7 @@ class SqlWorkspaceStore(SnapshotLoads, MemberWrites, GroupWrites):
         for action in actions:
             by_kind.setdefault(type(action), []).append(action)
         stats = AppliedStats()
-        audit: list[dict[str, Any]] = []
+        entries: list[AuditEntry] = []
         # The membership syncs join the members and groups created just before them, and
         # each row they insert has its foreign keys checked against those: with statistics
         # from before the creates (a first import: none), every check scans the table.
@@ -84,18 +81,17 @@ class SqlWorkspaceStore(SnapshotLoads, MemberWrites, GroupWrites):
                 stats.counts[action.kind] = stats.counts.get(action.kind, 0) + 1
                 stats.memberships_added += extra.get("added", 0)
                 stats.memberships_removed += extra.get("removed", 0)
-                audit.append(
-                    {
-                        "tenant_id": tenant_id,
-                        "actor": actor,
-                        "action": action.kind,
-                        "target": action_target(action),
-                        "detail": {**as_detail(action), **extra},
-                        "at": now,
-                    }
+                entries.append(
+                    AuditEntry(
+                        tenant_id,
+                        actor,
+                        action.kind,
+                        action_target(action),
+                        {**as_detail(action), **extra},
+                        now,
+                    )
                 )
-        if audit:
-            self.conn.execute(insert(audit_log), audit)
+        record(self.conn, entries)  # one statement for the whole batch
         return stats
 
     def record_applied(self, tenant_id: str, applied: Sequence[tuple[ResourceKey, int]]) -> None:

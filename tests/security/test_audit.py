@@ -145,7 +145,9 @@ def test_the_actor_follows_token_rotation(api: Any, engine: Engine, tenant: Tena
         headers={"Authorization": f"Bearer {token}"},
     )
     old_id, new_id = scim_token_ids(engine, tenant.id)
-    assert [actor for actor, _, _ in audit_rows(engine, tenant.id)] == [old_id, new_id]
+    scim_writes = [row for row in audit_rows(engine, tenant.id) if row[1].startswith("scim_")]
+    assert [actor for actor, _, _ in scim_writes] == [old_id, new_id]
+    assert ("cli", "rotate_scim_token", f"tenant:{tenant.id}") in audit_rows(engine, tenant.id)
 
 
 def test_scim_writes_and_what_the_worker_did_are_readable_by_the_admin(

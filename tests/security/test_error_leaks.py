@@ -72,7 +72,7 @@ CASES = [
     ("storage.mirror.list_users", _scim_list, True),
     ("storage.mirror.insert_group", _scim_group, True),
     ("storage.mirror.insert_user", _bulk, True),
-    ("storage.workspace.admin_members.members_by_status", _admin, False),
+    ("storage.workspace.admin_members.AdminMemberSql.member_counts", _admin, False),
     ("events.hooks.routes.apply_event", _webhook, False),
 ]
 

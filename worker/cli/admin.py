@@ -1,21 +1,32 @@
-"""`scimsync tenant|scim|sso` commands."""
+"""`scimsync tenant|scim|sso` commands.
+
+The operations call the same services as the admin API (reconciler/workspaces.py,
+sso.py) in one unit of work, with "cli" as the audit log's actor, so both refuse
+and audit the same things. A refusal prints its reason (with `--json`:
+`{"error": code, "detail": ...}`) and exits 1.
+"""
 
 from __future__ import annotations
 
+import json
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 import click
 
 from events.rate_limit import limit_for
-from reconciler.errors import Refusal
+from reconciler import sso, workspaces
+from reconciler.errors import Refusal, error_code
 from storage import tenants
 from storage.db import unit_of_work
-from storage.tenants import TOKEN_PREFIX, create_workspace
-from storage.workspace.sso import run_sso_removal
+from storage.tenants import TOKEN_PREFIX
+from storage.workspace.admin_store import admin_unit_of_work
 from worker.cli.output import emit
 from worker.connections import get_engine
 from worker.settings import get_settings
+
+ACTOR = "cli"  # the audit log's "who" for every command here
 
 
 def _json_option(f: Any) -> Any:
@@ -43,18 +54,26 @@ def register(main: click.Group) -> None:
     ) -> None:
         """Create a workspace with SSO configured; prints its id and admin token (shown once)."""
 
-        with unit_of_work(get_engine()) as conn:
-            created = create_workspace(
-                conn, name=name, sso_domains=list(sso_domains), idp=idp, owner_email=owner_email
+        def go() -> None:
+            with admin_unit_of_work(get_engine()) as store:
+                created = workspaces.create_workspace(
+                    store,
+                    name=name,
+                    sso_domains=sso_domains,
+                    idp=idp,
+                    owner_email=owner_email,
+                    actor=ACTOR,
+                )
+            emit(
+                created,
+                as_json,
+                lambda d: (
+                    f"tenant {d.id} created ({d.name}, idp {d.idp})\n"
+                    f"admin token (shown once): {d.admin_token}"
+                ),
             )
-        emit(
-            created,
-            as_json,
-            lambda d: (
-                f"tenant {d['id']} created ({d['name']}, idp {d['idp']})\n"
-                f"admin token (shown once): {d['admin_token']}"
-            ),
-        )
+
+        _run(go, as_json)
 
     @tenant.command("rotate-admin-token")
     @click.argument("tenant_id")
@@ -63,15 +82,15 @@ def register(main: click.Group) -> None:
         """Replace the admin token; the old one stops working at once."""
 
         def go() -> None:
-            with unit_of_work(get_engine()) as conn:
-                issued = tenants.rotate_admin_token(conn, tenant_id)
+            with admin_unit_of_work(get_engine()) as store:
+                issued = workspaces.rotate_admin_token(store, tenant_id=tenant_id, actor=ACTOR)
             emit(
                 {"id": tenant_id, "admin_token": issued.token},
                 as_json,
                 lambda d: f"admin token (shown once): {d['admin_token']}",
             )
 
-        _run(go)
+        _run(go, as_json)
 
     @tenant.command("limits")
     @click.argument("tenant_id")
@@ -112,7 +131,7 @@ def register(main: click.Group) -> None:
                 ),
             )
 
-        _run(go)
+        _run(go, as_json)
 
     @main.command("operator-token")
     @_json_option
@@ -130,10 +149,9 @@ def register(main: click.Group) -> None:
     def scim() -> None:
         """The SCIM integration of a workspace."""
 
-    def _scim_token(tenant_id: str, rotate: bool, as_json: bool) -> None:
-
-        with unit_of_work(get_engine()) as conn:
-            issued = (tenants.rotate_scim_token if rotate else tenants.enable_scim)(conn, tenant_id)
+    def _scim_token(tenant_id: str, service: Any, as_json: bool) -> None:
+        with admin_unit_of_work(get_engine()) as store:
+            issued = service(store, tenant_id=tenant_id, actor=ACTOR)
         data = {"token": issued.token, "base_url": f"{get_settings().base_url}/scim/v2/{tenant_id}"}
         emit(
             data,
@@ -145,37 +163,49 @@ def register(main: click.Group) -> None:
     @click.argument("tenant_id")
     @_json_option
     def scim_enable(tenant_id: str, as_json: bool) -> None:
-        """Enable SCIM (needs SSO); prints the bearer token once."""
-        _run(lambda: _scim_token(tenant_id, False, as_json))
+        """Enable SCIM (needs SSO, refused when already on); prints the bearer token once."""
+        _run(lambda: _scim_token(tenant_id, sso.enable_scim, as_json), as_json)
 
     @scim.command("rotate-token")
     @click.argument("tenant_id")
     @_json_option
     def scim_rotate(tenant_id: str, as_json: bool) -> None:
         """Replace the SCIM bearer token; the old one stops working at once."""
-        _run(lambda: _scim_token(tenant_id, True, as_json))
+        _run(lambda: _scim_token(tenant_id, sso.rotate_scim_token, as_json), as_json)
 
-    @main.group()
-    def sso() -> None:
+    @main.group("sso")
+    def sso_commands() -> None:
         """Single sign-on configuration."""
 
-    @sso.command("remove")
+    @sso_commands.command("remove")
     @click.argument("tenant_id")
     @_json_option
     def sso_remove(tenant_id: str, as_json: bool) -> None:
-        """Remove SSO, and with it SCIM: runs the cascade of DESIGN.md rule 11."""
+        """Remove SSO, and with it SCIM: runs the cascade of workspace rule 11."""
 
         def go() -> None:
-            with unit_of_work(get_engine()) as conn:
-                report = run_sso_removal(conn, tenant_id)
-            emit(report, as_json, lambda d: f"SSO removed: {d}")
+            with admin_unit_of_work(get_engine()) as store:
+                report = sso.remove_sso(store, tenant_id=tenant_id, actor=ACTOR)
+            emit(
+                report,
+                as_json,
+                lambda d: (
+                    f"SSO and SCIM removed; {d.tokens_revoked} SCIM token(s) revoked; "
+                    f"cascade: {d.counts or 'nothing to change'}"
+                ),
+            )
 
-        _run(go)
+        _run(go, as_json)
 
 
-def _run(action: Any) -> None:
-
+def _run(action: Callable[[], None], as_json: bool) -> None:
+    """Runs `action`; a refusal prints its code and reason and exits 1."""
     try:
         action()
     except Refusal as exc:
-        raise click.ClickException(exc.detail) from None
+        code = error_code(exc)
+        if as_json:
+            click.echo(json.dumps({"error": code, "detail": exc.detail}))
+        else:
+            click.echo(f"Error: {exc.detail} ({code})", err=True)
+        raise click.exceptions.Exit(1) from None

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
+from reconciler import sso
 from reconciler.model import ApplyOutcome, MemberStatus, ResourceKey
 from storage.db import unit_of_work
 from storage.schema import (
@@ -33,9 +34,9 @@ from storage.schema import (
     tenants,
     workspace_groups,
 )
+from storage.workspace.admin_store import SqlAdminStore
 from storage.workspace.apply import apply_resources
 from storage.workspace.reads import count_billable_members, list_members
-from storage.workspace.sso import run_sso_removal
 
 NOW = datetime.now(UTC)
 OWNER = "boss@acme.test"
@@ -528,7 +529,7 @@ def test_rule_11_sso_removal_cascade_row_by_row(
                 )
             )
     with unit_of_work(engine) as conn:
-        report = run_sso_removal(conn, tenant)
+        report = sso.remove_sso(SqlAdminStore(conn), tenant_id=tenant, actor="cli")
 
     rows = member_rows(engine, tenant)
     assert set(rows) == {

@@ -10,7 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from reconciler import rules
-from reconciler.model import Access, ActualMember, MemberStatus, RuleViolation, TenantPolicy
+from reconciler.errors import RuleRefusal
+from reconciler.model import Access, ActualMember, MemberStatus, TenantPolicy
 
 POLICY = TenantPolicy("t", sso_domains=frozenset({"acme.test"}), sso_configured=True)
 
@@ -22,7 +23,7 @@ def member(status: MemberStatus = MemberStatus.PENDING) -> ActualMember:
 def code_of(check: Callable[..., None], *args: object) -> str | None:
     try:
         check(*args)
-    except RuleViolation as refusal:
+    except RuleRefusal as refusal:
         return refusal.code
     return None
 

@@ -1,9 +1,12 @@
-"""Rule 11 as a plan (reconciler/cascade.py): what removing SSO does to each member and group."""
+"""Rule 11 as a plan (reconciler/cascade.py): what removing SSO does to each member and group,
+and the cascade as the SSO-removal service (reconciler/sso.py) streams and applies it."""
 
 from __future__ import annotations
 
-from reconciler.cascade import plan_group_sso_removal, plan_member_sso_removal, plan_sso_removal
+from reconciler import sso
+from reconciler.cascade import plan_group_sso_removal, plan_member_sso_removal
 from reconciler.model import (
+    Action,
     ActualGroup,
     ActualMember,
     CreateInvitation,
@@ -15,6 +18,7 @@ from reconciler.model import (
     TenantPolicy,
     UnlinkMember,
 )
+from tests.unit.reconciler.fake_store import FakeAdminStore
 
 POLICY = TenantPolicy(
     "t",
@@ -47,6 +51,10 @@ def member(
     )
 
 
+def in_any_order(actions: list[Action]) -> list[str]:
+    return sorted(map(repr, actions))
+
+
 def test_rule_11_sso_removal_cascade() -> None:
     groups = [ActualGroup("g1", "Eng (SCIM)", "G1"), ActualGroup("g2", "Native")]
     people = [
@@ -56,15 +64,30 @@ def test_rule_11_sso_removal_cascade() -> None:
         member("pw", ACTIVE, password=True),
         member("native", ACTIVE, scim=False),
     ]
-    assert plan_sso_removal(POLICY, people, groups) == [
-        DeleteGroup("g1", "Eng (SCIM)"),  # SCIM groups go
-        DeleteMember("off", "off@acme.test"),  # every deactivated member goes
-        DeleteMember("off-native", "off-native@acme.test"),
-        UnlinkMember("nopw"),  # no password: pending, with a new invitation
-        SetMemberStatus("nopw", PENDING, None),
-        CreateInvitation("nopw", "nopw@acme.test"),
-        UnlinkMember("pw"),  # a password: keeps working
-    ]
+    store = FakeAdminStore(policy=POLICY, page_size=2)  # three pages of members
+    for group in groups:
+        store.groups[group.id] = group
+    for person in people:
+        store.insert_member("t", person)
+    report = sso.remove_sso(store, tenant_id="t", actor="cli")
+    assert in_any_order(store.applied) == in_any_order(
+        [
+            DeleteGroup("g1", "Eng (SCIM)"),  # SCIM groups go
+            DeleteMember("off", "off@acme.test"),  # every deactivated member goes
+            DeleteMember("off-native", "off-native@acme.test"),
+            UnlinkMember("nopw"),  # no password: pending, with a new invitation
+            SetMemberStatus("nopw", PENDING, None),
+            CreateInvitation("nopw", "nopw@acme.test"),
+            UnlinkMember("pw"),  # a password: keeps working
+        ]
+    )
+    assert report.counts == {
+        "delete_group": 1,
+        "delete_member": 2,
+        "unlink_member": 2,
+        "set_member_status": 1,
+        "create_invitation": 1,
+    }
 
 
 def test_a_deactivated_owner_is_kept_unlinked_and_active_again() -> None:

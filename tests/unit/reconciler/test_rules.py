@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from reconciler import rules
+from reconciler.errors import RuleRefusal
 from reconciler.model import (
     ActualGroup,
     ActualMember,
@@ -41,8 +42,8 @@ def member(
 def refusal_code(check: object, *args: object) -> str | None:
     try:
         check(*args)  # type: ignore[operator]
-    except RuleViolation as violation:
-        return violation.code
+    except (RuleViolation, RuleRefusal) as refused:  # the planner's, an admin request's
+        return refused.code
     return None
 
 
@@ -64,8 +65,8 @@ def test_initial_status_follows_the_sso_domains(email: str, status: MemberStatus
     assert rules.initial_status(email, POLICY) is status
 
 
-def test_status_transition_table_covers_every_status_and_flag() -> None:
-    assert set(rules.STATUS_TRANSITIONS) == {(s, a) for s in MemberStatus for a in (True, False)}
+def test_status_transition_table_covers_every_status_and_trigger() -> None:
+    assert set(rules.STATUS_TRANSITIONS) == {(s, t) for s in MemberStatus for t in rules.Trigger}
 
 
 @given(status=statuses)
@@ -91,7 +92,7 @@ def test_owner_is_recognised_by_role_or_by_the_tenant_owner_email() -> None:
 
 
 def test_rule_06_admins_cannot_delete_scim_managed_members() -> None:
-    with pytest.raises(RuleViolation) as violation:
+    with pytest.raises(RuleRefusal) as violation:
         rules.check_admin_delete_member(member(scim="u1"))
     assert violation.value.code == "scim_managed"
     assert "identity provider" in violation.value.detail
@@ -145,18 +146,6 @@ def test_a_renamed_display_name_is_not_recognised() -> None:
     assert not rules.is_scim_name_for("Eng", "Eng")
 
 
-def test_rule_08_billing_counts_active_members_only() -> None:
-    people = [member(ACTIVE), member(ACTIVE), member(PENDING), member(DEACTIVATED)]
-    assert rules.billable_count(people) == 2
-
-
-def test_rule_09_members_are_listed_in_three_tabs() -> None:
-    people = [member(ACTIVE), member(PENDING), member(DEACTIVATED), member(PENDING)]
-    tabs = rules.members_by_tab(people)
-    assert list(tabs) == [ACTIVE, PENDING, DEACTIVATED]
-    assert [len(tab) for tab in tabs.values()] == [1, 2, 1]
-
-
 def test_rule_10_google_workspace_provisions_users_only() -> None:
     google = TenantPolicy("t", idp=IdpKind.GOOGLE)
     assert refusal_code(rules.check_groups_supported, google) == "groups_not_supported"
@@ -178,3 +167,37 @@ def test_only_active_members_can_log_in(status: MemberStatus, expected: tuple[bo
 
 def test_a_stranger_cannot_log_in() -> None:
     assert rules.can_login(None, POLICY) == (False, "not_a_member")
+
+
+@pytest.mark.parametrize(
+    ("current", "trigger", "after"),
+    [
+        ((PENDING, None), rules.Trigger.INVITATION_ACCEPTED, (ACTIVE, None)),  # an admin
+        ((ACTIVE, None), rules.Trigger.IDP_INACTIVE, (DEACTIVATED, ACTIVE)),  # the IdP
+        ((DEACTIVATED, PENDING), rules.Trigger.IDP_ACTIVE, (PENDING, None)),
+        ((ACTIVE, None), rules.Trigger.SSO_REMOVED_PASSWORDLESS, (PENDING, None)),  # rule 11
+        ((DEACTIVATED, ACTIVE), rules.Trigger.SSO_REMOVED_OWNER, (ACTIVE, None)),
+        ((ACTIVE, None), rules.Trigger.SSO_REMOVED, (ACTIVE, None)),
+    ],
+)
+def test_one_table_moves_every_status(
+    current: rules.StatusPair, trigger: rules.Trigger, after: rules.StatusPair
+) -> None:
+    assert rules.status_after(current, trigger) == after
+
+
+@pytest.mark.parametrize(
+    ("status", "trigger"),
+    [
+        (ACTIVE, rules.Trigger.INVITATION_ACCEPTED),
+        (DEACTIVATED, rules.Trigger.INVITATION_ACCEPTED),
+        (DEACTIVATED, rules.Trigger.SSO_REMOVED),
+    ],
+)
+def test_a_refusal_or_a_removal_is_no_status(status: MemberStatus, trigger: rules.Trigger) -> None:
+    assert rules.transition_for(status, trigger) in (
+        rules.Transition.REFUSE,
+        rules.Transition.DELETE,
+    )
+    with pytest.raises(ValueError):
+        rules.status_after((status, None), trigger)

@@ -1,0 +1,112 @@
+"""SSO and SCIM of a workspace (rules 1 and 11): one service per operation, for the admin
+API and the CLI alike.
+
+Same conventions as reconciler/admin.py: load the policy (locking the tenant),
+check the rule, write through the `AdminStore`, record one audit entry, return.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from reconciler import rules
+from reconciler.admin import load_policy
+from reconciler.admin_store import AdminStore, IssuedToken
+from reconciler.cascade import CascadeReport, plan_group_sso_removal, plan_member_sso_removal
+from reconciler.model import Action, TenantPolicy
+
+
+def _tenant_target(tenant_id: str) -> str:
+    return f"tenant:{tenant_id}"
+
+
+def configure_sso(
+    store: AdminStore, *, tenant_id: str, domains: Sequence[str], provider: str, actor: str
+) -> TenantPolicy:
+    """Verified email domains and the provider; replaces any earlier configuration."""
+    load_policy(store, tenant_id)
+    clean = sorted({domain.strip().lower() for domain in domains})
+    store.configure_sso(tenant_id, domains=clean, provider=provider)
+    store.audit(
+        tenant_id,
+        actor=actor,
+        action="configure_sso",
+        target=_tenant_target(tenant_id),
+        detail={"domains": clean, "provider": provider},
+    )
+    return load_policy(store, tenant_id)
+
+
+def enable_scim(store: AdminStore, *, tenant_id: str, actor: str) -> IssuedToken:
+    """Rule 1: only with SSO configured, and not twice (a second enable would silently cut
+    the IdP off). The token is returned once and stored as a hash."""
+    rules.check_admin_enable_scim(load_policy(store, tenant_id))
+    issued = store.enable_scim(tenant_id)
+    store.audit(
+        tenant_id,
+        actor=actor,
+        action="enable_scim",
+        target=_tenant_target(tenant_id),
+        detail={"token_id": issued.id},
+    )
+    return issued
+
+
+def rotate_scim_token(store: AdminStore, *, tenant_id: str, actor: str) -> IssuedToken:
+    """A new SCIM token while SCIM is on; the old one stops working at once."""
+    rules.check_scim_enabled(load_policy(store, tenant_id))
+    issued = store.rotate_token(tenant_id, "scim")
+    store.audit(
+        tenant_id,
+        actor=actor,
+        action="rotate_scim_token",
+        target=_tenant_target(tenant_id),
+        detail={"token_id": issued.id},
+    )
+    return issued
+
+
+def disable_scim(store: AdminStore, *, tenant_id: str, actor: str) -> None:
+    """Revokes the SCIM tokens; members and groups stay as they are (and stay SCIM-managed)."""
+    load_policy(store, tenant_id)
+    revoked = store.disable_scim(tenant_id)
+    store.audit(
+        tenant_id,
+        actor=actor,
+        action="disable_scim",
+        target=_tenant_target(tenant_id),
+        detail={"tokens_revoked": revoked},
+    )
+
+
+def remove_sso(store: AdminStore, *, tenant_id: str, actor: str) -> CascadeReport:
+    """Rule 11: SSO off, SCIM off with its tokens revoked, and the cascade.
+
+    The workspace is streamed a page at a time and each page's plan applied
+    through the workspace's write path (one audit row per action), then one
+    `remove_sso` entry sums it up."""
+    policy = load_policy(store, tenant_id)
+    rules.check_sso_removal(policy)
+    report = CascadeReport(tenant_id)
+    for groups in store.scim_group_pages(tenant_id):
+        _apply(store, report, [a for group in groups for a in plan_group_sso_removal(group)], actor)
+    for members in store.sso_removal_member_pages(tenant_id):
+        planned = [a for member in members for a in plan_member_sso_removal(policy, member)]
+        _apply(store, report, planned, actor)
+    report.tokens_revoked = store.disable_scim(tenant_id)
+    store.remove_sso_configuration(tenant_id)
+    store.audit(
+        tenant_id,
+        actor=actor,
+        action="remove_sso",
+        target=_tenant_target(tenant_id),
+        detail={"counts": report.counts, "tokens_revoked": report.tokens_revoked},
+    )
+    return report
+
+
+def _apply(store: AdminStore, report: CascadeReport, actions: list[Action], actor: str) -> None:
+    if not actions:
+        return
+    for kind, n in store.apply(report.tenant_id, actions, actor).counts.items():
+        report.counts[kind] = report.counts.get(kind, 0) + n

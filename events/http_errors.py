@@ -1,46 +1,73 @@
 """The one place where errors become HTTP responses.
 
-SCIM routes answer with a SCIM Error body (`status` as a string, `scimType`);
-admin routes with `{"error", "detail"}`. Nothing internal (traceback, SQL,
-paths) ever reaches a body: unexpected errors are logged and answered 500.
+What the caller must do decides the answer (reconciler/errors.py):
+- a `Refusal` (and a `RuleViolation` of the core, a scim2-models `SCIMException`, a
+  request FastAPI could not parse, a value the database refused) is a 4xx, never retried;
+- `Transient` is a 503 with `Retry-After`: try again;
+- anything else, `Permanent` included (a worker's dead letter, never a request's), is a
+  logged 500 with a generic detail.
+
+SCIM routes answer with scim2-models' `Error` message (RFC 7644 §3.12: `status` as a
+string, `scimType` where the RFC has one); the other routes with `{"error", "detail"}`.
+Nothing internal (traceback, SQL, paths) ever reaches a body.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from scim2_models import Error, SCIMException
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from reconciler.errors import InvalidValue, RateLimited, Refusal, RuleRefusal
+from reconciler.errors import (
+    InvalidValue,
+    RateLimited,
+    Refusal,
+    RuleRefusal,
+    Transient,
+    error_code,
+)
 from reconciler.model import RuleViolation
 
 log = structlog.get_logger(__name__)
 SCIM_MEDIA_TYPE = "application/scim+json"
-ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
+INTERNAL_ERROR = "internal error; the request was not applied"
+TRANSIENT_RETRY_AFTER = 5  # seconds: a database or Redis hiccup, not an outage to wait out
 
 
 def is_scim(request: Request) -> bool:
     return request.url.path.startswith("/scim/")
 
 
-def scim_error(
-    status: int, detail: str, scim_type: str | None = None, headers: dict[str, str] | None = None
-) -> JSONResponse:
-    body: dict[str, Any] = {"schemas": [ERROR_SCHEMA], "status": str(status), "detail": detail}
-    if scim_type:
-        body["scimType"] = scim_type
-    return JSONResponse(body, status_code=status, media_type=SCIM_MEDIA_TYPE, headers=headers)
+def scim_error(status: int, detail: str, scim_type: str | None = None) -> Error:
+    """The SCIM Error message (RFC 7644 §3.12): the body of every SCIM error answer, and the
+    `response` of a failed /Bulk operation. `status` serialises as a string."""
+    return Error(status=status, scim_type=scim_type, detail=detail)
 
 
 def plain_error(
     status: int, code: str, detail: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
     return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
+
+
+def error_response(
+    request: Request,
+    status: int,
+    detail: str,
+    *,
+    code: str,
+    scim_type: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """A SCIM Error on SCIM routes, else `{"error": code, "detail": detail}`."""
+    if is_scim(request):
+        body = scim_error(status, detail, scim_type).model_dump()
+        return JSONResponse(body, status_code=status, media_type=SCIM_MEDIA_TYPE, headers=headers)
+    return plain_error(status, code, detail, headers)
 
 
 def _headers(exc: Refusal) -> dict[str, str] | None:
@@ -52,23 +79,14 @@ def _headers(exc: Refusal) -> dict[str, str] | None:
 
 
 def refusal_response(request: Request, exc: Refusal) -> JSONResponse:
-    if is_scim(request):
-        return scim_error(exc.status, exc.detail, exc.scim_type, _headers(exc))
-    code = exc.code if isinstance(exc, RuleRefusal) else (exc.scim_type or _code_for(exc.status))
-    return plain_error(exc.status, code, exc.detail, _headers(exc))
-
-
-def _code_for(status: int) -> str:
-    return {
-        400: "bad_request",
-        401: "unauthorized",
-        404: "not_found",
-        405: "method_not_allowed",
-        409: "conflict",
-        412: "precondition_failed",
-        413: "payload_too_large",
-        429: "rate_limited",
-    }.get(status, "error")
+    return error_response(
+        request,
+        exc.status,
+        exc.detail,
+        code=error_code(exc),
+        scim_type=exc.scim_type,
+        headers=_headers(exc),
+    )
 
 
 # A rule refusal is a 409, except where another status says it better.
@@ -90,33 +108,44 @@ def install(app: FastAPI) -> None:
     async def _refusal(request: Request, exc: Refusal) -> JSONResponse:
         return refusal_response(request, exc)
 
+    @app.exception_handler(SCIMException)
+    async def _scim_exception(request: Request, exc: SCIMException) -> JSONResponse:
+        # scim2-models' own exceptions each know their RFC status and scimType.
+        error = exc.to_error()
+        status = error.status or exc.status
+        refusal = Refusal(error.detail or exc.detail, status=status, scim_type=error.scim_type)
+        return refusal_response(request, refusal)
+
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
         detail = f"{where}: {first.get('msg', 'invalid request')}"
-        if is_scim(request):
-            return scim_error(400, detail, "invalidValue")
-        return plain_error(400, "invalid_request", detail)
+        return error_response(
+            request, 400, detail, code="invalid_request", scim_type=InvalidValue.scim_type
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = str(exc.detail) if exc.status_code != 404 else "no such route"
-        if is_scim(request):
-            return scim_error(exc.status_code, detail)
-        return plain_error(exc.status_code, _code_for(exc.status_code), detail)
+        return refusal_response(request, Refusal(detail, status=exc.status_code))
 
     @app.exception_handler(DataError)
     async def _data_error(request: Request, exc: DataError) -> JSONResponse:
         # The database refused a value (too long for its column, out of range): the
         # transaction rolled back, so this is a refusal, not a server fault.
         log.info("value_refused_by_database", path=request.url.path)
-        refusal = InvalidValue("a value is too long or out of range")
-        return refusal_response(request, refusal)
+        return refusal_response(request, InvalidValue("a value is too long or out of range"))
+
+    @app.exception_handler(Transient)
+    async def _transient(request: Request, exc: Transient) -> JSONResponse:
+        log.warning("transient_error", path=request.url.path, error=type(exc).__name__)
+        detail, retry = "temporarily unavailable; retry later", str(TRANSIENT_RETRY_AFTER)
+        return error_response(
+            request, 503, detail, code="unavailable", headers={"Retry-After": retry}
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled_error", path=request.url.path)
-        if is_scim(request):
-            return scim_error(500, "internal error; the request was not applied")
-        return plain_error(500, "internal_error", "internal error; the request was not applied")
+        return error_response(request, 500, INTERNAL_ERROR, code="internal_error")

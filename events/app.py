@@ -1,67 +1,121 @@
-"""The HTTP app factory: SCIM ingest, webhooks, admin API, operations routes."""
+"""The HTTP app factory and composition root: SCIM ingest, webhooks, admin API, operations.
+
+`create_app()` (uvicorn's factory, `events.app:create_app`) is the one module of events/
+that reads the process's settings and opens its connections (worker/settings.py,
+worker/connections.py). It builds one `Runtime` (events/runtime.py) from them: the
+engine, the Redis client, the publisher (worker/publish.py, called after commit only),
+the rate limiter, the request metrics, the `/metrics` renderer and the operator
+actions; every route gets that object, never a global.
+"""
 
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from functools import partial
 
-import structlog
 from anyio import to_thread
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 
-from events import http_errors, rate_limit
+from events import http_errors
+from events import runtime as runtimes
 from events.admin import routes as admin_routes
 from events.hooks import routes as webhooks
 from events.ops import dashboard
 from events.ops import routes as ops_routes
+from events.rate_limit import Limit, RateLimiter
 from events.request_context import RequestContext
+from events.runtime import Runtime
 from events.scim import bulk as scim_bulk
 from events.scim import discovery as scim_discovery
 from events.scim import routes as scim_routes
+from worker import operations
+from worker.connections import get_engine, redis_client
 from worker.logging import configure_logging
-from worker.settings import get_settings
-
-log = structlog.get_logger(__name__)
-
-
-@asynccontextmanager
-async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    # Sync routes run in anyio's thread pool (40 threads by default). Past a few threads
-    # a process only adds GIL hand-offs: requests beyond them wait, cheaply, in the loop.
-    to_thread.current_default_thread_limiter().total_tokens = get_settings().api_threads
-    # What is alive at startup (modules, routes, compiled SQL) lives as long as the process:
-    # out of the collector's sight, a full collection no longer walks it on every request
-    # burst (it showed as a p99 several times the median).
-    gc.collect()
-    gc.freeze()
-    # A request allocates thousands of short-lived objects (SQLAlchemy rows, pydantic
-    # models): young collections every 700 allocations ran several times per request.
-    gc.set_threshold(20_000, 20, 20)
-    yield
+from worker.metrics.endpoint import render_metrics
+from worker.metrics.pipeline import RATE_LIMITED, REQUEST_DURATION, REQUESTS
+from worker.publish import publish
+from worker.settings import Settings, get_settings
 
 
-def create_app() -> FastAPI:
+class PrometheusRequestMetrics:
+    """The API's request figures, kept in this process and served by `/metrics`."""
+
+    def request(self, *, tenant: str, route: str, method: str, status: int, seconds: float) -> None:
+        REQUESTS.labels(tenant=tenant, route=route, method=method, status=str(status)).inc()
+        REQUEST_DURATION.labels(route=route).observe(seconds)
+
+    def rate_limited(self, tenant: str) -> None:
+        RATE_LIMITED.labels(tenant=tenant).inc()
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    engine, client = get_engine(), redis_client()
+    metrics = PrometheusRequestMetrics()
+    limiter = RateLimiter(
+        client,
+        Limit(settings.rate_limit_per_second, settings.rate_limit_burst),
+        on_refused=metrics.rate_limited,
+    )
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        redis=client,
+        publish=partial(publish, engine),
+        limiter=limiter,
+        metrics=metrics,
+        render_metrics=render_metrics,
+        operations=operations,
+    )
+
+
+def _lifespan(api_threads: int) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Sync routes run in anyio's thread pool (40 threads by default). Past a few threads
+        # a process only adds GIL hand-offs: requests beyond them wait, cheaply, in the loop.
+        to_thread.current_default_thread_limiter().total_tokens = api_threads
+        # What is alive at startup (modules, routes, compiled SQL) lives as long as the
+        # process: out of the collector's sight, a full collection no longer walks it on
+        # every request burst (it showed as a p99 several times the median).
+        gc.collect()
+        gc.freeze()
+        # A request allocates thousands of short-lived objects (SQLAlchemy rows, pydantic
+        # models): young collections every 700 allocations ran several times per request.
+        gc.set_threshold(20_000, 20, 20)
+        yield
+
+    return lifespan
+
+
+def create_app(runtime: Runtime | None = None) -> FastAPI:
+    """The app on `runtime`, or on one built from the process's settings."""
     settings = get_settings()
     configure_logging(settings.log_format, settings.log_level)
+    runtime = runtime or build_runtime(settings)
     app = FastAPI(
-        title="scim-sync", version="0.1.0", docs_url="/docs", redoc_url=None, lifespan=_lifespan
+        title="scim-sync",
+        version="0.1.0",
+        docs_url="/docs",
+        redoc_url=None,
+        lifespan=_lifespan(settings.api_threads),
     )
+    runtimes.install(app, runtime)
     http_errors.install(app)
 
-    app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestContext, max_body_bytes=runtime.settings.max_body_bytes, metrics=runtime.metrics
+    )
 
     app.include_router(ops_routes.router)
     # Per-tenant rate limits (events/rate_limit.py): SCIM routes inside their
     # authentication (events/scim/context.py), webhooks before it with the token given
-    # back on a 401.
+    # back on a 401 (events/hooks/routes.py).
     app.include_router(scim_discovery.router)
     app.include_router(scim_bulk.router)
     app.include_router(scim_routes.router)
-    app.include_router(
-        webhooks.router,  # signed pushes and Okta Event Hooks
-        dependencies=[Depends(rate_limit.limit_webhook)],
-    )
+    app.include_router(webhooks.router)  # signed pushes and Okta Event Hooks
     app.include_router(admin_routes.router)  # the Members page: /api/v1/workspaces/...
     app.include_router(dashboard.router)  # the operator page: /dashboard
     return app

@@ -8,8 +8,8 @@ from typing import Any
 
 from fastapi import Request
 
+from events.runtime import runtime_of
 from reconciler.errors import InvalidSyntax, InvalidValue, PayloadTooLarge
-from worker.settings import get_settings
 
 # NUL cannot be stored in PostgreSQL text, and a lone surrogate cannot be encoded as
 # UTF-8 at all: either would fail deep in the database driver, so refuse them up front.
@@ -37,7 +37,7 @@ def _check(value: Any, max_depth: int) -> None:
 
 
 async def json_object(request: Request) -> dict[str, Any]:
-    settings = get_settings()
+    settings = runtime_of(request).settings
     raw = await request.body()
     if len(raw) > settings.max_body_bytes:
         raise PayloadTooLarge(f"body over {settings.max_body_bytes} bytes")

@@ -7,8 +7,9 @@ take happen in one Lua script (EVALSHA), so concurrent requests on any number of
 replicas never both spend the last token; the clock is Redis' own (`TIME`), so replicas
 with skewed clocks agree.
 
-Limits come from settings (`rate_limit_per_second`, `rate_limit_burst`), overridable per
-tenant in `tenants.options` (`scimsync tenant limits`). A tenant that sets only a rate
+Limits come from settings (`rate_limit_per_second`, `rate_limit_burst`, handed to the
+`RateLimiter` by the composition root), overridable per tenant in `tenants.options`
+(`scimsync tenant limits`). A tenant that sets only a rate
 keeps the default burst-to-rate ratio (4 s of traffic with the defaults); a rate of 0 or
 less means no limit. If Redis cannot be reached the request goes through (fail open):
 provisioning that works beats throttling that is down.
@@ -21,7 +22,7 @@ first and gives it back when the request turns out unauthenticated (401).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -29,12 +30,7 @@ from typing import Any
 import redis
 import structlog
 
-from reconciler.errors import RateLimited, Unauthorized
-from storage import tenants
-from storage.db import unit_of_work
-from worker.connections import get_engine, redis_client
-from worker.metrics.pipeline import RATE_LIMITED
-from worker.settings import get_settings
+from reconciler.errors import RateLimited
 
 log = structlog.get_logger(__name__)
 
@@ -107,10 +103,9 @@ def take(
     return Decision(bool(allowed), float(tokens), float(wait))
 
 
-def limit_for(options: Mapping[str, Any]) -> Limit | None:
-    """The tenant's limit: its options over the settings; None when unlimited."""
-    settings = get_settings()
-    default_rate, default_burst = settings.rate_limit_per_second, settings.rate_limit_burst
+def limit_for(options: Mapping[str, Any], defaults: Limit) -> Limit | None:
+    """The tenant's limit: its options over the defaults (settings); None when unlimited."""
+    default_rate, default_burst = defaults.per_second, defaults.burst
     try:
         rate = float(options.get("rate_limit_per_second", default_rate))
         scaled = math.ceil(rate * default_burst / default_rate) if default_rate > 0 else 1
@@ -127,50 +122,42 @@ def limit_for(options: Mapping[str, Any]) -> Limit | None:
     return Limit(per_second=rate, burst=max(1, burst))
 
 
-def enforce(tenant_id: str, options: Mapping[str, Any]) -> bool:
-    """Take one token for the tenant or raise RateLimited; True when a token was taken."""
-    limit = limit_for(options)
-    if limit is None:
-        return False
-    try:
-        decision = take(redis_client(), bucket_key(tenant_id), limit)
-    except redis.RedisError as exc:
-        log.warning("rate_limit_unavailable", tenant_id=tenant_id, error=str(exc))
-        return False
-    if decision.allowed:
-        return True
-    RATE_LIMITED.labels(tenant=tenant_id).inc()
-    raise RateLimited(
-        f"too many requests: this tenant may send {limit.per_second:g} per second "
-        f"(bursts of {limit.burst}); retry in {decision.retry_after:.1f} s",
-        retry_after=decision.retry_after,
-    )
+@dataclass(frozen=True)
+class RateLimiter:
+    """Tenants' buckets in `client`; `defaults` from settings; `on_refused(tenant)` counts
+    refusals (the request metrics)."""
 
+    client: redis.Redis
+    defaults: Limit
+    on_refused: Callable[[str], None] = lambda tenant_id: None
 
-def give_back(tenant_id: str, options: Mapping[str, Any]) -> None:
-    limit = limit_for(options)
-    if limit is None:
-        return
-    try:
-        take(redis_client(), bucket_key(tenant_id), limit, cost=-1.0)
-    except redis.RedisError as exc:
-        log.warning("rate_limit_unavailable", tenant_id=tenant_id, error=str(exc))
+    def limit_for(self, options: Mapping[str, Any]) -> Limit | None:
+        return limit_for(options, self.defaults)
 
+    def enforce(self, tenant_id: str, options: Mapping[str, Any]) -> bool:
+        """Take one token for the tenant or raise RateLimited; True when a token was taken."""
+        limit = self.limit_for(options)
+        if limit is None:
+            return False
+        try:
+            decision = take(self.client, bucket_key(tenant_id), limit)
+        except redis.RedisError as exc:
+            log.warning("rate_limit_unavailable", tenant_id=tenant_id, error=str(exc))
+            return False
+        if decision.allowed:
+            return True
+        self.on_refused(tenant_id)
+        raise RateLimited(
+            f"too many requests: this tenant may send {limit.per_second:g} per second "
+            f"(bursts of {limit.burst}); retry in {decision.retry_after:.1f} s",
+            retry_after=decision.retry_after,
+        )
 
-# --- FastAPI dependencies (router-level, see events/app.py) -------------------------------
-
-
-def limit_webhook(tenant_id: str) -> Iterator[None]:
-    """Before the route authenticates; an unauthenticated request gets its token back."""
-    with unit_of_work(get_engine(), write=False) as conn:
-        tenant = tenants.find(conn, tenant_id)
-    if tenant is None:  # nothing to protect: the route answers 401
-        yield
-        return
-    taken = enforce(tenant.id, tenant.options)
-    try:
-        yield
-    except Unauthorized:
-        if taken:
-            give_back(tenant.id, tenant.options)
-        raise
+    def give_back(self, tenant_id: str, options: Mapping[str, Any]) -> None:
+        limit = self.limit_for(options)
+        if limit is None:
+            return
+        try:
+            take(self.client, bucket_key(tenant_id), limit, cost=-1.0)
+        except redis.RedisError as exc:
+            log.warning("rate_limit_unavailable", tenant_id=tenant_id, error=str(exc))

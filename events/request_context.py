@@ -17,8 +17,8 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from events import http_errors
+from events.runtime import RequestMetrics
 from reconciler.errors import InvalidSyntax, PayloadTooLarge, Refusal
-from worker.metrics.pipeline import REQUEST_DURATION, REQUESTS
 
 
 def _early_refusal(scope: Scope, max_body_bytes: int) -> Refusal | None:
@@ -33,9 +33,10 @@ def _early_refusal(scope: Scope, max_body_bytes: int) -> Refusal | None:
 
 
 class RequestContext:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, metrics: RequestMetrics) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -68,13 +69,11 @@ class RequestContext:
         finally:
             self._observe(scope, status, time.perf_counter() - started)
 
-    @staticmethod
-    def _observe(scope: Scope, status: int, seconds: float) -> None:
+    def _observe(self, scope: Scope, status: int, seconds: float) -> None:
         route = getattr(scope.get("route"), "path", "unmatched")
         state: dict[str, Any] = scope.get("state") or {}
         # Only an authenticated tenant becomes a label: made-up ids must not mint series.
         tenant = state.get("tenant_id") or "-"
-        REQUESTS.labels(
-            tenant=tenant, route=route, method=scope["method"], status=str(status)
-        ).inc()
-        REQUEST_DURATION.labels(route=route).observe(seconds)
+        self.metrics.request(
+            tenant=tenant, route=route, method=scope["method"], status=status, seconds=seconds
+        )

@@ -1,13 +1,15 @@
 """Engines and the unit of work.
 
 One transaction per unit of work, committed by the caller: repositories take a
-Connection and never commit.
+Connection and never commit. What must happen only once the work is durable
+(telling the workers) is registered with `after_commit` and run by the unit of
+work after its COMMIT; a rollback discards it.
 """
 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from functools import lru_cache
 from typing import Any
@@ -71,21 +73,49 @@ def engine_for(url: str) -> Engine:
     return make_engine(url)
 
 
+# Where a unit of work keeps its after-commit callbacks: `Connection.info`, which belongs
+# to the pooled DBAPI connection and outlives the checkout, so the unit of work removes
+# the key whatever happens.
+_AFTER_COMMIT = "scimsync.after_commit"
+
+
+def after_commit(conn: Connection, callback: Callable[[], object]) -> None:
+    """Run `callback` once the unit of work holding `conn` has committed; never if it rolls
+    back. Callbacks run in the order registered, after the connection (and SQLite's write
+    lock) is released, so a slow broker never holds a database lock.
+
+    A callback must not raise: the transaction is committed, and its caller (an IdP
+    waiting for a 2xx) must hear so. Raises RuntimeError outside `unit_of_work`.
+    """
+    callbacks = conn.info.get(_AFTER_COMMIT)
+    if callbacks is None:
+        raise RuntimeError("after_commit needs a connection from unit_of_work")
+    callbacks.append(callback)
+
+
 @contextmanager
 def unit_of_work(engine: Engine, *, write: bool = True) -> Iterator[Connection]:
     """A transaction: commits when the block ends, rolls back when it raises.
 
     `write=True` takes SQLite's write lock up front (BEGIN IMMEDIATE) so that
-    concurrent writers queue instead of failing on a lock upgrade.
+    concurrent writers queue instead of failing on a lock upgrade. Callbacks given to
+    `after_commit` run after a successful COMMIT, once the connection is released.
     """
     options = {"sqlite_begin": "IMMEDIATE"} if write and is_sqlite(engine) else {}
+    callbacks: list[Callable[[], object]] = []
     with ExitStack() as held:
         gate = _SQLITE_WRITERS.get(engine) if write else None
         if gate is not None:
             held.enter_context(gate.held())
         conn = held.enter_context(engine.connect().execution_options(**options))
-        held.enter_context(conn.begin())
-        yield conn
+        conn.info[_AFTER_COMMIT] = callbacks
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            conn.info.pop(_AFTER_COMMIT, None)
+    for callback in callbacks:  # reached only when the COMMIT succeeded
+        callback()
 
 
 @contextmanager

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
+from functools import partial
 from typing import Any
 
 import structlog
@@ -25,6 +26,7 @@ from storage.clock import utcnow
 from storage.db import unit_of_work
 from storage.reconcile_store import SqlReconcileStore
 from worker.connections import get_engine, redis_client
+from worker.publish import publish
 from worker.settings import get_settings
 
 log = structlog.get_logger(__name__)
@@ -91,7 +93,7 @@ def run_reconcile(
                 )
                 safety.halt(report)
             elif not dry_run:
-                apply_repair(engine, tenant_id, plan)
+                apply_repair(engine, tenant_id, plan, publish=partial(publish, engine))
         if report is None:
             report = reconcile_tenant(
                 lambda write: _open_store(engine, write),

@@ -16,14 +16,13 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from sqlalchemy import Engine
 
 from events.admin import models as m
+from events.runtime import Runtime, runtime, runtime_of
 from events.scim.context import bearer
 from reconciler import admin, sso
 from reconciler.model import MemberStatus
 from storage import tenants
 from storage.db import unit_of_work
 from storage.workspace.admin_store import admin_unit_of_work
-from worker.connections import get_engine
-from worker.settings import get_settings
 
 router = APIRouter(prefix="/api/v1/workspaces/{tenant_id}", tags=["admin"])
 
@@ -37,7 +36,7 @@ class AdminContext:
 
 def admin_context(request: Request, tenant_id: str) -> AdminContext:
     """401 for a missing or revoked token, and for another tenant's token."""
-    engine = get_engine()
+    engine = runtime_of(request).engine
     with unit_of_work(engine, write=False) as conn:
         token_id = tenants.verify_token(conn, tenant_id, "admin", bearer(request))
     structlog.contextvars.bind_contextvars(tenant_id=tenant_id, token_id=token_id)
@@ -184,10 +183,10 @@ def remove_sso(ctx: Admin) -> m.SsoRemoval:
 
 
 @router.post("/scim", status_code=201)
-def enable_scim(ctx: Admin) -> m.ScimEnabled:
+def enable_scim(ctx: Admin, rt: Annotated[Runtime, Depends(runtime)]) -> m.ScimEnabled:
     with admin_unit_of_work(ctx.engine) as store:
         issued = sso.enable_scim(store, tenant_id=ctx.tenant_id, actor=ctx.actor)
-    base_url = f"{get_settings().base_url}/scim/v2/{ctx.tenant_id}"
+    base_url = f"{rt.settings.base_url}/scim/v2/{ctx.tenant_id}"
     return m.ScimEnabled(token=issued.token, base_url=base_url)
 
 

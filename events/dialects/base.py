@@ -1,12 +1,15 @@
-"""The dialect contract: how one IdP's requests reach the ingest service.
+"""The dialect contract: how one IdP's writes reach the mirror.
 
-A dialect sits between the SCIM routes and events/ingest.py. It may
+A dialect sits in the one write path (events/ingest/service.py), between whoever
+sent a write (a SCIM route, a /Bulk operation, a webhook) and the mirror change
+(events/ingest/writes.py), so every way in gets the same treatment. It may
 - normalise a body before validation (`normalise_user`, `normalise_group`,
   `normalise_patch`: pure functions of the body and the tenant);
 - refuse a user body its IdP's settings rule out (`check_user`, before a create or
   replace);
 - route a write differently (its `create_user` ... `delete_group` methods, which
-  take the same arguments as the ingest functions and default to calling them);
+  take the same arguments as the steps in writes.py and default to calling them;
+  `handlers` maps each (kind, operation) to this dialect's method);
 - shape what the IdP reads back (`shape`).
 
 What every IdP needs is done here once: a user body may carry `groups` (read-only
@@ -19,18 +22,16 @@ repeated here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import Connection
 
-from events import ingest
-from events.ingest import PATCH_SCHEMA, WriteResult
+from events.ingest import writes
+from events.ingest.writes import PATCH_SCHEMA, Kind, Op, WriteAction, WriteResult
 from reconciler.errors import InvalidValue, NotFound
 from storage.tenants import Tenant
 
-WriteAction = Callable[..., WriteResult]
 Body = dict[str, Any]
 
 
@@ -77,21 +78,18 @@ class Dialect:
     render_active: ClassVar[bool] = False
     """Always show `active` on users (true when never sent): some IdPs read it back."""
 
-    # --- which function handles a write -------------------------------------------
-
-    def write_action(self, action: WriteAction) -> WriteAction:
-        """This dialect's handler for an ingest action (the routes call it per write)."""
-        handlers: dict[WriteAction, WriteAction] = {
-            ingest.create_user: self.create_user,
-            ingest.replace_user: self.replace_user,
-            ingest.patch_user: self.patch_user,
-            ingest.delete_user: self.delete_user,
-            ingest.create_group: self.create_group,
-            ingest.replace_group: self.replace_group,
-            ingest.patch_group: self.patch_group,
-            ingest.delete_group: self.delete_group,
+    def __init__(self) -> None:
+        # Which method handles each write: built once, so a subclass's overrides are in it.
+        self.handlers: dict[tuple[Kind, Op], WriteAction] = {
+            (Kind.USER, Op.CREATE): self.create_user,
+            (Kind.USER, Op.REPLACE): self.replace_user,
+            (Kind.USER, Op.PATCH): self.patch_user,
+            (Kind.USER, Op.DELETE): self.delete_user,
+            (Kind.GROUP, Op.CREATE): self.create_group,
+            (Kind.GROUP, Op.REPLACE): self.replace_group,
+            (Kind.GROUP, Op.PATCH): self.patch_group,
+            (Kind.GROUP, Op.DELETE): self.delete_group,
         }
-        return handlers.get(action, action)
 
     # --- pure normalisation before validation -------------------------------------
 
@@ -122,7 +120,7 @@ class Dialect:
         self, conn: Connection, tenant: Tenant, body: Body, now: datetime, **options: Any
     ) -> WriteResult:
         user, group_ids = self._user_and_groups(conn, tenant, body, None)
-        result = ingest.create_user(conn, tenant, user, now, **options)
+        result = writes.create_user(conn, tenant, user, now, **options)
         return self._join_groups(conn, tenant, result, group_ids, now, options)
 
     def replace_user(
@@ -135,7 +133,7 @@ class Dialect:
         **options: Any,
     ) -> WriteResult:
         user, group_ids = self._user_and_groups(conn, tenant, body, user_id)
-        result = ingest.replace_user(conn, tenant, user_id, user, now, **options)
+        result = writes.replace_user(conn, tenant, user_id, user, now, **options)
         return self._join_groups(conn, tenant, result, group_ids, now, options)
 
     def patch_user(
@@ -148,17 +146,17 @@ class Dialect:
         **options: Any,
     ) -> WriteResult:
         body = self.normalise_patch("User", body, tenant)
-        return ingest.patch_user(conn, tenant, user_id, body, now, **options)
+        return writes.patch_user(conn, tenant, user_id, body, now, **options)
 
     def delete_user(
         self, conn: Connection, tenant: Tenant, user_id: str, now: datetime, **options: Any
     ) -> WriteResult:
-        return ingest.delete_user(conn, tenant, user_id, now, **options)
+        return writes.delete_user(conn, tenant, user_id, now, **options)
 
     def create_group(
         self, conn: Connection, tenant: Tenant, body: Body, now: datetime, **options: Any
     ) -> WriteResult:
-        return ingest.create_group(conn, tenant, self.normalise_group(body, tenant), now, **options)
+        return writes.create_group(conn, tenant, self.normalise_group(body, tenant), now, **options)
 
     def replace_group(
         self,
@@ -170,7 +168,7 @@ class Dialect:
         **options: Any,
     ) -> WriteResult:
         body = self.normalise_group(body, tenant)
-        return ingest.replace_group(conn, tenant, group_id, body, now, **options)
+        return writes.replace_group(conn, tenant, group_id, body, now, **options)
 
     def patch_group(
         self,
@@ -182,12 +180,12 @@ class Dialect:
         **options: Any,
     ) -> WriteResult:
         body = self.normalise_patch("Group", body, tenant)
-        return ingest.patch_group(conn, tenant, group_id, body, now, **options)
+        return writes.patch_group(conn, tenant, group_id, body, now, **options)
 
     def delete_group(
         self, conn: Connection, tenant: Tenant, group_id: str, now: datetime, **options: Any
     ) -> WriteResult:
-        return ingest.delete_group(conn, tenant, group_id, now, **options)
+        return writes.delete_group(conn, tenant, group_id, now, **options)
 
     # --- helpers --------------------------------------------------------------------
 
@@ -213,7 +211,7 @@ class Dialect:
         source = options.get("source", "scim")
         for group_id in group_ids:
             try:
-                joined = ingest.patch_group(
+                joined = writes.patch_group(
                     conn, tenant, group_id, add_members_body([result.record.id]), now, source=source
                 )
             except NotFound:

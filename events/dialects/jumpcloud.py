@@ -16,10 +16,10 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from events import ingest
 from events.dialects.base import Body, Dialect
 from events.dialects.lookup import find_group, lock_name
-from events.ingest import WriteResult
+from events.ingest import writes
+from events.ingest.writes import WriteResult
 from storage.tenants import Tenant
 
 
@@ -37,6 +37,6 @@ class JumpCloud(Dialect):
         if existing is None:
             return super().create_group(conn, tenant, body, now, **options)
         body = {**body, "members": body.get("members") or []}  # adoption: JumpCloud's set wins
-        return ingest.replace_group(
+        return writes.replace_group(
             conn, tenant, existing.id, self.normalise_group(body, tenant), now, **options
         )

@@ -20,7 +20,7 @@ from sqlalchemy import Connection
 
 from events.dialects.base import Body, Dialect
 from events.dialects.lookup import find_user
-from events.ingest import WriteResult
+from events.ingest.writes import WriteResult
 from storage.projection import attribute
 from storage.tenants import Tenant
 

@@ -25,10 +25,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy import Connection
 
-from events import ingest
 from events.dialects.base import Body, Dialect, set_active_body
 from events.dialects.lookup import find_user
-from events.ingest import WriteResult
+from events.ingest import writes
+from events.ingest.writes import WriteResult
 from reconciler.errors import InvalidValue, Uniqueness
 from storage.projection import attribute
 from storage.tenants import Tenant
@@ -86,5 +86,5 @@ class Ping(Dialect):
         self, conn: Connection, tenant: Tenant, user_id: str, now: datetime, **options: Any
     ) -> WriteResult:
         if ping_options(tenant).remove_action is RemoveAction.DISABLE:
-            return ingest.patch_user(conn, tenant, user_id, set_active_body(False), now, **options)
+            return writes.patch_user(conn, tenant, user_id, set_active_body(False), now, **options)
         return super().delete_user(conn, tenant, user_id, now, **options)

@@ -2,9 +2,10 @@
 
 A sender pushes what happened in its directory; it does not know our ids, so users
 are named by `userName` or `externalId` and groups by `externalId` or
-`displayName`. Each event becomes the same ingest calls a SCIM request would make
-(events/ingest.py, `source="webhook"`): a mirror change and a change event in the
-caller's transaction, applied later by the workers like any other.
+`displayName`. Each event becomes the same writes a SCIM request would make, through
+the one write path (events/ingest/service.py, `source="webhook"`): the tenant's
+dialect, a mirror change and a change event in the caller's transaction, audited
+and published after commit, applied later by the workers like any other.
 
     {"id": "evt_1", "type": "user.upserted", "occurred_at": "2024-05-01T12:00:00Z",
      "data": {"userName": "ada@example.com", "name": {"givenName": "Ada"}, "active": true}}
@@ -26,7 +27,7 @@ caller's transaction, applied later by the workers like any other.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -34,13 +35,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy import Connection
 
-from events import ingest
 from events.dialects.base import PATCH_SCHEMA, add_members_body, set_active_body
 from events.dialects.lookup import find_group, find_user, lock_name
-from events.ingest import WriteResult
+from events.ingest.service import IngestSession
+from events.ingest.writes import Kind, Op, WriteResult
 from reconciler.errors import InvalidValue, NotFound, Uniqueness
 from storage.mirror import MirrorResource
-from storage.schema import audit_log, webhook_receipts
+from storage.schema import webhook_receipts
 from storage.sql import dialect_insert
 from storage.tenants import Tenant
 
@@ -107,18 +108,24 @@ def _replace_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass
 class Writer:
-    """Applies canonical events in the caller's transaction, collecting change-event ids."""
+    """Applies canonical events through one ingest session (the request's unit of work)."""
 
-    conn: Connection
-    tenant: Tenant
-    now: datetime
-    source: str = "webhook"
-    event_ids: list[int] = field(default_factory=list)
+    session: IngestSession
 
-    def _run(self, action: Callable[..., WriteResult], *args: Any) -> WriteResult:
-        result = action(self.conn, self.tenant, *args, self.now, source=self.source)
-        self.event_ids.extend(result.event_ids)
-        return result
+    @property
+    def conn(self) -> Connection:
+        return self.session.conn
+
+    @property
+    def tenant(self) -> Tenant:
+        return self.session.tenant
+
+    @property
+    def now(self) -> datetime:
+        return self.session.now
+
+    def _run(self, kind: Kind, op: Op, *args: Any) -> WriteResult:
+        return self.session.write(kind, op, *args)
 
     # --- users ----------------------------------------------------------------------
 
@@ -141,7 +148,7 @@ class Writer:
         existing = self.find_user(ref)
         if existing is None:
             try:
-                created = self._run(ingest.create_user, body)
+                created = self._run(Kind.USER, Op.CREATE, body)
                 assert created.record is not None
                 return created.record.id
             except Uniqueness:  # created meanwhile by a concurrent delivery: update it
@@ -149,18 +156,18 @@ class Writer:
                 if existing is None:
                     raise
         attributes = {k: v for k, v in body.items() if str(k).lower() != "schemas"}
-        self._run(ingest.patch_user, existing.id, _replace_attributes(attributes))
+        self._run(Kind.USER, Op.PATCH, existing.id, _replace_attributes(attributes))
         return existing.id
 
     def delete_user(self, ref: UserRef) -> None:
         if (existing := self.find_user(ref)) is not None:
-            self._run(ingest.delete_user, existing.id)
+            self._run(Kind.USER, Op.DELETE, existing.id)
 
     def set_active(self, ref: UserRef, active: bool) -> None:
         existing = self.find_user(ref)
         if existing is None:
             raise NotFound(f"no user {ref.model_dump(exclude_none=True)}")
-        self._run(ingest.patch_user, existing.id, set_active_body(active))
+        self._run(Kind.USER, Op.PATCH, existing.id, set_active_body(active))
 
     def user_ids(self, refs: list[UserRef], *, create: bool) -> list[str]:
         ids = []
@@ -195,18 +202,18 @@ class Writer:
         if data.members is not None:
             body["members"] = [{"value": i} for i in self.user_ids(data.members, create=True)]
         if existing is None:
-            created = self._run(ingest.create_group, body)
+            created = self._run(Kind.GROUP, Op.CREATE, body)
             assert created.record is not None
             return created.record.id
         if data.members is None:
-            self._run(ingest.patch_group, existing.id, _replace_attributes(body))
+            self._run(Kind.GROUP, Op.PATCH, existing.id, _replace_attributes(body))
         else:
-            self._run(ingest.replace_group, existing.id, body)
+            self._run(Kind.GROUP, Op.REPLACE, existing.id, body)
         return existing.id
 
     def delete_group(self, ref: GroupRef) -> None:
         if (existing := self.find_group(ref)) is not None:
-            self._run(ingest.delete_group, existing.id)
+            self._run(Kind.GROUP, Op.DELETE, existing.id)
 
     def add_members(self, membership: Membership) -> None:
         group = self.find_group(membership.group)
@@ -220,7 +227,7 @@ class Writer:
                 GroupData.model_validate(membership.group.model_dump(exclude_none=True))
             )
         )
-        self._run(ingest.patch_group, group_id, add_members_body(ids))
+        self._run(Kind.GROUP, Op.PATCH, group_id, add_members_body(ids))
 
     def remove_members(self, membership: Membership) -> None:
         group = self.find_group(membership.group)
@@ -228,9 +235,8 @@ class Writer:
         if group is None or not ids:
             return
         operation = {"op": "remove", "path": "members", "value": [{"value": i} for i in ids]}
-        self._run(
-            ingest.patch_group, group.id, {"schemas": [PATCH_SCHEMA], "Operations": [operation]}
-        )
+        body = {"schemas": [PATCH_SCHEMA], "Operations": [operation]}
+        self._run(Kind.GROUP, Op.PATCH, group.id, body)
 
 
 HANDLERS: dict[EventType, Callable[[Writer, dict[str, Any]], object]] = {
@@ -272,25 +278,3 @@ def record_receipt(conn: Connection, tenant_id: str, event_id: str, now: datetim
     insert = dialect_insert(conn, webhook_receipts).values(**row).on_conflict_do_nothing()
     # RETURNING, not rowcount: psycopg reports -1 for an INSERT ... ON CONFLICT here.
     return conn.execute(insert.returning(webhook_receipts.c.event_id)).first() is not None
-
-
-def audit(
-    conn: Connection,
-    tenant_id: str,
-    *,
-    actor: str,
-    action: str,
-    target: str,
-    detail: dict[str, Any],
-    now: datetime,
-) -> None:
-    conn.execute(
-        audit_log.insert().values(
-            tenant_id=tenant_id,
-            actor=actor,
-            action=action,
-            target=target[:200],
-            detail=detail,
-            at=now,
-        )
-    )

@@ -11,7 +11,8 @@ display name only.
 Okta retries a delivery it did not see acknowledged and never learns from a 4xx,
 so an event that cannot apply (unknown type, a user we never saw deactivated, a
 user without an email) is answered 200 and written to the audit log as ignored or
-rejected, never raised. Each event is replay-safe by its `uuid`.
+rejected, never raised. Each event is replay-safe by its `uuid`. The events that
+apply go through the one write path like a SCIM write, and are audited like one.
 """
 
 from __future__ import annotations
@@ -22,12 +23,11 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
-from sqlalchemy import Connection
 
-from events.hooks.canonical import EventType, Writer, apply_event, audit, describe, record_receipt
+from events.hooks.canonical import EventType, Writer, apply_event, describe, record_receipt
 from reconciler.errors import InvalidValue, Refusal
 from reconciler.model import RuleViolation
-from storage.tenants import Tenant
+from storage.audit import AuditEntry, record
 
 ACTOR = "okta_event_hook"
 
@@ -143,38 +143,35 @@ def parse_delivery(payload: dict[str, Any]) -> list[OktaEvent]:
 def receive(writer: Writer, events: list[OktaEvent]) -> OktaOutcome:
     """Apply a delivery in the writer's transaction, each event in its own savepoint."""
     outcome = OktaOutcome()
-    conn, tenant = writer.conn, writer.tenant
+    session = writer.session
+    notes: list[AuditEntry] = []
     for event in events:
-        if not record_receipt(conn, tenant.id, f"okta:{event.uuid}", writer.now):
+        if not record_receipt(session.conn, session.tenant.id, f"okta:{event.uuid}", session.now):
             outcome.replayed += 1
             continue
         mapping = OKTA_EVENTS.get(event.eventType)
         if mapping is None:
-            _note(conn, tenant, event, "okta_event_ignored", "event type not handled", writer.now)
+            notes.append(_note(writer, event, "okta_event_ignored", "event type not handled"))
             outcome.ignored += 1
             continue
-        published = len(writer.event_ids)
         try:
-            with conn.begin_nested():
+            with session.savepoint():
                 for event_type, data in mapping(event):
                     apply_event(writer, event_type, data)
             outcome.applied += 1
         except (Refusal, RuleViolation) as exc:
-            del writer.event_ids[published:]  # rolled back with the savepoint
-            _note(conn, tenant, event, "okta_event_rejected", exc.detail, writer.now)
+            notes.append(_note(writer, event, "okta_event_rejected", exc.detail))
             outcome.rejected += 1
+    record(session.conn, notes)
     return outcome
 
 
-def _note(
-    conn: Connection, tenant: Tenant, event: OktaEvent, action: str, reason: str, now: datetime
-) -> None:
-    audit(
-        conn,
-        tenant.id,
+def _note(writer: Writer, event: OktaEvent, action: str, reason: str) -> AuditEntry:
+    return AuditEntry(
+        tenant_id=writer.tenant.id,
         actor=ACTOR,
         action=action,
         target=event.eventType,
         detail={"uuid": event.uuid, "reason": reason},
-        now=now,
+        at=writer.now,
     )

@@ -21,6 +21,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 import structlog
@@ -32,16 +34,13 @@ from sqlalchemy import Connection
 from events.body import json_object
 from events.hooks import okta as okta_hooks
 from events.hooks.canonical import WebhookEvent, Writer, apply_event, describe, record_receipt
+from events.ingest.service import IngestSession, ingest_session
+from events.runtime import Runtime, runtime, runtime_of
 from reconciler.errors import InvalidValue, PayloadTooLarge, Refusal, Unauthorized
-from storage import audit, tenants
-from storage.clock import utcnow
+from storage import tenants
 from storage.db import unit_of_work
 from storage.tenants import Tenant
-from worker.connections import get_engine
-from worker.publish import publish
-from worker.settings import get_settings
 
-router = APIRouter(prefix="/hooks/v1/{tenant_id}")
 SIGNATURE_HEADER = "X-Scimsync-Signature"
 TOLERANCE_SECONDS = 300
 MAX_EVENTS_PER_DELIVERY = 1000
@@ -86,9 +85,30 @@ def verify_signature(header: str | None, body: bytes, secrets: list[str], now: f
 # --- request plumbing --------------------------------------------------------------
 
 
+def limit_webhook(tenant_id: str, request: Request) -> Iterator[None]:
+    """The tenant's rate limit (events/rate_limit.py), taken before the route
+    authenticates; an unauthenticated request gets its token back."""
+    rt = runtime_of(request)
+    with unit_of_work(rt.engine, write=False) as conn:
+        tenant = tenants.find(conn, tenant_id)
+    if tenant is None:  # nothing to protect: the route answers 401
+        yield
+        return
+    taken = rt.limiter.enforce(tenant.id, tenant.options)
+    try:
+        yield
+    except Unauthorized:
+        if taken:
+            rt.limiter.give_back(tenant.id, tenant.options)
+        raise
+
+
+router = APIRouter(prefix="/hooks/v1/{tenant_id}", dependencies=[Depends(limit_webhook)])
+
+
 async def raw_body(request: Request) -> bytes:
     body = await request.body()
-    limit = get_settings().max_body_bytes
+    limit = runtime_of(request).settings.max_body_bytes
     if len(body) > limit:
         raise PayloadTooLarge(f"body over {limit} bytes")
     return body
@@ -105,7 +125,7 @@ def _tenant(conn: Connection, request: Request, tenant_id: str) -> Tenant:
 
 def signed_tenant(tenant_id: str, request: Request, body: bytes = Depends(raw_body)) -> Tenant:
     """The tenant, once the body's signature checks out (runs before the body is parsed)."""
-    with unit_of_work(get_engine(), write=False) as conn:
+    with unit_of_work(runtime_of(request).engine, write=False) as conn:
         tenant = _tenant(conn, request, tenant_id)
         secrets = tenants.webhook_secrets(conn, tenant_id)
     verify_signature(request.headers.get(SIGNATURE_HEADER), body, secrets, time.time())
@@ -117,7 +137,7 @@ def okta_tenant(tenant_id: str, request: Request) -> Tenant:
     presented = request.headers.get("authorization", "").strip()
     if presented.lower().startswith("bearer "):
         presented = presented[7:].strip()
-    with unit_of_work(get_engine(), write=False) as conn:
+    with unit_of_work(runtime_of(request).engine, write=False) as conn:
         tenant = _tenant(conn, request, tenant_id)
         tenants.verify_token(conn, tenant_id, "webhook", presented)
     return tenant
@@ -140,21 +160,19 @@ def _canonical_events(payload: dict[str, Any]) -> list[WebhookEvent]:
 
 @router.post("/events", name="webhook_events")
 def receive_events(
-    tenant_id: str,
     tenant: Tenant = Depends(signed_tenant),
     payload: dict[str, Any] = Depends(json_object),
+    rt: Runtime = Depends(runtime),
 ) -> JSONResponse:
     events = _canonical_events(payload)
-    engine = get_engine()
     applied = replayed = 0
-    with unit_of_work(engine) as conn:
-        writer = Writer(conn, tenant, utcnow())
+    with _session(rt, tenant, actor="webhook") as session:
         for index, event in enumerate(events):
-            if not record_receipt(conn, tenant_id, event.id, writer.now):
+            if not record_receipt(session.conn, tenant.id, event.id, session.now):
                 replayed += 1
                 continue
             try:
-                apply_event(writer, event.type, event.data)
+                apply_event(Writer(session), event.type, event.data)
             except Refusal as exc:
                 raise type(exc)(
                     f"events[{index}] ({event.id}): {exc.detail}",
@@ -162,10 +180,6 @@ def receive_events(
                     scim_type=exc.scim_type,
                 ) from None
             applied += 1
-        audit.record_writes(
-            conn, tenant_id, actor="webhook", event_ids=writer.event_ids, via="webhook"
-        )
-    publish(engine, tenant_id, writer.event_ids)
     return JSONResponse({"received": len(events), "applied": applied, "replayed": replayed})
 
 
@@ -179,14 +193,25 @@ def okta_verification(request: Request, tenant: Tenant = Depends(okta_tenant)) -
 
 @router.post("/okta", name="okta_events")
 def okta_events(
-    tenant_id: str,
     tenant: Tenant = Depends(okta_tenant),
     payload: dict[str, Any] = Depends(json_object),
+    rt: Runtime = Depends(runtime),
 ) -> JSONResponse:
     events = okta_hooks.parse_delivery(payload)
-    engine = get_engine()
-    with unit_of_work(engine) as conn:
-        writer = Writer(conn, tenant, utcnow())
-        outcome = okta_hooks.receive(writer, events)
-    publish(engine, tenant_id, writer.event_ids)
+    with _session(rt, tenant, actor=okta_hooks.ACTOR) as session:
+        outcome = okta_hooks.receive(Writer(session), events)
     return JSONResponse(vars(outcome))
+
+
+def _session(rt: Runtime, tenant: Tenant, *, actor: str) -> AbstractContextManager[IngestSession]:
+    """The one write path (events/ingest/service.py) for a delivery: the tenant's dialect,
+    audited as webhook writes, published after commit."""
+    return ingest_session(
+        rt.engine,
+        tenant,
+        actor=actor,
+        publish=rt.publish,
+        via="webhook",
+        source="webhook",
+        max_patch_operations=rt.settings.max_patch_operations,
+    )

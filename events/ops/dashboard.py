@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -30,6 +30,7 @@ from events.ops.dashboard_auth import (
     same_secret,
     start_session,
 )
+from events.runtime import Runtime, runtime
 from reconciler.errors import InvalidValue
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
@@ -91,17 +92,24 @@ def _json(value: Any, status: int = 200) -> JSONResponse:
     )
 
 
+def _access(request: Request, rt: Runtime) -> Access:
+    return check(request, operator_token(rt.settings.operator_token))
+
+
 @router.get("")
-def dashboard(request: Request, tenant: str | None = None) -> Response:
-    refusal = _html_refusal(check(request))
+def dashboard(
+    request: Request, tenant: str | None = None, rt: Runtime = Depends(runtime)
+) -> Response:
+    refusal = _html_refusal(_access(request, rt))
     if refusal is not None:
         return refusal
-    return _page("dashboard.html", summary=dashboard_data.summary(tenant), tenant_filter=tenant)
+    figures = dashboard_data.summary(rt.engine, rt.operations, tenant)
+    return _page("dashboard.html", summary=figures, tenant_filter=tenant)
 
 
 @router.post("/login")
-async def login(request: Request) -> Response:
-    token = operator_token()
+async def login(request: Request, rt: Runtime = Depends(runtime)) -> Response:
+    token = operator_token(rt.settings.operator_token)
     if token is None:
         return _page("dashboard_login.html", 403, disabled=DISABLED_MESSAGE)
     raw = await request.body()
@@ -122,11 +130,13 @@ def logout() -> Response:
 
 
 @router.get("/api/summary")
-def summary(request: Request, tenant: str | None = None) -> Response:
-    refusal = _api_refusal(check(request))
+def summary(
+    request: Request, tenant: str | None = None, rt: Runtime = Depends(runtime)
+) -> Response:
+    refusal = _api_refusal(_access(request, rt))
     if refusal is not None:
         return refusal
-    figures = dashboard_data.summary(tenant)
+    figures = dashboard_data.summary(rt.engine, rt.operations, tenant)
     if tenant is not None and not figures["tenants"]:
         return plain_error(404, "not_found", f"tenant {tenant} not found")
     return _json(figures)
@@ -146,16 +156,19 @@ def _replay_request(body: dict[str, Any]) -> tuple[list[int] | None, str | None]
 
 
 @router.post("/api/dead-letters/replay")
-async def replay(request: Request) -> Response:
+async def replay(request: Request, rt: Runtime = Depends(runtime)) -> Response:
     """Body `{}` replays every dead letter, `{"tenant_id"}` a tenant's, `{"ids"}` those."""
-    access = check(request)
+    access = _access(request, rt)
     refusal = _api_refusal(access)
     if refusal is not None:
         return refusal
     if forged_write(request, access):
         return plain_error(403, "json_required", "send the replay request as application/json")
     ids, tenant_id = _replay_request(await json_object(request))
-    return _json(await run_in_threadpool(dashboard_data.replay, ids, tenant_id))
+    replayed = await run_in_threadpool(
+        dashboard_data.replay, rt.engine, rt.operations, ids, tenant_id
+    )
+    return _json(replayed)
 
 
 def _wants_json(request: Request, format: str | None) -> bool:
@@ -166,13 +179,15 @@ def _wants_json(request: Request, format: str | None) -> bool:
 
 
 @router.get("/runs/{run_id}")
-def run_report(request: Request, run_id: int, format: str | None = None) -> Response:
+def run_report(
+    request: Request, run_id: int, format: str | None = None, rt: Runtime = Depends(runtime)
+) -> Response:
     as_json = _wants_json(request, format)
-    access = check(request)
+    access = _access(request, rt)
     refusal = _api_refusal(access) if as_json else _html_refusal(access)
     if refusal is not None:
         return refusal
-    report = dashboard_data.run_report(run_id)
+    report = dashboard_data.run_report(rt.engine, run_id)
     if report is None:
         return (
             plain_error(404, "not_found", f"reconcile run {run_id} not found")

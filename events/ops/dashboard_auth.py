@@ -16,8 +16,6 @@ from enum import Enum
 
 from fastapi import Request, Response
 
-from worker.settings import get_settings
-
 COOKIE_NAME = "scimsync_dashboard"
 COOKIE_PATH = "/dashboard"
 SESSION_SECONDS = 12 * 3600
@@ -39,8 +37,8 @@ class Access(Enum):
         return self in (Access.BEARER, Access.SESSION)
 
 
-def operator_token() -> str | None:
-    return get_settings().operator_token or None  # an empty value configures nothing
+def operator_token(configured: str | None) -> str | None:
+    return configured or None  # an empty value configures nothing
 
 
 def same_secret(presented: str, expected: str) -> bool:
@@ -67,8 +65,8 @@ def session_valid(value: str, token: str, now: float) -> bool:
     return same_secret(signature, _signature(token, issued))
 
 
-def check(request: Request) -> Access:
-    token = operator_token()
+def check(request: Request, token: str | None) -> Access:
+    """How `request` may use the dashboard, given the configured operator `token`."""
     if token is None:
         return Access.DISABLED
     scheme, _, presented = request.headers.get("authorization", "").partition(" ")

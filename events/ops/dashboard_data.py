@@ -13,15 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, case, func, select
+from sqlalchemy import Connection, Engine, case, func, select
 
+from events.runtime import OperatorActions
 from reconciler.model import MemberStatus
 from storage import outbox, reconcile_store, tenants
 from storage.clock import as_utc, utcnow
 from storage.db import unit_of_work
 from storage.schema import change_events, dead_letters, members, workspace_groups
-from worker import operations
-from worker.connections import get_engine
 
 STALE_BACKLOG_SECONDS = 300.0  # an unapplied event older than this is an incident
 RECENT_EVENTS = 20
@@ -177,7 +176,9 @@ def _pipeline(status: Mapping[str, Any]) -> dict[str, Any]:
     return figures
 
 
-def summary(tenant_id: str | None = None) -> dict[str, Any]:
+def summary(
+    engine: Engine, operations: OperatorActions, tenant_id: str | None = None
+) -> dict[str, Any]:
     """Everything the page shows, for every tenant or for one; JSON-ready but for datetimes."""
     statuses = {
         s["tenant_id"]: s
@@ -185,7 +186,7 @@ def summary(tenant_id: str | None = None) -> dict[str, Any]:
         if tenant_id in (None, s["tenant_id"])
     }
     sections = []
-    with unit_of_work(get_engine(), write=False) as conn:
+    with unit_of_work(engine, write=False) as conn:
         by_status, by_origin = member_counts(conn), group_counts(conn)
         for tenant in tenants.list_all(conn):
             status = statuses.get(tenant.id)
@@ -216,9 +217,9 @@ def summary(tenant_id: str | None = None) -> dict[str, Any]:
     }
 
 
-def run_report(run_id: int) -> dict[str, Any] | None:
+def run_report(engine: Engine, run_id: int) -> dict[str, Any] | None:
     """One reconcile run: its counts by action kind and each action it planned."""
-    with unit_of_work(get_engine(), write=False) as conn:
+    with unit_of_work(engine, write=False) as conn:
         run = reconcile_store.get_run(conn, run_id)
         tenant = tenants.find(conn, run["tenant_id"]) if run else None
     if run is None:
@@ -232,7 +233,12 @@ def run_report(run_id: int) -> dict[str, Any] | None:
     }
 
 
-def replay(ids: Sequence[int] | None = None, tenant_id: str | None = None) -> dict[str, Any]:
+def replay(
+    engine: Engine,
+    operations: OperatorActions,
+    ids: Sequence[int] | None = None,
+    tenant_id: str | None = None,
+) -> dict[str, Any]:
     """Replay the dead letters named by `ids`, of `tenant_id`, or (neither) all of them."""
     # An empty id list means "every dead letter" to the operation: never pass one on.
     if ids is not None and not ids:
@@ -242,7 +248,7 @@ def replay(ids: Sequence[int] | None = None, tenant_id: str | None = None) -> di
     query = select(dead_letters.c.id).where(dead_letters.c.tenant_id == tenant_id)
     if ids is not None:
         query = query.where(dead_letters.c.id.in_(list(ids)))
-    with unit_of_work(get_engine(), write=False) as conn:
+    with unit_of_work(engine, write=False) as conn:
         chosen = [row.id for row in conn.execute(query)]
     if not chosen:
         return {"replayed": 0, "tenants": []}

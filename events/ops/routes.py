@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
-from worker.connections import get_engine, redis_client
+from events.runtime import Runtime, runtime
 
 router = APIRouter()
 
@@ -17,16 +17,16 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-def readyz() -> JSONResponse:
+def readyz(rt: Runtime = Depends(runtime)) -> JSONResponse:
     checks: dict[str, str] = {}
     try:
-        with get_engine().connect() as conn:
+        with rt.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
         checks["database"] = "ok"
     except Exception:
         checks["database"] = "unreachable"
     try:
-        redis_client().ping()
+        rt.redis.ping()
         checks["redis"] = "ok"
     except Exception:
         checks["redis"] = "unreachable"
@@ -35,8 +35,6 @@ def readyz() -> JSONResponse:
 
 
 @router.get("/metrics")
-def metrics() -> Response:
-    from worker.metrics.endpoint import render_metrics
-
-    body, content_type = render_metrics()
+def metrics(rt: Runtime = Depends(runtime)) -> Response:
+    body, content_type = rt.render_metrics()
     return Response(body, media_type=content_type)

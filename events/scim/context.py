@@ -8,13 +8,11 @@ import structlog
 from fastapi import Request
 from sqlalchemy import Engine
 
-from events.rate_limit import enforce
+from events.runtime import Runtime, runtime_of
 from reconciler.errors import Unauthorized
 from storage import tenants
 from storage.db import single_read
 from storage.tenants import Tenant
-from worker.connections import get_engine
-from worker.settings import get_settings
 
 
 @dataclass(frozen=True)
@@ -23,6 +21,7 @@ class ScimContext:
     token_id: str
     engine: Engine
     base_url: str
+    runtime: Runtime
 
 
 def bearer(request: Request) -> str | None:
@@ -37,7 +36,8 @@ def scim_context(request: Request, tenant_id: str) -> ScimContext:
     One dependency rather than two: each sync dependency is a trip through the thread
     pool, and every SCIM request pays for it.
     """
-    engine = get_engine()
+    runtime = runtime_of(request)
+    engine = runtime.engine
     token = bearer(request)
     with single_read(engine) as conn:
         tenant, token_id = tenants.authenticate(conn, tenant_id, "scim", token)
@@ -47,6 +47,8 @@ def scim_context(request: Request, tenant_id: str) -> ScimContext:
         raise Unauthorized("invalid bearer token" if token else "missing bearer token")
     structlog.contextvars.bind_contextvars(tenant_id=tenant_id, token_id=token_id)
     request.state.tenant_id = tenant_id
-    enforce(tenant.id, tenant.options)  # after authentication: strangers spend no tokens
-    base = f"{get_settings().base_url}/scim/v2/{tenant_id}"
-    return ScimContext(tenant=tenant, token_id=token_id, engine=engine, base_url=base)
+    runtime.limiter.enforce(tenant.id, tenant.options)  # after authentication: no stranger pays
+    base = f"{runtime.settings.base_url}/scim/v2/{tenant_id}"
+    return ScimContext(
+        tenant=tenant, token_id=token_id, engine=engine, base_url=base, runtime=runtime
+    )

@@ -9,19 +9,18 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from scim2_models import Context, EnterpriseUser, Group, User
 
+from events.runtime import ApiSettings
 from events.scim.context import ScimContext, scim_context
 from events.scim.query import LIST_SCHEMA
 from events.scim.resources import ENTERPRISE_SCHEMA, GROUP_SCHEMA, USER_SCHEMA
 from events.scim.routes import scim_json
 from reconciler.errors import MethodNotAllowed, NotFound
-from worker.settings import get_settings
 
 router = APIRouter(prefix="/scim/v2/{tenant_id}")
 DISCOVERY = ("ServiceProviderConfig", "ResourceTypes", "Schemas")
 
 
-def service_provider_config(base_url: str) -> dict[str, Any]:
-    s = get_settings()
+def service_provider_config(base_url: str, s: ApiSettings) -> dict[str, Any]:
     return {
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
         "documentationUri": "https://github.com/scim-sync/scim-sync#readme",
@@ -100,7 +99,7 @@ def _listing(items: list[dict[str, Any]]) -> dict[str, Any]:
 
 @router.get("/ServiceProviderConfig")
 def get_service_provider_config(ctx: ScimContext = Depends(scim_context)) -> JSONResponse:
-    return scim_json(service_provider_config(ctx.base_url))
+    return scim_json(service_provider_config(ctx.base_url, ctx.runtime.settings))
 
 
 @router.get("/ResourceTypes")

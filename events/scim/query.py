@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from events.runtime import ApiSettings
 from reconciler.errors import InvalidValue
-from worker.settings import get_settings
 
 LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 SEARCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
@@ -42,8 +42,7 @@ def _int(value: Any, name: str) -> int | None:
         raise InvalidValue(f"{name} must be an integer") from None
 
 
-def parse_query(params: dict[str, Any]) -> Query:
-    settings = get_settings()
+def parse_query(params: dict[str, Any], settings: ApiSettings) -> Query:
     lowered = {k.lower(): v for k, v in params.items()}
     start = _int(lowered.get("startindex"), "startIndex") or 1
     count = _int(lowered.get("count"), "count")
@@ -63,11 +62,11 @@ def parse_query(params: dict[str, Any]) -> Query:
     )
 
 
-def parse_search_body(body: dict[str, Any]) -> Query:
+def parse_search_body(body: dict[str, Any], settings: ApiSettings) -> Query:
     schemas = body.get("schemas")
     if isinstance(schemas, list) and schemas and SEARCH_SCHEMA not in schemas:
         raise InvalidValue(f"a search body must have schemas [{SEARCH_SCHEMA}]")
-    return parse_query({k: v for k, v in body.items() if k != "schemas"})
+    return parse_query({k: v for k, v in body.items() if k != "schemas"}, settings)
 
 
 def list_response(total: int, query: Query, resources: list[dict[str, Any]]) -> dict[str, Any]:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
-from events import ingest
 from events.body import json_object
 from events.dialects import dialect_for
 from events.http_errors import SCIM_MEDIA_TYPE
+from events.ingest.service import IngestSession, ingest_session
+from events.ingest.writes import Kind, Op, WriteResult
 from events.scim.attributes import select_attributes, wants_members
 from events.scim.context import ScimContext, scim_context
 from events.scim.filter import (
@@ -24,12 +27,9 @@ from events.scim.filter import (
 from events.scim.query import Query, list_response, parse_query, parse_search_body
 from events.scim.resources import etag, render_group, render_user
 from reconciler.errors import NotFound
-from storage import audit, mirror
-from storage.clock import utcnow
+from storage import mirror
 from storage.db import unit_of_work
 from storage.mirror import MirrorResource
-from worker.publish import publish
-from worker.settings import get_settings
 
 router = APIRouter(prefix="/scim/v2/{tenant_id}")
 
@@ -62,15 +62,21 @@ def _render(
     return select_attributes(body, attributes, excluded)
 
 
-def _write(
-    ctx: ScimContext, action: Callable[..., ingest.WriteResult], *args: Any, **kwargs: Any
-) -> ingest.WriteResult:
-    action = dialect_for(ctx.tenant.idp).write_action(action)  # IdP quirks: events/dialects/
-    with unit_of_work(ctx.engine) as conn:
-        result = action(conn, ctx.tenant, *args, utcnow(), **kwargs)
-        audit.record_writes(conn, ctx.tenant.id, actor=ctx.token_id, event_ids=result.event_ids)
-    publish(ctx.engine, ctx.tenant.id, result.event_ids)
-    return result
+def scim_session(ctx: ScimContext) -> AbstractContextManager[IngestSession]:
+    """The one write path (events/ingest/service.py) for this SCIM request: the tenant's
+    dialect, audited as the request's token, published after commit."""
+    return ingest_session(
+        ctx.engine,
+        ctx.tenant,
+        actor=ctx.token_id,
+        publish=ctx.runtime.publish,
+        max_patch_operations=ctx.runtime.settings.max_patch_operations,
+    )
+
+
+def _write(ctx: ScimContext, kind: Kind, op: Op, *args: Any, **options: Any) -> WriteResult:
+    with scim_session(ctx) as session:
+        return session.write(kind, op, *args, **options)
 
 
 def _list(ctx: ScimContext, kind: str, query: Query) -> dict[str, Any]:
@@ -79,7 +85,7 @@ def _list(ctx: ScimContext, kind: str, query: Query) -> dict[str, Any]:
         if kind == "User"
         else (group_filter, group_sort_key, mirror.list_groups)
     )
-    max_length = get_settings().max_filter_length
+    max_length = ctx.runtime.settings.max_filter_length
     where = compile_filter(query.filter, max_length=max_length) if query.filter else None
     order: list[Any] = []
     if query.sort_by:
@@ -106,25 +112,23 @@ def _get(ctx: ScimContext, kind: str, resource_id: str) -> MirrorResource:
     return record
 
 
-def _routes(kind: str, plural: str, actions: dict[str, Callable[..., ingest.WriteResult]]) -> None:
-    max_ops = get_settings().max_patch_operations
-
+def _routes(kind: Kind, plural: str) -> None:
     @router.get(f"/{plural}", name=f"list_{plural}")
     def list_resources(request: Request, ctx: ScimContext = Depends(scim_context)) -> JSONResponse:
-        return scim_json(_list(ctx, kind, parse_query(dict(request.query_params))))
+        return scim_json(
+            _list(ctx, kind, parse_query(dict(request.query_params), ctx.runtime.settings))
+        )
 
     @router.post(f"/{plural}/.search", name=f"search_{plural}")
     async def search_resources(request: Request, ctx: ScimContext = Depends(scim_context)) -> Any:
-        query = parse_search_body(await json_object(request))
-        from starlette.concurrency import run_in_threadpool
-
+        query = parse_search_body(await json_object(request), ctx.runtime.settings)
         return scim_json(await run_in_threadpool(_list, ctx, kind, query))
 
     @router.post(f"/{plural}", name=f"create_{kind.lower()}")
     def create(
         ctx: ScimContext = Depends(scim_context), body: dict[str, Any] = Depends(json_object)
     ) -> JSONResponse:
-        result = _write(ctx, actions["create"], body)
+        result = _write(ctx, kind, Op.CREATE, body)
         assert result.record is not None
         rendered = _render(ctx, kind, result.record, None)
         return scim_json(rendered, 201, result.record.version, rendered["meta"]["location"])
@@ -136,67 +140,45 @@ def _routes(kind: str, plural: str, actions: dict[str, Callable[..., ingest.Writ
         record = _get(ctx, kind, resource_id)
         if request.headers.get("if-none-match") in (etag(record.version), "*"):
             return Response(status_code=304, headers={"ETag": etag(record.version)})
-        query = parse_query(dict(request.query_params))
+        query = parse_query(dict(request.query_params), ctx.runtime.settings)
         return scim_json(_render(ctx, kind, record, query), version=record.version)
 
-    def _modify(action: str) -> Callable[..., JSONResponse]:
+    def _modify(op: Op) -> Callable[..., JSONResponse]:
         def handler(
             resource_id: str,
             request: Request,
             ctx: ScimContext = Depends(scim_context),
             body: dict[str, Any] = Depends(json_object),
         ) -> JSONResponse:
-            extra: dict[str, Any] = {"if_match": request.headers.get("if-match")}
-            if action == "patch":
-                extra["max_operations"] = max_ops
-            result = _write(ctx, actions[action], resource_id, body, **extra)
+            if_match = request.headers.get("if-match")
+            result = _write(ctx, kind, op, resource_id, body, if_match=if_match)
             assert result.record is not None
-            query = parse_query(dict(request.query_params))
+            query = parse_query(dict(request.query_params), ctx.runtime.settings)
             return scim_json(
                 _render(ctx, kind, result.record, query), version=result.record.version
             )
 
         return handler
 
-    router.put(f"/{plural}/{{resource_id}}", name=f"replace_{kind.lower()}")(_modify("replace"))
-    router.patch(f"/{plural}/{{resource_id}}", name=f"patch_{kind.lower()}")(_modify("patch"))
+    router.put(f"/{plural}/{{resource_id}}", name=f"replace_{kind.lower()}")(_modify(Op.REPLACE))
+    router.patch(f"/{plural}/{{resource_id}}", name=f"patch_{kind.lower()}")(_modify(Op.PATCH))
 
     @router.delete(f"/{plural}/{{resource_id}}", status_code=204, name=f"delete_{kind.lower()}")
     def delete(
         resource_id: str, request: Request, ctx: ScimContext = Depends(scim_context)
     ) -> Response:
-        _write(ctx, actions["delete"], resource_id, if_match=request.headers.get("if-match"))
+        _write(ctx, kind, Op.DELETE, resource_id, if_match=request.headers.get("if-match"))
         return Response(status_code=204)
 
 
-_routes(
-    "User",
-    "Users",
-    {
-        "create": ingest.create_user,
-        "replace": ingest.replace_user,
-        "patch": ingest.patch_user,
-        "delete": ingest.delete_user,
-    },
-)
-_routes(
-    "Group",
-    "Groups",
-    {
-        "create": ingest.create_group,
-        "replace": ingest.replace_group,
-        "patch": ingest.patch_group,
-        "delete": ingest.delete_group,
-    },
-)
+_routes(Kind.USER, "Users")
+_routes(Kind.GROUP, "Groups")
 
 
 @router.post("/.search", name="search_all")
 async def search_all(request: Request, ctx: ScimContext = Depends(scim_context)) -> JSONResponse:
     """Root search: users, then groups, paged as one list (RFC 7644 §3.4.3)."""
-    from starlette.concurrency import run_in_threadpool
-
-    query = parse_search_body(await json_object(request))
+    query = parse_search_body(await json_object(request), ctx.runtime.settings)
     return scim_json(await run_in_threadpool(search_both, ctx, query))
 
 

@@ -1,11 +1,13 @@
 """Repair the mirror from an outside source of IdP state (pushes that never arrived).
 
-Planned first, applied after: every difference becomes an operation through the
-same ingest functions as a SCIM write (so each leaves a change event), and the
+Planned first, applied after: every difference becomes a write through the one
+ingest write path (events/ingest/service.py: a change event, an audit row, published
+after commit), and the
 destructive ones (deletions, deactivations) are counted before anything is
 written, so the safety valve can stop a broken snapshot from wiping the
 workspace. Users are matched by userName, groups by displayName; the source's
-ids are translated to ours.
+ids are translated to ours. The bodies are a SCIM server's own reads, not an IdP's
+pushes, so no dialect applies: they are written as they are.
 """
 
 from __future__ import annotations
@@ -16,11 +18,11 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from events import ingest
+from events.ingest.service import IngestSession, Publisher, ingest_session
+from events.ingest.writes import WRITES, Kind, Op, WriteResult
 from events.scim.resources import parse_group, parse_user
 from reconciler.errors import Refusal
 from storage import mirror, tenants
-from storage.clock import utcnow
 from storage.db import unit_of_work
 from storage.schema import mirror_groups, mirror_users
 from storage.sql import chunked
@@ -129,50 +131,55 @@ def _group_differs(
 
 
 def _apply_one(
-    conn: Any, tenant: tenants.Tenant, name: str, args: Any, plan: MirrorPlan
-) -> ingest.WriteResult | None:
-    now = utcnow()
+    session: IngestSession, name: str, args: Any, plan: MirrorPlan
+) -> WriteResult | None:
     if name == "create_user":
         source_id, body = args
-        result = ingest.create_user(conn, tenant, body, now, source="reconcile")
+        result = session.write(Kind.USER, Op.CREATE, body)
         if source_id and result.record:
             plan.source_ids[str(source_id)] = result.record.id
         return result
     if name == "update_user":
-        return ingest.replace_user(conn, tenant, args[0], args[1], now, source="reconcile")
+        return session.write(Kind.USER, Op.REPLACE, args[0], args[1])
     if name == "delete_user":
-        return ingest.delete_user(conn, tenant, args, now, source="reconcile")
+        return session.write(Kind.USER, Op.DELETE, args)
     if name == "delete_group":
-        return ingest.delete_group(conn, tenant, args, now, source="reconcile")
+        return session.write(Kind.GROUP, Op.DELETE, args)
     translate = [plan.source_ids.get(m, m) for m in args[-1]]
     if name == "create_group":
         body = {**args[0], "members": [{"value": m} for m in translate]}
-        return ingest.create_group(conn, tenant, body, now, source="reconcile")
+        return session.write(Kind.GROUP, Op.CREATE, body)
     group_id, body, _ = args
-    current = mirror.get_group(conn, tenant.id, group_id)
+    conn, tenant_id = session.conn, session.tenant.id
+    current = mirror.get_group(conn, tenant_id, group_id)
     if (
         current
-        and set(mirror.member_ids(conn, tenant.id, group_id)) == set(translate)
+        and set(mirror.member_ids(conn, tenant_id, group_id)) == set(translate)
         and parse_group(body).resource == current.resource
     ):
         return None  # already in step
     body = {**body, "members": [{"value": m} for m in translate]}
-    return ingest.replace_group(conn, tenant, group_id, body, now, source="reconcile")
+    return session.write(Kind.GROUP, Op.REPLACE, group_id, body)
 
 
-def apply_repair(engine: Engine, tenant_id: str, plan: MirrorPlan) -> dict[str, int]:
-    """Apply the planned operations in small transactions; publish their events."""
-    from worker.publish import publish
-
+def apply_repair(
+    engine: Engine, tenant_id: str, plan: MirrorPlan, *, publish: Publisher
+) -> dict[str, int]:
+    """Apply the planned operations in small transactions, each published after its commit."""
+    with unit_of_work(engine, write=False) as conn:
+        tenant = tenants.get(conn, tenant_id)
     applied: dict[str, int] = {}
     for batch in chunked(plan.operations, BATCH):
-        with unit_of_work(engine) as conn:
-            tenant = tenants.get(conn, tenant_id)
-            events: list[int] = []
+        with ingest_session(
+            engine,
+            tenant,
+            actor="reconcile",
+            publish=publish,
+            via="reconcile",
+            source="reconcile",
+            handlers=WRITES,  # a source's snapshot: no IdP dialect in between
+        ) as session:
             for name, args in batch:
-                result = _apply_one(conn, tenant, name, args, plan)
-                if result is not None:
-                    events += result.event_ids
+                if _apply_one(session, name, args, plan) is not None:
                     applied[f"mirror_{name}"] = applied.get(f"mirror_{name}", 0) + 1
-        publish(engine, tenant_id, events)
     return applied

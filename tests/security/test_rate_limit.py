@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
 import pytest
+import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
 from events.hooks.routes import signature_header
-from events.rate_limit import BUCKET_SCRIPT, Limit, bucket_key, limit_for, take
+from events.rate_limit import BUCKET_SCRIPT, Limit, RateLimiter, bucket_key, limit_for, take
 from storage import tenants
 from storage.db import unit_of_work
 from tests.security.conftest import assert_scim_error, row_counts
 from tests.support.workspace import TenantHandle, user_body
 from worker.metrics.pipeline import RATE_LIMITED
 from worker.settings import get_settings
+
+
+def _defaults() -> Limit:
+    settings = get_settings()
+    return Limit(settings.rate_limit_per_second, settings.rate_limit_burst)
+
 
 # --- the bucket ---------------------------------------------------------------------------
 
@@ -60,7 +68,7 @@ def test_the_default_limit_lets_an_entra_tenant_through_with_room(
 ) -> None:
     """Entra sends up to 25 requests a second; a minute of that must never see a 429,
     nor twice that rate (a second sync job)."""
-    limit = limit_for({})
+    limit = limit_for({}, _defaults())
     assert limit is not None
     for n in range(60 * 50):
         assert take(redis_client, "entra", limit, now=1000 + n / 50).allowed
@@ -119,12 +127,13 @@ def test_allowed_requests_never_exceed_burst_plus_rate_times_time(
 
 def test_limits_come_from_settings_and_tenant_options(service_env: Any) -> None:
     defaults = get_settings()
-    assert limit_for({}) == Limit(defaults.rate_limit_per_second, defaults.rate_limit_burst)
+    limiter = RateLimiter(redis.Redis(), _defaults())
+    assert limiter.limit_for({}) == Limit(defaults.rate_limit_per_second, defaults.rate_limit_burst)
     assert defaults.rate_limit_per_second >= 50  # Entra's 25/s with room
-    assert limit_for({"rate_limit_per_second": 5}) == Limit(5, 20)  # same 4 s of burst
-    assert limit_for({"rate_limit_per_second": 5, "rate_limit_burst": 7}) == Limit(5, 7)
-    assert limit_for({"rate_limit_per_second": 0}) is None
-    assert limit_for({"rate_limit_per_second": "fast"}) == limit_for({})
+    assert limiter.limit_for({"rate_limit_per_second": 5}) == Limit(5, 20)  # same 4 s of burst
+    assert limiter.limit_for({"rate_limit_per_second": 5, "rate_limit_burst": 7}) == Limit(5, 7)
+    assert limiter.limit_for({"rate_limit_per_second": 0}) is None
+    assert limiter.limit_for({"rate_limit_per_second": "fast"}) == limiter.limit_for({})
 
 
 # --- over HTTP ------------------------------------------------------------------------------
@@ -227,14 +236,14 @@ def test_an_unreachable_redis_lets_requests_through_with_a_warning(
     api: Any, engine: Engine, tenant: TenantHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from events import rate_limit
-    from worker.connections import redis_client
 
     warnings = _Warnings()
     monkeypatch.setattr(rate_limit, "log", warnings)
     _limit(engine, tenant, per_second=0.05, burst=1)
-    monkeypatch.setenv("SCIMSYNC_REDIS_URL", "redis://127.0.0.1:1/0")  # nothing listens
-    get_settings.cache_clear()
-    redis_client.cache_clear()
+    runtime = api.app.state.runtime
+    nobody = redis.Redis.from_url("redis://127.0.0.1:1/0")  # nothing listens
+    limiter = dataclasses.replace(runtime.limiter, client=nobody)
+    monkeypatch.setattr(api.app.state, "runtime", dataclasses.replace(runtime, limiter=limiter))
     for n in range(3):
         created = api.post(
             f"{tenant.scim_base}/Users",
@@ -243,5 +252,3 @@ def test_an_unreachable_redis_lets_requests_through_with_a_warning(
         )
         assert created.status_code == 201, created.text
     assert warnings.events == ["rate_limit_unavailable"] * 3
-    get_settings.cache_clear()
-    redis_client.cache_clear()

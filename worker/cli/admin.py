@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from events.rate_limit import limit_for
+from events.rate_limit import Limit, limit_for
 from reconciler import sso, workspaces
 from reconciler.errors import Refusal, error_code
 from storage import tenants
@@ -115,7 +115,9 @@ def register(main: click.Group) -> None:
                 if changes:
                     tenants.set_options(conn, tenant_id, changes)
                 found = tenants.get(conn, tenant_id)
-            limit = limit_for(found.options)
+            settings = get_settings()
+            defaults = Limit(settings.rate_limit_per_second, settings.rate_limit_burst)
+            limit = limit_for(found.options, defaults)
             data = {
                 "id": tenant_id,
                 "per_second": limit.per_second if limit else None,

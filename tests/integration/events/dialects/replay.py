@@ -17,6 +17,9 @@ step, written from its published documentation:
                    "groups": ["Eng (SCIM)"]}}
 
 `${name}` in a path, a body or an expected value is what an earlier step captured.
+`replay_fixture(..., via_bulk=True)` sends every write as a one-operation POST /Bulk
+instead (`BulkReplay`): the same sequence must then reach the same workspace, which is
+how the tests prove that /Bulk applies each IdP's dialect as the direct routes do.
 `match` maps paths (`Resources/0/active`; `members/*/value` for the sorted
 values of every item) to expected values; `absent` lists
 paths that must not exist. `{"apply": true}` drains the tenant's events with the
@@ -43,6 +46,7 @@ from tests.support.workspace import TenantHandle, make_tenant
 from worker.pipeline import drain
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "idp"
+BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 MISSING = object()
 
@@ -80,6 +84,51 @@ class Replay:
         result = drain(self.engine, self.tenant.id, batch_size=500, time_budget=10)
         assert not result.dead, [(e.resource_type, e.resource_id) for e in result.dead]
         assert not result.failed and not result.more
+
+
+@dataclass
+class Answer:
+    """A /Bulk operation's outcome, read like the direct request's response."""
+
+    status_code: int
+    body: Any
+
+    @property
+    def content(self) -> bytes:
+        return b"" if self.body is None else json.dumps(self.body).encode()
+
+    @property
+    def text(self) -> str:
+        return self.content.decode()
+
+    def json(self) -> Any:
+        return self.body
+
+
+class BulkReplay(Replay):
+    """Writes go as one-operation /Bulk requests; reads go directly."""
+
+    def send(self, request: dict[str, Any]) -> Any:
+        if request["method"] == "GET":
+            return super().send(request)
+        path = self.fill(request["path"]).partition("?")[0]  # Entra's flag: not a bulk path
+        operation = {"method": request["method"], "path": path, "bulkId": "step"}
+        if request.get("body") is not None:
+            operation["data"] = self.fill(request["body"])
+        bulk = {"schemas": [BULK_REQUEST], "Operations": [operation]}
+        url = f"{self.tenant.scim_base}/Bulk"
+        response = self.api.post(url, json=bulk, headers=self.tenant.scim_headers)
+        assert response.status_code == 200, response.text
+        (outcome,) = response.json()["Operations"]
+        status = int(outcome["status"])
+        if status >= 400:
+            return Answer(status, outcome["response"])
+        if "location" not in outcome:  # a DELETE
+            return Answer(status, None)
+        # The direct route answers with the resource as it now stands; read it back.
+        read = self.api.get(outcome["location"], headers=self.tenant.scim_headers)
+        assert read.status_code == 200, read.text
+        return Answer(status, read.json())
 
 
 def lookup(document: Any, dotted: str) -> Any:
@@ -153,7 +202,7 @@ def expected_workspace(wanted: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def replay_fixture(api: Any, engine: Engine, path: Path) -> Replay:
+def replay_fixture(api: Any, engine: Engine, path: Path, *, via_bulk: bool = False) -> Replay:
     fixture = json.loads(path.read_text())
     setup = fixture["tenant"]
     domains = tuple(setup.get("domains", ["acme.test"]))
@@ -161,7 +210,7 @@ def replay_fixture(api: Any, engine: Engine, path: Path) -> Replay:
     if setup.get("options"):
         with unit_of_work(engine) as conn:
             tenants.update_fields(conn, tenant.id, options=setup["options"])
-    replay = Replay(api, engine, tenant)
+    replay = (BulkReplay if via_bulk else Replay)(api, engine, tenant)
     for index, step in enumerate(fixture["steps"]):
         where = f"{path.name} step {index} ({step.get('note', '')})"
         if step.get("apply") or "workspace" in step:

@@ -402,7 +402,7 @@ def test_okta_lifecycle_and_membership_events_reach_the_workspace(api: Any, engi
     with unit_of_work(engine, write=False) as conn:
         ignored = conn.execute(
             select(audit_log.c.action, audit_log.c.target).where(
-                audit_log.c.actor == "okta_event_hook"
+                audit_log.c.actor == "okta_event_hook", audit_log.c.action.like("okta_event_%")
             )
         ).all()
     assert ignored == [("okta_event_ignored", "user.session.start")]
@@ -458,7 +458,7 @@ def test_okta_events_that_cannot_apply_are_200_and_audited(api: Any, engine: Eng
     with unit_of_work(engine, write=False) as conn:
         rows = conn.execute(
             select(audit_log.c.action, audit_log.c.detail)
-            .where(audit_log.c.actor == "okta_event_hook")
+            .where(audit_log.c.actor == "okta_event_hook", audit_log.c.action.like("okta_event_%"))
             .order_by(audit_log.c.id)
         ).all()
         people = set(conn.execute(select(members.c.email_ci)).scalars())
@@ -509,3 +509,84 @@ def test_cli_issues_a_secret_that_signs_pushes(api: Any, engine: Engine) -> None
     )
     missing = CliRunner().invoke(main, ["webhook", "create-secret", "no-such-tenant"])
     assert missing.exit_code != 0 and "not found" in missing.output
+
+
+# --- audit: hook writes go through the one write path, audited like SCIM writes ----------
+
+
+def _write_audit(engine: Engine, tenant_id: str, actor: str) -> list[tuple[str, str, Any]]:
+    """(action, target, detail) of the write rows `actor` left: webhook_* actions only."""
+    with unit_of_work(engine, write=False) as conn:
+        rows = conn.execute(
+            select(audit_log.c.action, audit_log.c.target, audit_log.c.detail)
+            .where(
+                audit_log.c.tenant_id == tenant_id,
+                audit_log.c.actor == actor,
+                audit_log.c.action.like("webhook_%"),
+            )
+            .order_by(audit_log.c.id)
+        ).all()
+    return [tuple(row) for row in rows]
+
+
+def _expected_audit(engine: Engine, tenant_id: str) -> list[tuple[str, str, Any]]:
+    """One row per change event, named as a SCIM write's row is (`scim_create_user`,
+    `scim_user:<id>`, the event and its version), with the webhook's prefix."""
+    with unit_of_work(engine, write=False) as conn:
+        events = conn.execute(
+            select(change_events)
+            .where(change_events.c.tenant_id == tenant_id)
+            .order_by(change_events.c.id)
+        ).all()
+    return [
+        (
+            f"webhook_{e.operation}_{e.resource_type.lower()}",
+            f"webhook_{e.resource_type.lower()}:{e.resource_id}",
+            {"event_id": e.id, "version": e.version},
+        )
+        for e in events
+    ]
+
+
+def test_canonical_webhook_writes_leave_audit_rows_like_scim_writes(
+    api: Any, engine: Engine
+) -> None:
+    tenant = make_tenant(engine)
+    secret = _secret(engine, tenant)
+    membership = {"group": {"displayName": "Eng"}, "members": [{"userName": "ada@acme.test"}]}
+    delivery = {
+        "events": [
+            _event("e1", "user.upserted", ADA),
+            _event("e2", "group.members_added", membership),
+        ]
+    }
+    assert _push(api, tenant, secret, delivery).status_code == 200
+    expected = _expected_audit(engine, tenant.id)
+    assert [action for action, _, _ in expected] == [
+        "webhook_create_user",
+        "webhook_create_group",
+        "webhook_patch_group",
+    ]
+    assert _write_audit(engine, tenant.id, "webhook") == expected
+
+
+def test_okta_hook_writes_leave_audit_rows_like_scim_writes(api: Any, engine: Engine) -> None:
+    tenant = make_tenant(engine, idp="okta")
+    secret = _secret(engine, tenant)
+    linus = _okta_user("linus@acme.test")
+    response = _okta_post(
+        api,
+        tenant,
+        secret,
+        _okta_event("a1", "user.lifecycle.create", linus),
+        _okta_event("a2", "group.user_membership.add", linus, GROUP),
+        _okta_event("a3", "user.lifecycle.deactivate", _okta_user("nobody@acme.test", "00u9")),
+    )
+    assert response.json() == {"applied": 2, "ignored": 0, "rejected": 1, "replayed": 0}
+    expected = _expected_audit(engine, tenant.id)
+    assert [action for action, _, _ in expected] == [
+        "webhook_create_user",
+        "webhook_create_group",
+        "webhook_patch_group",
+    ]  # the rejected event wrote nothing: no event, no row
+    assert _write_audit(engine, tenant.id, "okta_event_hook") == expected

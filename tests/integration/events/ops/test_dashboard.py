@@ -16,7 +16,6 @@ from storage.event_state import EventState
 from storage.schema import change_events, dead_letters, members, workspace_groups
 from tests.support.workspace import TenantHandle, group_body, make_tenant, patch_body, user_body
 from worker.pipeline import drain
-from worker.settings import get_settings
 
 TOKEN = "op-test-token"  # what the service_env fixture configures
 OPERATOR = {"Authorization": f"Bearer {TOKEN}"}
@@ -83,11 +82,8 @@ def test_disabled_without_an_operator_token(
     configured: str | None,
 ) -> None:
     make_dead_letter(api, engine, tenant, "dl@acme.test")
-    if configured is None:
-        monkeypatch.delenv("SCIMSYNC_OPERATOR_TOKEN")
-    else:
-        monkeypatch.setenv("SCIMSYNC_OPERATOR_TOKEN", configured)
-    get_settings.cache_clear()
+    # The app reads its settings once, when it is built (events/app.py).
+    monkeypatch.setattr(api.app.state.runtime.settings, "operator_token", configured)
 
     page = api.get("/dashboard", headers=OPERATOR)
     assert page.status_code == 403

@@ -1,11 +1,16 @@
-"""The ingest service: one SCIM write = one transaction holding the mirror change
-and its change event. The caller commits, then publishes the returned event ids.
+"""Each SCIM write as the mirror change plus its change event, in the caller's transaction.
+
+These are the steps under the one write path (events/ingest/service.py), which
+chooses the step through the tenant's dialect, audits and publishes after commit.
+Nothing here commits or publishes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Connection
@@ -22,10 +27,26 @@ from storage.tenants import Tenant
 PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 
+class Kind(StrEnum):
+    USER = "User"
+    GROUP = "Group"
+
+
+class Op(StrEnum):
+    CREATE = "create"
+    REPLACE = "replace"
+    PATCH = "patch"
+    DELETE = "delete"
+
+
 @dataclass
 class WriteResult:
     record: MirrorResource | None
     event_ids: list[int] = field(default_factory=list)
+
+
+WriteAction = Callable[..., WriteResult]
+"""`(conn, tenant, [resource id,] [body,] now, **options) -> WriteResult`, as below."""
 
 
 def _check_precondition(record: MirrorResource, if_match: str | None) -> None:
@@ -275,3 +296,16 @@ def delete_group(
     current = _existing_for_write(conn, tenant, "Group", group_id, if_match)
     mirror.delete_group(conn, tenant.id, group_id)
     return _deleted(conn, tenant, "Group", current, now, source)
+
+
+# Which step makes each write: the table the dialects start from (events/dialects/base.py).
+WRITES: dict[tuple[Kind, Op], WriteAction] = {
+    (Kind.USER, Op.CREATE): create_user,
+    (Kind.USER, Op.REPLACE): replace_user,
+    (Kind.USER, Op.PATCH): patch_user,
+    (Kind.USER, Op.DELETE): delete_user,
+    (Kind.GROUP, Op.CREATE): create_group,
+    (Kind.GROUP, Op.REPLACE): replace_group,
+    (Kind.GROUP, Op.PATCH): patch_group,
+    (Kind.GROUP, Op.DELETE): delete_group,
+}

@@ -1,0 +1,135 @@
+"""The one ingest write path: dialect -> mirror + change event -> audit -> publish after commit.
+
+Every entry point that changes the mirror (SCIM `/Users` and `/Groups`, `/Bulk`,
+canonical webhooks, Okta Event Hooks, mirror repair) opens one `ingest_session` per
+request and calls `write` for each change:
+
+    with ingest_session(engine, tenant, actor=token_id, publish=publisher) as session:
+        result = session.write(Kind.USER, Op.CREATE, body)
+
+1. the tenant's dialect (events/dialects/) picks the step and fixes its IdP's quirks;
+2. the step writes the mirror and appends the change event (events/ingest/writes.py);
+3. when the block ends, one INSERT ... SELECT copies the request's events into the
+   audit log with the caller's identity (storage/audit.py);
+4. the events are handed to the publisher only once the transaction has committed
+   (`storage.db.after_commit`): a rolled-back write tells no worker, and a publisher
+   that fails leaves the events to the relay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from functools import partial
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, Engine
+
+from events.dialects import dialect_for
+from events.ingest.writes import Kind, Op, WriteAction, WriteResult
+from storage import audit
+from storage.clock import utcnow
+from storage.db import after_commit, unit_of_work
+from storage.tenants import Tenant
+
+Handlers = Mapping[tuple[Kind, Op], WriteAction]
+DEFAULT_MAX_PATCH_OPERATIONS = 1000
+
+
+class Publisher(Protocol):
+    """Tells the workers that `tenant_id` has committed events; called after COMMIT only.
+
+    Best effort and never raises: with the broker down the events stay unpublished in
+    the event log and the relay republishes them.
+    """
+
+    def __call__(self, tenant_id: str, event_ids: Sequence[int]) -> object: ...
+
+
+class IngestSession:
+    """The writes of one request, in the caller's unit of work (see the module docstring)."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        tenant: Tenant,
+        *,
+        actor: str,
+        publish: Publisher,
+        via: str = "scim",
+        source: str = "scim",
+        handlers: Handlers | None = None,
+        max_patch_operations: int = DEFAULT_MAX_PATCH_OPERATIONS,
+        now: datetime | None = None,
+    ) -> None:
+        self.conn = conn
+        self.tenant = tenant
+        self.actor = actor
+        self.via = via  # the audit action's prefix: scim_create_user, webhook_patch_group
+        self.source = source  # the change event's source column
+        self.now = now or utcnow()
+        self.event_ids: list[int] = []
+        self._publish = publish
+        self._handlers = dialect_for(tenant.idp).handlers if handlers is None else handlers
+        self._max_patch_operations = max_patch_operations
+
+    def write(self, kind: Kind, op: Op, *args: Any, **options: Any) -> WriteResult:
+        """One change through the tenant's dialect: `args` as the step takes them (a
+        resource id, a body); `options` such as `if_match`."""
+        if op is Op.PATCH:
+            options.setdefault("max_operations", self._max_patch_operations)
+        handler = self._handlers[(kind, op)]
+        result = handler(self.conn, self.tenant, *args, self.now, source=self.source, **options)
+        self.event_ids.extend(result.event_ids)
+        return result
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Writes that may fail alone (one Bulk operation, one hook event): when the block
+        raises, its changes and its events are rolled back and forgotten, the rest stays."""
+        mark = len(self.event_ids)
+        try:
+            with self.conn.begin_nested():
+                yield
+        except BaseException:
+            del self.event_ids[mark:]
+            raise
+
+    def finish(self) -> None:
+        """Audit the request's events and publish them once the transaction commits."""
+        if not self.event_ids:
+            return
+        audit.record_writes(
+            self.conn, self.tenant.id, actor=self.actor, event_ids=self.event_ids, via=self.via
+        )
+        after_commit(self.conn, partial(self._publish, self.tenant.id, tuple(self.event_ids)))
+
+
+@contextmanager
+def ingest_session(
+    engine: Engine,
+    tenant: Tenant,
+    *,
+    actor: str,
+    publish: Publisher,
+    via: str = "scim",
+    source: str = "scim",
+    handlers: Handlers | None = None,
+    max_patch_operations: int = DEFAULT_MAX_PATCH_OPERATIONS,
+) -> Iterator[IngestSession]:
+    """A unit of work holding one request's writes; audited and committed when the block
+    ends, published after the commit. Raising in the block writes and publishes nothing."""
+    with unit_of_work(engine) as conn:
+        session = IngestSession(
+            conn,
+            tenant,
+            actor=actor,
+            publish=publish,
+            via=via,
+            source=source,
+            handlers=handlers,
+            max_patch_operations=max_patch_operations,
+        )
+        yield session
+        session.finish()

@@ -1,0 +1,96 @@
+"""What the HTTP app runs on: built once by the composition root, handed to every route.
+
+`events/app.py` (`create_app`) builds one `Runtime` from the process's settings and
+connections and puts it on `app.state.runtime`. Routes take it with the `runtime`
+dependency (async: no trip through the thread pool); code that already has the
+request (the SCIM authentication dependency, the body reader) uses `runtime_of`.
+Nothing under events/ reads settings or opens connections on its own, so a test
+builds an app around its own database, Redis and publisher.
+
+The protocols below are what events/ needs of the process, no more; the worker
+package provides them (settings, metrics, operator actions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import redis
+from fastapi import FastAPI, Request
+from sqlalchemy import Engine
+
+from events.ingest.service import Publisher
+from events.rate_limit import RateLimiter
+
+
+class ApiSettings(Protocol):
+    """The settings the HTTP side reads (worker/settings.py holds them all)."""
+
+    @property
+    def base_url(self) -> str: ...
+    @property
+    def max_body_bytes(self) -> int: ...
+    @property
+    def max_json_depth(self) -> int: ...
+    @property
+    def max_results(self) -> int: ...
+    @property
+    def default_page_size(self) -> int: ...
+    @property
+    def max_patch_operations(self) -> int: ...
+    @property
+    def max_bulk_operations(self) -> int: ...
+    @property
+    def max_filter_length(self) -> int: ...
+    @property
+    def operator_token(self) -> str | None: ...
+
+
+class RequestMetrics(Protocol):
+    """The API's own figures (served by `/metrics`)."""
+
+    def request(self, *, tenant: str, route: str, method: str, status: int, seconds: float) -> None:
+        """One answered request; `tenant` is "-" until authenticated."""
+
+    def rate_limited(self, tenant: str) -> None:
+        """One request refused 429 by the tenant's rate limit."""
+
+
+class OperatorActions(Protocol):
+    """What the operator dashboard asks of the pipeline (the CLI asks the same)."""
+
+    def pipeline_status(self) -> list[dict[str, Any]]: ...
+
+    def replay_dead_letters(self, ids: Sequence[int] | None) -> dict[str, Any]: ...
+
+
+MetricsRenderer = Callable[[], tuple[bytes, str]]
+"""The `/metrics` body and its content type (blocking: SQL and Redis reads)."""
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: ApiSettings
+    engine: Engine
+    redis: redis.Redis
+    publish: Publisher  # after commit only: see events/ingest/service.py
+    limiter: RateLimiter
+    metrics: RequestMetrics
+    render_metrics: MetricsRenderer
+    operations: OperatorActions
+
+
+def install(app: FastAPI, runtime: Runtime) -> None:
+    app.state.runtime = runtime
+
+
+def runtime_of(request: Request) -> Runtime:
+    found: Runtime = request.app.state.runtime
+    return found
+
+
+async def runtime(request: Request) -> Runtime:
+    """The FastAPI dependency: `rt: Runtime = Depends(runtime)`."""
+    return runtime_of(request)

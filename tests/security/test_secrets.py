@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -14,16 +15,20 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from events.hooks.routes import signature_header
 from storage import tenants
 from storage.db import unit_of_work
-from storage.schema import metadata, mirror_users
+from storage.event_state import EventState
+from storage.schema import change_events, metadata, mirror_users
+from tests.e2e.harness import ServiceStack
+from tests.e2e.processes import wait_for
 from tests.support.workspace import TenantHandle, patch_body, user_body
 from worker.pipeline import drain
 
 BULK = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
+APPLY_SUCCEEDED = re.compile(r"Task scimsync\.apply_tenant\[[0-9a-f-]+\] succeeded")
 
 
 def everything_stored(engine: Engine) -> str:
@@ -133,8 +138,6 @@ def test_no_secret_reaches_the_logs_of_the_real_processes(
 ) -> None:
     """The same with `scimsync api` and `scimsync worker` as processes (Celery's own
     logging included), over real HTTP."""
-    from tests.e2e.harness import ServiceStack
-
     operator = f"op_{uuid.uuid4().hex}{uuid.uuid4().hex}"
     stack = ServiceStack(
         tmp_path / "svc",
@@ -152,13 +155,35 @@ def test_no_secret_reaches_the_logs_of_the_real_processes(
         secrets += _exercise(
             stack.base_url, tenant.id, tenant.scim_token, tenant.admin_token, secret, operator
         )
-        time.sleep(2)  # let the worker apply and log
+        wait_for(
+            lambda: _applied_and_logged(stack, tenant.id),
+            timeout=60,
+            message="the worker applying every event and logging it",
+        )
     finally:
         stack.stop_all()
     logs = "\n".join(p.read_text(errors="replace") for p in stack.log_dir.glob("*.log"))
     assert "scimsync.apply_tenant" in logs  # the worker ran and logged
     leaked = [s for s in secrets if s in logs]
     assert leaked == [], f"secrets in logs: {leaked}"
+
+
+def _applied_and_logged(stack: ServiceStack, tenant_id: str) -> bool:
+    """Every event of the tenant applied, and the worker's log says its task succeeded."""
+    with stack.engine.connect() as conn:
+        states = dict(
+            conn.execute(
+                select(change_events.c.state, func.count())
+                .where(change_events.c.tenant_id == tenant_id)
+                .group_by(change_events.c.state)
+            ).all()
+        )
+    worker_log = "\n".join(p.read_text(errors="replace") for p in stack.log_dir.glob("worker*.log"))
+    return (
+        states.get(EventState.APPLIED, 0) > 0
+        and states.get(EventState.PENDING, 0) == 0
+        and APPLY_SUCCEEDED.search(worker_log) is not None
+    )
 
 
 def _exercise(

@@ -20,6 +20,7 @@ from events.scim.resources import parse_group, parse_user
 from reconciler.ids import new_id
 from storage.clock import utcnow
 from storage.db import unit_of_work
+from storage.event_state import EventState
 from storage.projection import group_columns, user_columns, user_value_rows
 from storage.schema import (
     change_events,
@@ -68,7 +69,7 @@ def _event(
         "source": "scim",
         "payload": payload,
         "received_at": now,
-        "state": "pending",
+        "state": EventState.PENDING,
         "attempts": 0,
     }
 
@@ -186,7 +187,8 @@ def pending_events(engine: Engine, tenant_id: str) -> int:
         return int(
             conn.execute(
                 select(func.count()).where(
-                    change_events.c.tenant_id == tenant_id, change_events.c.state == "pending"
+                    change_events.c.tenant_id == tenant_id,
+                    change_events.c.state == EventState.PENDING,
                 )
             ).scalar_one()
         )

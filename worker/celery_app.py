@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import structlog
 from celery import Celery
@@ -20,9 +21,31 @@ QUEUE = "scimsync"
 VISIBILITY_TIMEOUT = 3600
 
 
-def make_app() -> Celery:
+def _from_settings() -> dict[str, Any]:
+    """What depends on the settings: the broker and the beat schedule."""
     settings = get_settings()
-    app = Celery("scimsync", broker=broker_url(redis_url(settings)), include=["worker.tasks"])
+    return {
+        "broker_url": broker_url(redis_url(settings)),
+        "beat_schedule": {
+            "relay-unpublished-events": {
+                "task": "scimsync.relay",
+                "schedule": settings.relay_interval_seconds,
+                "options": {"expires": settings.relay_interval_seconds * 5},
+            },
+            "schedule-reconciles": {
+                "task": "scimsync.schedule_reconciles",
+                "schedule": settings.reconcile_check_seconds,
+                "options": {"expires": settings.reconcile_check_seconds * 2},
+            },
+        },
+    }
+
+
+def make_app() -> Celery:
+    app = Celery("scimsync", include=["worker.tasks"])
+    # Read when the app first needs its configuration (its first message, a worker's
+    # start), not when this module is imported: the settings in effect then count.
+    app.add_defaults(_from_settings)
     app.conf.update(
         task_default_queue=QUEUE,
         task_queues=[Queue(QUEUE)],
@@ -49,18 +72,6 @@ def make_app() -> Celery:
         task_send_sent_event=True,
         worker_hijack_root_logger=False,
         timezone="UTC",
-        beat_schedule={
-            "relay-unpublished-events": {
-                "task": "scimsync.relay",
-                "schedule": settings.relay_interval_seconds,
-                "options": {"expires": settings.relay_interval_seconds * 5},
-            },
-            "schedule-reconciles": {
-                "task": "scimsync.schedule_reconciles",
-                "schedule": settings.reconcile_check_seconds,
-                "options": {"expires": settings.reconcile_check_seconds * 2},
-            },
-        },
     )
     return app
 

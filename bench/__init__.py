@@ -1,4 +1,4 @@
-"""The benchmark harness (DESIGN.md section 8): `make bench` / `python -m bench`.
+"""The benchmark harness (docs/architecture.md §7): `make bench` / `python -m bench`.
 
 Every figure is a ratio to an anchor measured in the same run on the same
 machine, because absolute numbers drift from one machine (and one minute) to

@@ -27,9 +27,9 @@ from events.ops import routes as ops_routes
 from events.rate_limit import Limit, RateLimiter
 from events.request_context import RequestContext
 from events.runtime import Runtime
-from events.scim import bulk as scim_bulk
-from events.scim import discovery as scim_discovery
-from events.scim import routes as scim_routes
+from events.scim_api import bulk as scim_bulk
+from events.scim_api import discovery as scim_discovery
+from events.scim_api import routes as scim_routes
 from worker import operations
 from worker.connections import get_engine, redis_client
 from worker.logging import configure_logging
@@ -110,7 +110,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
 
     app.include_router(ops_routes.router)
     # Per-tenant rate limits (events/rate_limit.py): SCIM routes inside their
-    # authentication (events/scim/context.py), webhooks before it with the token given
+    # authentication (events/scim_api/context.py), webhooks before it with the token given
     # back on a 401 (events/hooks/routes.py).
     app.include_router(scim_discovery.router)
     app.include_router(scim_bulk.router)

@@ -5,7 +5,7 @@ there is one definition of "in step". Memberships are compared by the store as a
 drift count (missing + extra SCIM memberships) and repaired by one set-based
 sync action, never member by member.
 
-Decisions (DESIGN.md section 4 leaves them open):
+Decisions the rules of docs/architecture.md §4 leave open:
 - The Owner (role owner, or the tenant's owner_email) is never deleted nor
   deactivated by SCIM. IdP DELETE of the Owner's user: the Owner stays in the
   workspace with its status, is unlinked from SCIM (so later runs see no drift)

@@ -8,10 +8,10 @@ work after its COMMIT; a rollback discards it.
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -68,9 +68,26 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 _SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, WriterGate] = weakref.WeakKeyDictionary()
 
 
-@lru_cache(maxsize=4)
+_ENGINES: dict[str, Engine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
 def engine_for(url: str) -> Engine:
-    return make_engine(url)
+    """One engine (one pool) per URL per process, made on first use."""
+    with _ENGINES_LOCK:
+        engine = _ENGINES.get(url)
+        if engine is None:
+            engine = _ENGINES[url] = make_engine(url)
+        return engine
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection and forget the engines (tests, a reconfigured process)."""
+    with _ENGINES_LOCK:
+        engines = list(_ENGINES.values())
+        _ENGINES.clear()
+    for engine in engines:
+        engine.dispose()
 
 
 # Where a unit of work keeps its after-commit callbacks: `Connection.info`, which belongs

@@ -1,7 +1,7 @@
 """Project a SCIM resource (a wire dict) onto the indexed mirror columns.
 
-Pure functions: the ingest validates and normalises the body first (DESIGN.md
-section 2), these only decide which column holds what. SCIM attribute names
+Pure functions: the ingest validates and normalises the body first (docs/architecture.md
+§2), these only decide which column holds what. SCIM attribute names
 are case-insensitive (RFC 7643 section 2.1), so `Emails` or `USERNAME` read as
 `emails` and `userName`.
 
@@ -30,7 +30,7 @@ USER_VALUE_ATTRIBUTES: dict[str, str] = {
     "x509Certificates": "value",
 }
 
-# Good enough to tell "bjensen" from "bjensen@example.com" (DESIGN.md rule 2);
+# Good enough to tell "bjensen" from "bjensen@example.com" (docs/architecture.md rule 2);
 # deliverability is the IdP's business.
 _EMAIL_ADDRESS = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
@@ -61,7 +61,7 @@ def _items(resource: Mapping[str, Any], name: str) -> list[tuple[int, Mapping[st
 
 
 def rule_email(resource: Mapping[str, Any]) -> str | None:
-    """The user's email (DESIGN.md rule 2): primary email, else first email, else userName."""
+    """The user's email (docs/architecture.md rule 2): primary, else first, else userName."""
     emails = [
         (item, value)
         for _, item in _items(resource, "emails")

@@ -1,7 +1,7 @@
 """The SQL schema: tenants, the IdP mirror, the event log, the workspace, operations.
 
 Every table carries `tenant_id` first in its keys so the schema shards by tenant
-(DESIGN.md section 9). Core tables rather than ORM classes: the hot paths are
+(docs/architecture.md §8). Core tables rather than ORM classes: the hot paths are
 set-based statements and streaming selects.
 """
 

@@ -105,13 +105,13 @@ def redis_client(redis_url: str) -> Iterator[object]:
 
 
 def _clear_caches() -> None:
-    from storage.db import engine_for
+    from storage.db import dispose_engines
     from worker.connections import redis_client
     from worker.settings import get_settings
 
     get_settings.cache_clear()
     redis_client.cache_clear()
-    engine_for.cache_clear()
+    dispose_engines()
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 
 from events.admin import models as m
 from events.runtime import Runtime, runtime, runtime_of
-from events.scim.context import bearer
+from events.scim_api.context import bearer
 from reconciler import admin, sso
 from reconciler.model import MemberStatus
 from storage import tenants

@@ -35,8 +35,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy import Connection
 
-from events.dialects.base import PATCH_SCHEMA, add_members_body, set_active_body
-from events.dialects.lookup import find_group, find_user, lock_name
+from events.ingest.dialects.base import PATCH_SCHEMA, add_members_body, set_active_body
+from events.ingest.dialects.lookup import find_group, find_user, lock_name
 from events.ingest.service import IngestSession
 from events.ingest.writes import Kind, Op, WriteResult
 from reconciler.errors import InvalidValue, NotFound, Uniqueness

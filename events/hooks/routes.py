@@ -1,4 +1,4 @@
-"""Webhook routes (DESIGN.md section 5): signed canonical pushes and Okta Event Hooks.
+"""Webhook routes (docs/architecture.md §5): signed canonical pushes and Okta Event Hooks.
 
 Both authenticate with the tenant's webhook secrets (`scimsync webhook create-secret`).
 Unlike bearer tokens, a webhook secret is stored as issued (api_tokens.secret):

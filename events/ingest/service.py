@@ -7,7 +7,7 @@ request and calls `write` for each change:
     with ingest_session(engine, tenant, actor=token_id, publish=publisher) as session:
         result = session.write(Kind.USER, Op.CREATE, body)
 
-1. the tenant's dialect (events/dialects/) picks the step and fixes its IdP's quirks;
+1. the tenant's dialect (events/ingest/dialects/) picks the step and fixes its IdP's quirks;
 2. the step writes the mirror and appends the change event (events/ingest/writes.py);
 3. when the block ends, one INSERT ... SELECT copies the request's events into the
    audit log with the caller's identity (storage/audit.py);
@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine
 
-from events.dialects import dialect_for
+from events.ingest.dialects import dialect_for
 from events.ingest.writes import Kind, Op, WriteAction, WriteResult
 from storage import audit
 from storage.clock import utcnow

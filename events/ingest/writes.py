@@ -298,7 +298,7 @@ def delete_group(
     return _deleted(conn, tenant, "Group", current, now, source)
 
 
-# Which step makes each write: the table the dialects start from (events/dialects/base.py).
+# Which step makes each write: the table the dialects start from (events/ingest/dialects/base.py).
 WRITES: dict[tuple[Kind, Op], WriteAction] = {
     (Kind.USER, Op.CREATE): create_user,
     (Kind.USER, Op.REPLACE): replace_user,

@@ -15,12 +15,11 @@ Reading the parameters of a list this way takes about 0.02 ms.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 from scim2_models import Context, EnterpriseUser, Error, Group, ListResponse, SearchRequest, User
 
-from events.runtime import ApiSettings
 from reconciler.errors import InvalidFilter, Refusal
 
 # Past any real result set, and within a 64-bit OFFSET on every database.
@@ -51,7 +50,17 @@ def _refusal(exc: ValidationError) -> Refusal:
     return Refusal(detail, status=error.status or 400, scim_type=error.scim_type or "invalidValue")
 
 
-def _read(fields: dict[str, Any], settings: ApiSettings) -> Query:
+class PageLimits(Protocol):
+    """The two settings a list request is bounded by (the API settings have both)."""
+
+    @property
+    def default_page_size(self) -> int: ...
+
+    @property
+    def max_results(self) -> int: ...
+
+
+def _read(fields: dict[str, Any], settings: PageLimits) -> Query:
     known: dict[str, Any] = {}
     filter_text: Any = None
     for key, value in fields.items():
@@ -85,12 +94,12 @@ def _read(fields: dict[str, Any], settings: ApiSettings) -> Query:
     )
 
 
-def parse_query(params: dict[str, Any], settings: ApiSettings) -> Query:
+def parse_query(params: dict[str, Any], settings: PageLimits) -> Query:
     """The query parameters of a GET (a `schemas` parameter means nothing there)."""
     return _read({k: v for k, v in params.items() if k.lower() != "schemas"}, settings)
 
 
-def parse_search_body(body: dict[str, Any], settings: ApiSettings) -> Query:
+def parse_search_body(body: dict[str, Any], settings: PageLimits) -> Query:
     """A `/.search` body: a SearchRequest message, its `schemas` checked."""
     return _read(body, settings)
 

@@ -3,7 +3,7 @@
 Each HTTP attempt is one `Op` with the registers it writes and its outcome:
 - `ok`: a 2xx. The service acknowledged the write: its effect must survive.
 - `fail`: a 4xx, or the connection was refused before anything was sent. The
-  service changed nothing (DESIGN.md section 7), so the op writes nothing.
+  service changed nothing (docs/architecture.md §6), so the op writes nothing.
 - `info`: a 5xx or a broken exchange. The write may or may not have happened.
 
 A register is one observable fact, named by logical ids (the workload's

@@ -1,6 +1,6 @@
 """What the workspace must look like given the mirror, whatever the history was.
 
-An independent statement of DESIGN.md section 4 for the resources the fault
+An independent statement of docs/architecture.md §4 for the resources the fault
 tests use (no Owner, no passwords, no admin changes): every mirror user has
 exactly one linked member with its email, display name and the status rules
 3 and 4 give; every SCIM group has exactly one workspace group named after it

@@ -22,7 +22,7 @@ from events.hooks.routes import SIGNATURE_HEADER, signature_header
 from storage import tenants
 from storage.db import unit_of_work
 from storage.schema import mirror_users
-from tests.integration.events.dialects.replay import workspace_state
+from tests.integration.events.ingest.dialects.replay import workspace_state
 from tests.support.workspace import TenantHandle, group_body, make_tenant, patch_body, user_body
 from worker.pipeline import TenantBusy, drain
 

@@ -1,4 +1,4 @@
-"""The workspace rules of DESIGN.md section 4, each over HTTP where it has an HTTP face.
+"""The workspace rules of docs/architecture.md §4, each over HTTP where it has an HTTP face.
 
 SCIM writes go through the IdP's SCIM API and reach the workspace through the
 worker's drain; admin actions go through the admin API and are immediate.

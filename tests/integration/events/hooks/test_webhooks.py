@@ -17,7 +17,7 @@ from reconciler.errors import Unauthorized
 from storage import tenants
 from storage.db import unit_of_work
 from storage.schema import audit_log, change_events, members
-from tests.integration.events.dialects.replay import workspace_state
+from tests.integration.events.ingest.dialects.replay import workspace_state
 from tests.support.workspace import TenantHandle, make_tenant
 from worker.pipeline import drain
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from tests.integration.events.dialects.replay import replay_fixture
+from tests.integration.events.ingest.dialects.replay import replay_fixture
 from tests.support.workspace import TenantHandle, group_body, make_tenant, patch_body, user_body
 
 BULK = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"

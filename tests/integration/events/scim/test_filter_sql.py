@@ -5,7 +5,8 @@ on random users and random filters. Where that reference departs from RFC 7643
 the generator stays clear of the case and a targeted test pins the RFC reading:
 - an email without `primary` is not primary (RFC 7643 section 2.4), scim2-models
   treats it as unknown, so generated emails always carry `primary`;
-- an absent `active` is true here (DESIGN.md), so generated users carry `active`;
+- an absent `active` is true here (RFC 7643 leaves it open), so generated users
+  carry `active`;
 - a dateTime without an offset is UTC here and never equal in scim2-models, so
   generated dateTimes carry `Z`.
 Case-insensitive attributes without a folded column (displayName, title...)

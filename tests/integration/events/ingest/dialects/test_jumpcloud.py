@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from tests.integration.events.dialects.replay import fixtures, replay_fixture
+from tests.integration.events.ingest.dialects.replay import fixtures, replay_fixture
 
 
 @pytest.mark.parametrize("path", fixtures("jumpcloud"), ids=lambda p: p.stem)

@@ -25,9 +25,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy import Connection
 
-from events.dialects.base import Body, Dialect, set_active_body
-from events.dialects.lookup import find_user
 from events.ingest import writes
+from events.ingest.dialects.base import Body, Dialect, set_active_body
+from events.ingest.dialects.lookup import find_user
 from events.ingest.writes import WriteResult
 from reconciler.errors import InvalidValue, Uniqueness
 from storage.projection import attribute

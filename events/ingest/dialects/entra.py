@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from events.dialects.base import Body, Dialect
+from events.ingest.dialects.base import Body, Dialect
 from events.scim.patch.paths import resolve
 from events.scim.patch.schema import GROUP_SCHEMA, USER_SCHEMA, Kind, ResourceSchema
 from reconciler.errors import Refusal

@@ -16,9 +16,9 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from events.dialects.base import Body, Dialect
-from events.dialects.lookup import find_group, lock_name
 from events.ingest import writes
+from events.ingest.dialects.base import Body, Dialect
+from events.ingest.dialects.lookup import find_group, lock_name
 from events.ingest.writes import WriteResult
 from storage.tenants import Tenant
 

@@ -40,8 +40,8 @@ from scim2_models import (
 )
 
 from events.runtime import ApiSettings
-from events.scim.context import ScimContext, scim_context
-from events.scim.routes import scim_json
+from events.scim_api.context import ScimContext, scim_context
+from events.scim_api.routes import scim_json
 from reconciler.errors import MethodNotAllowed, NotFound
 
 router = APIRouter(prefix="/scim/v2/{tenant_id}")

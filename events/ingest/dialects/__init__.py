@@ -6,14 +6,14 @@ contract and each module's docstring for what that IdP actually sends.
 
 from __future__ import annotations
 
-from events.dialects.base import Dialect
-from events.dialects.entra import Entra
-from events.dialects.generic import Generic
-from events.dialects.google import Google
-from events.dialects.jumpcloud import JumpCloud
-from events.dialects.okta import Okta
-from events.dialects.onelogin import OneLogin
-from events.dialects.ping import Ping
+from events.ingest.dialects.base import Dialect
+from events.ingest.dialects.entra import Entra
+from events.ingest.dialects.generic import Generic
+from events.ingest.dialects.google import Google
+from events.ingest.dialects.jumpcloud import JumpCloud
+from events.ingest.dialects.okta import Okta
+from events.ingest.dialects.onelogin import OneLogin
+from events.ingest.dialects.ping import Ping
 
 __all__ = ["DIALECTS", "Dialect", "dialect_for"]
 

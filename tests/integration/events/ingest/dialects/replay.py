@@ -45,7 +45,7 @@ from storage.schema import group_memberships, members, workspace_groups
 from tests.support.workspace import TenantHandle, make_tenant
 from worker.pipeline import drain
 
-FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "idp"
+FIXTURES = Path(__file__).resolve().parents[4] / "fixtures" / "idp"
 BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 MISSING = object()

@@ -15,7 +15,7 @@ Okta decides a user's state from `active` in GET responses, so users always show
 
 from __future__ import annotations
 
-from events.dialects.base import Dialect
+from events.ingest.dialects.base import Dialect
 
 
 class Okta(Dialect):

@@ -23,12 +23,12 @@ from pydantic import TypeAdapter, ValidationError
 from scim2_models import BulkOperation, BulkRequest, BulkResponse, Context, Error, Group, User
 
 from events.body import json_object
-from events.http_errors import rule_refusal
+from events.http_errors import rule_refusal, scim_error
 from events.ingest.service import IngestSession
 from events.ingest.writes import Kind, Op, WriteResult
-from events.scim.context import ScimContext, scim_context
 from events.scim.resources import etag
-from events.scim.routes import scim_json, scim_session
+from events.scim_api.context import ScimContext, scim_context
+from events.scim_api.routes import scim_json, scim_session
 from reconciler.errors import InvalidSyntax, InvalidValue, PayloadTooLarge, Refusal, TooMany
 from reconciler.model import RuleViolation
 
@@ -152,7 +152,7 @@ def _run(
 
 
 def _failed(raw: Any, operation: Operation | None, exc: Refusal) -> Operation:
-    error = Error(status=exc.status, detail=exc.detail, scim_type=exc.scim_type)
+    error = scim_error(exc.status, exc.detail, exc.scim_type)
     bulk_id = raw.get("bulkId") if isinstance(raw, dict) else None
     return Operation(
         method=operation.method if operation else None,

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from events.dialects.entra import unwrap_single_value
+from events.ingest.dialects.entra import unwrap_single_value
 from events.scim.patch.schema import GROUP_SCHEMA, USER_SCHEMA
-from tests.integration.events.dialects.replay import fixtures, replay_fixture
+from tests.integration.events.ingest.dialects.replay import fixtures, replay_fixture
 from tests.support.workspace import make_tenant
 
 

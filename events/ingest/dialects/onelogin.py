@@ -18,8 +18,8 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from events.dialects.base import Body, Dialect
-from events.dialects.lookup import find_user
+from events.ingest.dialects.base import Body, Dialect
+from events.ingest.dialects.lookup import find_user
 from events.ingest.writes import WriteResult
 from storage.projection import attribute
 from storage.tenants import Tenant

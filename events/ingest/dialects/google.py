@@ -1,6 +1,6 @@
 """Google Workspace (automated user provisioning of a custom SAML app).
 
-Google provisions users only (DESIGN.md rule 10). Group writes are refused by the
+Google provisions users only (docs/architecture.md rule 10). Group writes are refused by the
 ingest service for every `google` tenant with the rule's SCIM error, so nothing
 reaches the mirror; group reads answer an empty list, which is the truth.
 Google's first call is a probe, `GET /Users?count=1`; suspension arrives as
@@ -10,7 +10,7 @@ chosen in the Admin console. None of that needs translating.
 
 from __future__ import annotations
 
-from events.dialects.base import Dialect
+from events.ingest.dialects.base import Dialect
 
 
 class Google(Dialect):

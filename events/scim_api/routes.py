@@ -11,12 +11,11 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from events.body import json_object
-from events.dialects import dialect_for
 from events.http_errors import SCIM_MEDIA_TYPE
+from events.ingest.dialects import dialect_for
 from events.ingest.service import IngestSession, ingest_session
 from events.ingest.writes import Kind, Op, WriteResult
 from events.scim.attributes import select_attributes, wants_members
-from events.scim.context import ScimContext, scim_context
 from events.scim.filter import (
     group_filter,
     group_sort_key,
@@ -26,6 +25,7 @@ from events.scim.filter import (
 )
 from events.scim.query import Query, list_response, parse_query, parse_search_body
 from events.scim.resources import etag, render_group, render_user
+from events.scim_api.context import ScimContext, scim_context
 from reconciler.errors import NotFound
 from storage import mirror
 from storage.db import unit_of_work

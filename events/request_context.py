@@ -17,8 +17,10 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from events import http_errors
+from events.ingest.origin import current_origin
 from events.runtime import RequestMetrics
 from reconciler.errors import InvalidSyntax, PayloadTooLarge, Refusal
+from storage.audit import RequestOrigin
 
 
 def _early_refusal(scope: Scope, max_body_bytes: int) -> Refusal | None:
@@ -46,6 +48,7 @@ class RequestContext:
         request_id = headers.get(b"x-request-id", b"").decode("latin-1") or uuid.uuid4().hex
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
+        current_origin.set(RequestOrigin(request_id[:100], scope["method"], scope["path"][:300]))
         started = time.perf_counter()
         status = 500  # what the client sees if the app dies before answering
 

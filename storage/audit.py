@@ -3,7 +3,8 @@
 `record` writes entries (admin actions, webhook receipts, applied workspace actions) in
 one statement. `record_writes` is its bulk form for ingest: every accepted SCIM write is
 already a change event, so it copies the events one request wrote into audit_log with
-one INSERT ... SELECT, adding the caller's identity that the event log does not carry.
+one INSERT ... SELECT, adding what the event log does not carry: the caller's identity
+and the HTTP request (id, method, path, IdP) that the provisioning trace shows.
 Both cut `target` to the column's width the same way. Never commits.
 """
 
@@ -18,7 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, String, bindparam, func, insert, literal, select
 
 from storage.clock import utcnow
-from storage.schema import audit_log, change_events
+from storage.schema import audit_log, change_events, trace_refs
 
 TARGET_WIDTH = 200  # audit_log.target is String(200)
 
@@ -60,6 +61,11 @@ def _copy_events(dialect: str) -> Any:
     json_object = func.json_build_object if dialect == "postgresql" else func.json_object
     e = change_events.c
     prefix = bindparam("via", type_=String) + literal("_")
+    request = [
+        item
+        for name in ("request_id", "method", "path", "idp")
+        for item in (literal(name), bindparam(name, type_=String))
+    ]
     kind = func.lower(e.resource_type)
     rows = (
         select(
@@ -67,8 +73,9 @@ def _copy_events(dialect: str) -> Any:
             bindparam("actor", type_=String),
             prefix + e.operation + literal("_") + kind,
             func.substr(prefix + kind + literal(":") + e.resource_id, 1, TARGET_WIDTH),
-            json_object("event_id", e.id, "version", e.version),
+            json_object("event_id", e.id, "version", e.version, *request),
             e.received_at,
+            e.id,
         )
         .where(
             e.tenant_id == bindparam("tenant_id"),
@@ -76,16 +83,55 @@ def _copy_events(dialect: str) -> Any:
         )
         .order_by(e.id)
     )
-    columns = ["tenant_id", "actor", "action", "target", "detail", "at"]
+    columns = ["tenant_id", "actor", "action", "target", "detail", "at", "event_id"]
     return insert(audit_log).from_select(columns, rows)
 
 
+@dataclass(frozen=True)
+class RequestOrigin:
+    """The HTTP request behind a write, as the trace shows it (never headers or a body)."""
+
+    request_id: str | None = None
+    method: str | None = None
+    path: str | None = None
+    idp: str | None = None
+
+
 def record_writes(
-    conn: Connection, tenant_id: str, *, actor: str, event_ids: Sequence[int], via: str = "scim"
+    conn: Connection,
+    tenant_id: str,
+    *,
+    actor: str,
+    event_ids: Sequence[int],
+    via: str = "scim",
+    origin: RequestOrigin | None = None,
 ) -> int:
     """One audit row per change event in `event_ids`, e.g. action `scim_patch_group`,
-    target `scim_group:<id>`; returns the number written. Never commits."""
+    target `scim_group:<id>`, with the event's id and the request's `origin` in it;
+    returns the number written. Never commits."""
     if not event_ids:
         return 0
-    params = {"tenant_id": tenant_id, "actor": actor, "via": via, "event_ids": list(event_ids)}
+    params = {
+        "tenant_id": tenant_id,
+        "actor": actor,
+        "via": via,
+        "event_ids": list(event_ids),
+        **vars(origin or RequestOrigin()),
+    }
     return int(conn.execute(_copy_events(conn.dialect.name), params).rowcount)
+
+
+def record_touched(
+    conn: Connection, tenant_id: str, touched: Sequence[tuple[int, str, str]]
+) -> int:
+    """`(group event id, user id, "joined" | "left")`: the users whose membership a group
+    write changed, in one statement. Never commits."""
+    if not touched:
+        return 0
+    moves = {(event_id, user_id): change for event_id, user_id, change in touched}
+    rows = [
+        {"tenant_id": tenant_id, "event_id": event_id, "subject_id": user_id, "change": change}
+        for (event_id, user_id), change in moves.items()
+    ]
+    conn.execute(insert(trace_refs), rows)
+    return len(rows)

@@ -168,6 +168,7 @@ change_events = Table(
     Index("ix_change_events_pending", "tenant_id", "state", "id"),
     Index("ix_change_events_unpublished", "published_at", "state"),
     Index("ix_change_events_applied_at", "applied_at"),
+    Index("ix_change_events_resource", "tenant_id", "resource_type", "resource_id", "id"),
 )
 
 dead_letters = Table(
@@ -184,6 +185,7 @@ dead_letters = Table(
     Column("first_failed_at", Timestamp, nullable=False),
     Column("last_failed_at", Timestamp, nullable=False),
     Index("ix_dead_letters_tenant", "tenant_id", "id"),
+    Index("ix_dead_letters_resource", "tenant_id", "resource_type", "resource_id"),
 )
 
 # Which mirror version the workspace reflects, per resource.
@@ -298,7 +300,23 @@ audit_log = Table(
     Column("target", String(200)),
     Column("detail", JSON, nullable=False, default=dict),
     Column("at", Timestamp, nullable=False),
+    Column("event_id", BigInteger),  # the change event an ingest row records; NULL otherwise
     Index("ix_audit_log_tenant", "tenant_id", "id"),
+    Index("ix_audit_log_target", "tenant_id", "target", "id"),
+    Index("ix_audit_log_event", "tenant_id", "event_id"),
+)
+
+# Which users a group write touched (members added or removed), so that a person's
+# timeline finds the group requests that moved them without reading JSON payloads.
+# Written by the ingest in one statement per request; purged with the events.
+trace_refs = Table(
+    "trace_refs",
+    metadata,
+    Column("tenant_id", Id, primary_key=True),
+    Column("subject_id", Id, primary_key=True),  # the SCIM user's id
+    Column("event_id", BigInteger, primary_key=True),  # the group's change event
+    Column("change", String(6), nullable=False),  # joined | left
+    Index("ix_trace_refs_event", "event_id"),
 )
 
 reconcile_runs = Table(

@@ -10,7 +10,9 @@ request and calls `write` for each change:
 1. the tenant's dialect (events/ingest/dialects/) picks the step and fixes its IdP's quirks;
 2. the step writes the mirror and appends the change event (events/ingest/writes.py);
 3. when the block ends, one INSERT ... SELECT copies the request's events into the
-   audit log with the caller's identity (storage/audit.py);
+   audit log with the caller's identity and the request's origin (storage/audit.py),
+   and, when a group write moved members, one INSERT notes which users it touched (the
+   provisioning trace reads both);
 4. the events are handed to the publisher only once the transaction has committed
    (`storage.db.after_commit`): a rolled-back write tells no worker, and a publisher
    that fails leaves the events to the relay.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from functools import partial
 from typing import Any, Protocol
@@ -27,6 +30,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Engine
 
 from events.ingest.dialects import dialect_for
+from events.ingest.origin import current_origin
 from events.ingest.writes import Kind, Op, WriteAction, WriteResult
 from storage import audit
 from storage.clock import utcnow
@@ -70,6 +74,7 @@ class IngestSession:
         self.source = source  # the change event's source column
         self.now = now or utcnow()
         self.event_ids: list[int] = []
+        self.touched: list[tuple[int, str, str]] = []  # (group event, user, joined|left)
         self._publish = publish
         self._handlers = dialect_for(tenant.idp).handlers if handlers is None else handlers
         self._max_patch_operations = max_patch_operations
@@ -82,27 +87,40 @@ class IngestSession:
         handler = self._handlers[(kind, op)]
         result = handler(self.conn, self.tenant, *args, self.now, source=self.source, **options)
         self.event_ids.extend(result.event_ids)
+        self.touched.extend(
+            (e, user, change) for e in result.event_ids for user, change in result.touched.items()
+        )
         return result
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
         """Writes that may fail alone (one Bulk operation, one hook event): when the block
         raises, its changes and its events are rolled back and forgotten, the rest stays."""
-        mark = len(self.event_ids)
+        mark, touched_mark = len(self.event_ids), len(self.touched)
         try:
             with self.conn.begin_nested():
                 yield
         except BaseException:
             del self.event_ids[mark:]
+            del self.touched[touched_mark:]
             raise
 
     def finish(self) -> None:
         """Audit the request's events and publish them once the transaction commits."""
         if not self.event_ids:
             return
+        origin = current_origin.get()
+        if origin is not None:
+            origin = replace(origin, idp=self.tenant.idp)
         audit.record_writes(
-            self.conn, self.tenant.id, actor=self.actor, event_ids=self.event_ids, via=self.via
+            self.conn,
+            self.tenant.id,
+            actor=self.actor,
+            event_ids=self.event_ids,
+            via=self.via,
+            origin=origin or audit.RequestOrigin(idp=self.tenant.idp),
         )
+        audit.record_touched(self.conn, self.tenant.id, self.touched)
         after_commit(self.conn, partial(self._publish, self.tenant.id, tuple(self.event_ids)))
 
 

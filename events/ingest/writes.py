@@ -43,6 +43,15 @@ class Op(StrEnum):
 class WriteResult:
     record: MirrorResource | None
     event_ids: list[int] = field(default_factory=list)
+    # A group write: member id -> "joined" | "left", for the provisioning trace.
+    touched: dict[str, str] = field(default_factory=dict)
+
+
+JOINED, LEFT = "joined", "left"
+
+
+def _moves(before: set[str], after: set[str]) -> dict[str, str]:
+    return {**dict.fromkeys(before - after, LEFT), **dict.fromkeys(after - before, JOINED)}
 
 
 WriteAction = Callable[..., WriteResult]
@@ -226,7 +235,9 @@ def create_group(
     record = mirror.insert_group(conn, tenant.id, parsed.resource, now=now)
     added = mirror.add_members(conn, tenant.id, record.id, parsed.member_ids or [])
     payload = {**parsed.resource, "members_added": added}
-    return _recorded(conn, tenant, "Group", "create", record, payload, now, source)
+    result = _recorded(conn, tenant, "Group", "create", record, payload, now, source)
+    result.touched = dict.fromkeys(parsed.member_ids or [], JOINED)
+    return result
 
 
 def replace_group(
@@ -243,8 +254,11 @@ def replace_group(
     current = _existing_for_write(conn, tenant, "Group", group_id, if_match)
     parsed = parse_group(body)
     record = mirror.update_group(conn, tenant.id, current, parsed.resource, now=now)
+    before = set(mirror.member_ids(conn, tenant.id, group_id))
     mirror.replace_members(conn, tenant.id, group_id, parsed.member_ids or [])
-    return _recorded(conn, tenant, "Group", "replace", record, parsed.resource, now, source)
+    result = _recorded(conn, tenant, "Group", "replace", record, parsed.resource, now, source)
+    result.touched = _moves(before, set(parsed.member_ids or []))
+    return result
 
 
 def patch_group(
@@ -266,6 +280,9 @@ def patch_group(
     )
     resource = parse_group({k: v for k, v in result.resource.items() if k != "id"}).resource
     changed = resource != current.resource
+    before: set[str] | None = None
+    if result.remove_all_members or result.replace_members is not None:
+        before = set(mirror.member_ids(conn, tenant.id, group_id))
     if result.remove_all_members:
         changed |= mirror.clear_members(conn, tenant.id, group_id) > 0
     if result.replace_members is not None:
@@ -281,7 +298,15 @@ def patch_group(
         "members_added": added,
         "members_removed": removed,
     }
-    return _recorded(conn, tenant, "Group", "patch", record, payload, now, source)
+    recorded = _recorded(conn, tenant, "Group", "patch", record, payload, now, source)
+    if before is not None:
+        recorded.touched = _moves(before, set(mirror.member_ids(conn, tenant.id, group_id)))
+    else:
+        recorded.touched = {
+            **dict.fromkeys(result.remove_members, LEFT),
+            **dict.fromkeys(result.add_members, JOINED),
+        }
+    return recorded
 
 
 def delete_group(
@@ -294,8 +319,11 @@ def delete_group(
     source: str = "scim",
 ) -> WriteResult:
     current = _existing_for_write(conn, tenant, "Group", group_id, if_match)
+    touched = dict.fromkeys(mirror.member_ids(conn, tenant.id, group_id), LEFT)
     mirror.delete_group(conn, tenant.id, group_id)
-    return _deleted(conn, tenant, "Group", current, now, source)
+    result = _deleted(conn, tenant, "Group", current, now, source)
+    result.touched = touched
+    return result
 
 
 # Which step makes each write: the table the dialects start from (events/ingest/dialects/base.py).

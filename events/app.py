@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from events import http_errors
 from events import runtime as runtimes
 from events.admin import routes as admin_routes
+from events.admin import trace as admin_trace
 from events.hooks import routes as webhooks
 from events.ops import dashboard
 from events.ops import routes as ops_routes
@@ -117,5 +118,6 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.include_router(scim_routes.router)
     app.include_router(webhooks.router)  # signed pushes and Okta Event Hooks
     app.include_router(admin_routes.router)  # the Members page: /api/v1/workspaces/...
+    app.include_router(admin_trace.router)  # .../trace?q=: what happened to a person
     app.include_router(dashboard.router)  # the operator page: /dashboard
     return app

@@ -23,7 +23,7 @@ from events import runtime as runtimes
 from events.admin import routes as admin_routes
 from events.admin import trace as admin_trace
 from events.hooks import routes as webhooks
-from events.ops import dashboard
+from events.ops import dashboard, dashboard_trace
 from events.ops import routes as ops_routes
 from events.rate_limit import Limit, RateLimiter
 from events.request_context import RequestContext
@@ -120,4 +120,5 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.include_router(admin_routes.router)  # the Members page: /api/v1/workspaces/...
     app.include_router(admin_trace.router)  # .../trace?q=: what happened to a person
     app.include_router(dashboard.router)  # the operator page: /dashboard
+    app.include_router(dashboard_trace.router)  # /dashboard/trace: what happened to a person
     return app

@@ -75,8 +75,17 @@ def test_each_scim_write_is_audited_with_its_token(
             .where(audit_log.c.tenant_id == tenant.id)
             .order_by(audit_log.c.id)
         ).scalars()
-        # Each row names the change event it records, and the version that event wrote.
-        assert list(details) == [{"event_id": e.id, "version": e.version} for e in events]
+        details = list(details)
+        # Each row names the change event it records, and the version that event wrote...
+        assert [{k: d[k] for k in ("event_id", "version")} for d in details] == [
+            {"event_id": e.id, "version": e.version} for e in events
+        ]
+        # ... and the request that made it (the provisioning trace shows it), no more.
+        methods = ["POST", "POST", "PUT", "PATCH", "DELETE", "DELETE"]
+        assert [d["method"] for d in details] == methods
+        for d in details:
+            assert set(d) == {"event_id", "version", "request_id", "method", "path", "idp"}
+            assert d["path"].startswith(f"/scim/v2/{tenant.id}/") and d["request_id"]
 
 
 def test_refused_and_no_op_writes_are_not_audited(

@@ -81,9 +81,19 @@ def apply_with_store(
         outcome.violations = dict.fromkeys(pending, _tenant_refusal(tenant_id, policy))
         return outcome
     waiting: dict[ResourceKey, ResourceKey] = {}  # key -> the key it depends on
+    admin_keys: set[ResourceKey] = set()
     while pending:
         outcome.rounds += 1
-        pending = _apply_round(store, policy, pending, waiting, outcome, actor, make_id)
+        pending = _apply_round(store, policy, pending, waiting, outcome, actor, make_id, admin_keys)
+    if len(admin_keys) > 1:
+        # The last-admin guard of one admin depends on the others: an admin kept active
+        # because no other was, before another admin became active in this batch, is
+        # planned once more so that the batch ends where applying in order would.
+        pending = sorted(admin_keys)
+        while pending:
+            outcome.rounds += 1
+            pending = _apply_round(store, policy, pending, waiting, outcome, actor, make_id, set())
+        outcome.applied = list(dict(outcome.applied).items())
     return outcome
 
 
@@ -118,6 +128,7 @@ def _apply_round(
     outcome: ApplyOutcome,
     actor: str,
     make_id: IdFactory,
+    admin_keys: set[ResourceKey],
 ) -> list[ResourceKey]:
     snapshots = _load(store, policy.tenant_id, pending)
     claimed: set[tuple[str, str]] = set()
@@ -127,7 +138,7 @@ def _apply_round(
     applied: list[tuple[ResourceKey, int]] = []
     for key in pending:
         snapshot = snapshots[key]
-        claims = _claims(snapshot)
+        claims = _claims(policy, snapshot)
         if claims & claimed:
             deferred.append(key)
             continue
@@ -147,6 +158,8 @@ def _apply_round(
             outcome.violations[key] = violation
             continue
         claimed |= claims
+        if ("admins", policy.tenant_id) in claims:
+            admin_keys.add(key)
         actions += planned
         applied.append((key, _version(snapshot)))
     _apply(store, policy.tenant_id, actions, applied, outcome, actor)
@@ -168,8 +181,11 @@ def _plan(policy: TenantPolicy, snapshot: Snapshot, make_id: IdFactory) -> list[
     return plan_group(policy, snapshot, make_id)
 
 
-def _claims(snapshot: Snapshot) -> set[tuple[str, str]]:
-    """What a key's plan may touch; two keys with a common claim never share a round."""
+def _claims(policy: TenantPolicy, snapshot: Snapshot) -> set[tuple[str, str]]:
+    """What a key's plan may touch; two keys with a common claim never share a round.
+
+    Keys of admins share one claim: each one's last-admin guard must see the others'
+    deactivations, so two admins are never deactivated against one snapshot."""
     if isinstance(snapshot, GroupSnapshot):
         claims = {("scim_group", snapshot.scim_id)}
         if snapshot.actual is not None:
@@ -181,8 +197,12 @@ def _claims(snapshot: Snapshot) -> set[tuple[str, str]]:
     for member in (snapshot.linked, snapshot.email_holder):
         if member is not None:
             claims |= {("member", member.id), ("email", member.email_ci)}
+            if rules.is_admin(member, policy):
+                claims.add(("admins", policy.tenant_id))
     if snapshot.desired is not None and snapshot.desired.email_ci:
         claims.add(("email", snapshot.desired.email_ci))
+        if snapshot.desired.email_ci == policy.owner_email:
+            claims.add(("admins", policy.tenant_id))
     return claims
 
 

@@ -7,12 +7,13 @@ with set-based statements. Status changes come from the one transition table
 
 - SCIM-managed groups are deleted (their memberships and permissions go with them).
 - Deactivated members are deleted permanently, except the Owner, who is
-  unlinked and made active again (an Owner must keep access).
+  unlinked and stays deactivated (the IdP deactivated it; while it was the last
+  active admin the IdP could not, see `rules.keeps_last_admin`).
 - Active SCIM-managed members stop being SCIM-managed: without a password they
-  become pending with a new invitation; with a password they stay active. The
-  Owner always stays active.
-- Pending SCIM-managed members (decision): stay pending, are unlinked, and get an
-  invitation if they have no open one, so they can still join.
+  become pending; with a password they stay active. The Owner keeps its status.
+  No invitation is sent here: an administrator sends them from the Pending tab
+  (one by one or all at once), as the product's rule says.
+- Pending SCIM-managed members: stay pending and are unlinked.
 - Native active/pending members are untouched.
 """
 
@@ -25,10 +26,8 @@ from reconciler.model import (
     Action,
     ActualGroup,
     ActualMember,
-    CreateInvitation,
     DeleteGroup,
     DeleteMember,
-    MemberStatus,
     SetMemberStatus,
     TenantPolicy,
     UnlinkMember,
@@ -62,9 +61,6 @@ def plan_member_sso_removal(policy: TenantPolicy, member: ActualMember) -> list[
     status, before = rules.status_after(current, trigger)
     if (status, before) != current:
         actions.append(SetMemberStatus(member.id, status, before))
-    owner = trigger is Trigger.SSO_REMOVED_OWNER
-    if member.scim_managed and not owner and status is MemberStatus.PENDING:
-        actions.append(CreateInvitation(member.id, member.email))
     return actions
 
 

@@ -128,6 +128,16 @@ class ActualGroup:
         return self.scim_group_id is not None
 
 
+@dataclass(frozen=True)
+class AdminSeat:
+    """An active admin of the workspace, and whether the IdP keeps them active (a native
+    admin, or one whose SCIM user is active)."""
+
+    member_id: str
+    owner: bool
+    idp_active: bool
+
+
 # --- snapshots: one resource's desired and actual side, as the planner sees it ----
 
 
@@ -141,6 +151,9 @@ class UserSnapshot:
     email_holder_released: bool = False
     membership_drift: int = 0  # SCIM memberships of `linked` missing or extra
     applied_version: int | None = None
+    # the workspace's active admins (Owner, role admin); loaded only when `linked` or
+    # `email_holder` is an admin or the user has the Owner's email (the last-admin guard)
+    active_admins: frozenset[AdminSeat] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -6,16 +6,18 @@ drift count (missing + extra SCIM memberships) and repaired by one set-based
 sync action, never member by member.
 
 Decisions the rules of docs/architecture.md §4 leave open:
-- The Owner (role owner, or the tenant's owner_email) is never deleted nor
-  deactivated by SCIM. IdP DELETE of the Owner's user: the Owner stays in the
-  workspace with its status, is unlinked from SCIM (so later runs see no drift)
-  and loses only its SCIM memberships. IdP `active: false` for the Owner: the
-  Owner stays as it is. Both are recorded as a refusal (`owner_protected`,
-  audit log + ApplyOutcome.refusals); the deactivation refusal is recorded once
-  per mirror version (not again when the same version is re-planned).
+- The Owner (role owner, or the tenant's owner_email) is never deleted by SCIM.
+  IdP DELETE of the Owner's user: the Owner stays in the workspace with its
+  status, is unlinked from SCIM (so later runs see no drift) and loses only its
+  SCIM memberships; recorded as a refusal (`owner_protected`).
+- IdP `active: false` deactivates anyone, the Owner included, except the
+  workspace's last active admin (`rules.keeps_last_admin`): nobody would be left
+  able to log in and administer it. That one stays active and the refusal is
+  recorded (`last_admin`, audit log + ApplyOutcome.refusals, shown on the
+  Members page) once per mirror version.
 - Linking (rule 2) keeps the member's status, then applies rule 4; a new
-  member starts by rule 3. Display names are taken from the IdP when it sends
-  one. `has_password` only ever turns on (a password set in the workspace stays).
+  member starts by rule 3. Display names are the IdP's (`rules.member_display_name`
+  picks which attribute). `has_password` only ever turns on (a password set in the workspace stays).
 - A user whose email is held by a member linked to another SCIM user that no
   longer claims it (deleted in the IdP, or its email changed) cannot be planned
   yet: the planner raises `DependsOn(that user's key)` and the caller applies
@@ -34,6 +36,7 @@ from reconciler.ids import new_id
 from reconciler.model import (
     Action,
     ActualMember,
+    AdminSeat,
     CreateGroup,
     CreateInvitation,
     CreateMember,
@@ -91,11 +94,11 @@ def plan_user(
             )
         linked = replace(holder, scim_user_id=desired.scim_id)
         actions: list[Action] = [LinkMember(holder.id, desired.scim_id)]
-        actions += _converge(policy, desired, linked, snap.applied_version)
+        actions += _converge(policy, desired, linked, snap)
         return [*actions, SyncUserMemberships(holder.id)]
     if snap.linked is None:
-        return _create_member(policy, desired, make_id())
-    actions = _converge(policy, desired, snap.linked, snap.applied_version)
+        return _create_member(policy, desired, make_id(), snap.active_admins)
+    actions = _converge(policy, desired, snap.linked, snap)
     if snap.membership_drift:
         actions.append(SyncUserMemberships(snap.linked.id))
     return actions
@@ -115,12 +118,17 @@ def _user_gone(policy: TenantPolicy, member: ActualMember | None, scim_id: str) 
     return [DeleteMember(member.id, member.email_ci)]
 
 
-def _create_member(policy: TenantPolicy, desired: DesiredUser, member_id: str) -> list[Action]:
+def _create_member(
+    policy: TenantPolicy,
+    desired: DesiredUser,
+    member_id: str,
+    active_admins: frozenset[AdminSeat],
+) -> list[Action]:
     """Rule 3, then rule 4 when the IdP creates the user inactive."""
     email = desired.email or desired.email_ci or ""
     start = rules.initial_status(email, policy)
-    owner = desired.email_ci == policy.owner_email
-    status, before = rules.next_status((start, None), desired.active or owner, start)
+    guarded = desired.email_ci == policy.owner_email and rules.keeps_last_admin(None, active_admins)
+    status, before = rules.next_status((start, None), desired.active or guarded, start)
     actions: list[Action] = [
         CreateMember(
             member_id,
@@ -134,29 +142,34 @@ def _create_member(policy: TenantPolicy, desired: DesiredUser, member_id: str) -
     ]
     if status is MemberStatus.PENDING:
         actions.append(CreateInvitation(member_id, email))
-    if owner and not desired.active:
-        actions.append(_owner_deactivation_refused(member_id, desired.scim_id))
+    if guarded and not desired.active:
+        actions.append(_last_admin_refused(member_id, desired.scim_id))
     return [*actions, SyncUserMemberships(member_id)]
 
 
 def _converge(
-    policy: TenantPolicy, desired: DesiredUser, member: ActualMember, applied_version: int | None
+    policy: TenantPolicy, desired: DesiredUser, member: ActualMember, snap: UserSnapshot
 ) -> list[Action]:
-    """Status (rule 4, Owner protected) and profile of a linked member."""
+    """Status (rule 4, the last active admin kept) and profile of a linked member."""
     actions: list[Action] = []
     email = desired.email or member.email
     # Judged on the email the member is about to have, so that the next run agrees (a member
-    # moving onto the Owner's address is protected now, not one run later).
-    owner = rules.is_owner(replace(member, email=email, email_ci=email.lower()), policy)
+    # moving onto the Owner's address is guarded now, not one run later).
+    admin = rules.is_admin(replace(member, email=email, email_ci=email.lower()), policy)
+    guarded = (
+        admin
+        and member.status is MemberStatus.ACTIVE
+        and rules.keeps_last_admin(member.id, snap.active_admins)
+    )
     current = (member.status, member.status_before_deactivation)
     fallback = rules.initial_status(email, policy)
-    status, before = rules.next_status(current, desired.active or owner, fallback)
+    status, before = rules.next_status(current, desired.active or guarded, fallback)
     if (status, before) != current:
         actions.append(SetMemberStatus(member.id, status, before))
         if status is MemberStatus.PENDING:
             actions.append(CreateInvitation(member.id, email))
-    if owner and not desired.active and desired.version != applied_version:
-        actions.append(_owner_deactivation_refused(member.id, desired.scim_id))
+    if guarded and not desired.active and desired.version != snap.applied_version:
+        actions.append(_last_admin_refused(member.id, desired.scim_id))
     display_name = desired.display_name or member.display_name
     has_password = member.has_password or desired.has_password
     if (email, display_name, has_password) != (
@@ -168,9 +181,8 @@ def _converge(
     return actions
 
 
-def _owner_deactivation_refused(member_id: str, scim_id: str) -> RecordRefusal:
-    detail = "the IdP deactivated the Owner's user; the Owner stays active"
-    return RecordRefusal(member_id, scim_id, "owner_protected", detail)
+def _last_admin_refused(member_id: str, scim_id: str) -> RecordRefusal:
+    return RecordRefusal(member_id, scim_id, "last_admin", rules.LAST_ADMIN_DETAIL)
 
 
 # --- groups ----------------------------------------------------------------------------
@@ -183,14 +195,15 @@ def plan_group(
     if desired is None:
         return [DeleteGroup(actual.id, actual.name)] if actual is not None else []
     rules.check_groups_supported(policy)  # rule 10
+    name = rules.scim_group_name(desired.display_name)
     if actual is None:
+        rules.check_scim_group_name_free(name, snap.taken_names)
         group_id = make_id()
-        name = rules.scim_group_name(desired.display_name, snap.taken_names)
         return [CreateGroup(group_id, desired.scim_id, name), SyncGroupMembers(group_id)]
     actions: list[Action] = []
     if not rules.is_scim_name_for(actual.name, desired.display_name):
-        taken = snap.taken_names - {actual.name.lower()}
-        actions.append(RenameGroup(actual.id, rules.scim_group_name(desired.display_name, taken)))
+        rules.check_scim_group_name_free(name, snap.taken_names - {actual.name.lower()})
+        actions.append(RenameGroup(actual.id, name))
     if snap.membership_drift:
         actions.append(SyncGroupMembers(actual.id))
     return actions

@@ -12,13 +12,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from enum import Enum, StrEnum
-from itertools import count
 
 from reconciler.errors import RuleRefusal
 from reconciler.model import (
     Access,
     ActualGroup,
     ActualMember,
+    AdminSeat,
     IdpKind,
     MemberStatus,
     Role,
@@ -95,7 +95,9 @@ STATUS_TRANSITIONS: dict[tuple[MemberStatus, Trigger], Transition] = {
     (_D, Trigger.SSO_REMOVED_PASSWORDLESS): Transition.DELETE,
     (_A, Trigger.SSO_REMOVED_OWNER): Transition.KEEP,
     (_P, Trigger.SSO_REMOVED_OWNER): Transition.KEEP,
-    (_D, Trigger.SSO_REMOVED_OWNER): Transition.ACTIVATE,  # an Owner must keep access
+    # The Owner is never deleted; deactivated by the IdP, it stays deactivated (the IdP's
+    # decision stands; the last-admin guard keeps someone able to administer).
+    (_D, Trigger.SSO_REMOVED_OWNER): Transition.KEEP,
 }
 
 StatusPair = tuple[MemberStatus, MemberStatus | None]  # (status, status_before_deactivation)
@@ -140,6 +142,55 @@ def is_owner(member: ActualMember, policy: TenantPolicy) -> bool:
     return member.role is Role.OWNER or (owner_email is not None and member.email_ci == owner_email)
 
 
+ADMIN_ROLES = frozenset({Role.OWNER, Role.ADMIN})
+
+
+def is_admin(member: ActualMember, policy: TenantPolicy) -> bool:
+    """Who can administer the workspace by logging in: the Owner and members with role admin."""
+    return member.role in ADMIN_ROLES or is_owner(member, policy)
+
+
+def keeps_last_admin(member_id: str | None, seats: frozenset[AdminSeat]) -> bool:
+    """Whether the IdP's deactivation of `member_id` (None: a user not yet a member) is
+    refused so that one active admin stays able to log in and administer the workspace.
+
+    Refused only when no other active admin is kept active by the IdP, and then for one
+    admin alone, chosen the same whatever order the IdP's changes are applied in: the
+    Owner first, else the smallest member id."""
+    if any(seat.idp_active and seat.member_id != member_id for seat in seats):
+        return False
+    if not seats:
+        return True
+    keeper = min(seats, key=lambda seat: (not seat.owner, seat.member_id))
+    return keeper.member_id == member_id
+
+
+LAST_ADMIN_DETAIL = (
+    "the IdP deactivated the workspace's last active admin; they stay active until another"
+    " admin is active"
+)
+
+
+# --- display names ------------------------------------------------------------------
+
+
+def member_display_name(
+    display_name: str | None,
+    formatted: str | None,
+    given_name: str | None,
+    family_name: str | None,
+    user_name: str | None,
+) -> str | None:
+    """The name shown for a SCIM user: `displayName`, else `name.formatted`, else given +
+    family name, else `userName`. IdPs differ in which they send (Google and many Okta
+    apps send only `name.givenName`/`familyName`)."""
+    for candidate in (display_name, formatted):
+        if candidate and candidate.strip():
+            return candidate.strip()
+    parts = " ".join(p.strip() for p in (given_name, family_name) if p and p.strip())
+    return parts or (user_name.strip() if user_name and user_name.strip() else None)
+
+
 # --- rules 6 and 7: what admins cannot do to SCIM-managed things ------------------
 
 
@@ -173,33 +224,45 @@ def check_admin_change_group_members(group: ActualGroup) -> None:
 # --- rule 7: naming SCIM groups ----------------------------------------------------
 
 SCIM_SUFFIX = " (SCIM)"
+# Any spelling an admin could use to pass a native group off as the IdP's: "(SCIM)",
+# "( scim )", "(SCIM 2)" (the numbered names of earlier versions), at the end of the name.
+_RESERVED_SUFFIX = re.compile(r"\(\s*scim(?:\s+[0-9]+)?\s*\)\s*$", re.IGNORECASE)
 
 
-def scim_group_name_variant(display_name: str, n: int) -> str:
-    return f"{display_name}{SCIM_SUFFIX}" if n == 1 else f"{display_name} (SCIM {n})"
+def scim_group_name(display_name: str) -> str:
+    """`"<displayName> (SCIM)"`: the one name an IdP group has in the workspace.
 
-
-def scim_group_name(display_name: str, taken: frozenset[str] | set[str]) -> str:
-    """`"<displayName> (SCIM)"`, or the first free `"<displayName> (SCIM n)"`, n = 2, 3, ...
-
-    `taken` holds lower-cased names; group names are unique case-insensitively.
-    """
-    for n in count(1):
-        candidate = scim_group_name_variant(display_name, n)
-        if candidate.lower() not in taken:
-            return candidate
-    raise AssertionError("unreachable")
+    Never numbered: when the name is taken the planner refuses (`group_name_taken`) rather
+    than inventing "X (SCIM 2)", so the suffix always means one IdP group of that name."""
+    return f"{display_name}{SCIM_SUFFIX}"
 
 
 def is_scim_name_for(name: str, display_name: str) -> bool:
-    """True when `name` is one of the variants for `display_name` (so no rename is due)."""
-    pattern = re.escape(display_name) + r" \(SCIM(?: [0-9]+)?\)"
-    return re.fullmatch(pattern, name) is not None
+    """True when `name` is the workspace name for `display_name` (so no rename is due)."""
+    return name == scim_group_name(display_name)
+
+
+def has_reserved_suffix(name: str) -> bool:
+    return _RESERVED_SUFFIX.search(name) is not None
+
+
+def strip_reserved_suffix(name: str) -> str:
+    return _RESERVED_SUFFIX.sub("", name).rstrip()
 
 
 def name_family(display_name: str) -> str:
-    """The lower-cased stem shared by all variants: names of one family can clash."""
+    """The lower-cased stem of a SCIM group's name: two groups of one family clash."""
     return display_name.lower()
+
+
+def check_scim_group_name_free(name: str, taken: frozenset[str] | set[str]) -> None:
+    """An IdP group whose name another group holds is refused, never renamed around."""
+    if name.lower() in taken:
+        raise RuleViolation(
+            "group_name_taken",
+            f"another group is already named {name!r}; rename one of the two groups in your"
+            " identity provider",
+        )
 
 
 # --- rule 10: groups per IdP -------------------------------------------------------
@@ -252,7 +315,13 @@ def check_accept_invitation(member: ActualMember) -> None:
 
 
 def check_group_name_free(name: str, taken: frozenset[str] | set[str]) -> None:
-    """Group names are unique case-insensitively; `taken` holds other groups' names, lower-cased."""
+    """A native group's name: unique case-insensitively (`taken` holds other groups' names,
+    lower-cased), and never ending in the `(SCIM)` suffix that marks the IdP's groups."""
+    if has_reserved_suffix(name):
+        raise RuleRefusal(
+            "reserved_name",
+            "names ending in (SCIM) are reserved for groups your identity provider manages",
+        )
     if name.lower() in taken:
         raise RuleRefusal("name_taken", f"a group named {name!r} already exists")
 

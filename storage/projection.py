@@ -104,6 +104,7 @@ def user_columns(resource: Mapping[str, Any]) -> dict[str, Any]:
         "display_name": _text(attribute(resource, "displayName")),
         "given_name": _text(attribute(name, "givenName")),
         "family_name": _text(attribute(name, "familyName")),
+        "formatted_name": _text(attribute(name, "formatted")),
         "email_ci": fold(email) if email else None,
         "active": active,
         "has_password": bool(attribute(resource, "password")),

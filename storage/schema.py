@@ -81,6 +81,7 @@ mirror_users = Table(
     Column("display_name", String(320)),
     Column("given_name", String(200)),
     Column("family_name", String(200)),
+    Column("formatted_name", String(320)),  # name.formatted
     Column("email_ci", String(320)),  # the rule-2 email, lower-cased; NULL when none
     Column("active", Boolean, nullable=False, default=True),
     Column("has_password", Boolean, nullable=False, default=False),

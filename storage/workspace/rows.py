@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
+from reconciler import rules
 from reconciler.model import (
     Action,
     ActualMember,
@@ -64,7 +65,18 @@ MEMBER_COLUMNS = [
 ]
 DESIRED_USER_COLUMNS = [
     mirror_users.c[name]
-    for name in ("id", "user_name", "email_ci", "display_name", "active", "has_password", "version")
+    for name in (
+        "id",
+        "user_name",
+        "email_ci",
+        "display_name",
+        "formatted_name",
+        "given_name",
+        "family_name",
+        "active",
+        "has_password",
+        "version",
+    )
 ]
 
 
@@ -87,7 +99,9 @@ def desired_user_from_row(row: Any) -> DesiredUser:
         scim_id=row.id,
         email_ci=row.email_ci,
         email=spelled,
-        display_name=row.display_name,
+        display_name=rules.member_display_name(
+            row.display_name, row.formatted_name, row.given_name, row.family_name, row.user_name
+        ),
         active=bool(row.active),
         has_password=bool(row.has_password),
         version=row.version,

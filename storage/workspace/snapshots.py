@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    and_,
     func,
     or_,
     select,
@@ -25,9 +26,12 @@ from reconciler import rules
 from reconciler.model import (
     ActualGroup,
     ActualMember,
+    AdminSeat,
     DesiredGroup,
     GroupSnapshot,
     IdpKind,
+    MemberStatus,
+    Role,
     TenantPolicy,
     UserSnapshot,
 )
@@ -132,6 +136,9 @@ class SnapshotLoads:
             if holder_users
             else {}
         )
+        admins = self._active_admins_if_needed(
+            tenant_id, [*linked.values(), *held.values()], emails
+        )
         applied = self._applied_versions(tenant_id, "User", keys)
         drift: dict[str, int] = (
             dict(self.conn.execute(user_membership_drift(tenant_id, keys)).tuples().all())
@@ -154,6 +161,7 @@ class SnapshotLoads:
                 released,
                 drift.get(have.id, 0) if have else 0,
                 applied.get(scim_id),
+                admins,
             )
         return snapshots
 
@@ -196,6 +204,40 @@ class SnapshotLoads:
             )
             for scim_id in keys.ids
         }
+
+    def _active_admins_if_needed(
+        self, tenant_id: str, touched: Sequence[ActualMember], emails: set[str]
+    ) -> frozenset[AdminSeat]:
+        """The active admins, read only when a touched member may be one or a user carries
+        the Owner's email (admins are few: a full reconcile's chunks rarely need this)."""
+        owner_ci = self.conn.execute(
+            select(func.lower(tenants.c.owner_email)).where(tenants.c.id == tenant_id)
+        ).scalar()
+        policy = TenantPolicy(tenant_id, owner_email=owner_ci)
+        maybe_new_owner = owner_ci is not None and owner_ci in emails
+        if not maybe_new_owner and not any(rules.is_admin(m, policy) for m in touched):
+            return frozenset()
+        is_admin: ColumnElement[bool] = _m.c.role.in_([r.value for r in rules.ADMIN_ROLES])
+        if owner_ci is not None:
+            is_admin = or_(is_admin, _m.c.email_ci == owner_ci)
+        _u = mirror_users
+        rows = self.conn.execute(
+            select(_m.c.id, _m.c.role, _m.c.email_ci, _m.c.scim_user_id, _u.c.active)
+            .select_from(
+                _m.outerjoin(
+                    _u, and_(_u.c.tenant_id == _m.c.tenant_id, _u.c.id == _m.c.scim_user_id)
+                )
+            )
+            .where(_m.c.tenant_id == tenant_id, _m.c.status == MemberStatus.ACTIVE.value, is_admin)
+        )
+        return frozenset(
+            AdminSeat(
+                row.id,
+                row.role == Role.OWNER.value or row.email_ci == owner_ci,
+                row.scim_user_id is None or bool(row.active),
+            )
+            for row in rows
+        )
 
     def _members(
         self, tenant_id: str, condition: ColumnElement[bool], seen: dict[Any, ActualMember]

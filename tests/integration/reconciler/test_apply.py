@@ -439,16 +439,50 @@ def test_rule_05_idp_delete_removes_the_member_but_never_the_owner(
     assert audit_actions(engine, tenant) == audit_before
 
 
-def test_deactivating_the_owner_is_refused_once(
+def test_deactivating_the_last_active_admin_is_refused_once(
     engine: Engine, tenant: str, mirror: Mirror
 ) -> None:
     apply(engine, tenant, [mirror.user("u0", OWNER)])
     key = mirror.user("u0", OWNER, active=False)
     first = apply(engine, tenant, [key])
-    assert [r.code for r in first.refusals] == ["owner_protected"]
+    assert [r.code for r in first.refusals] == ["last_admin"]
     assert member_rows(engine, tenant)[OWNER].status == "active"
     again = apply(engine, tenant, [key])
     assert again.counts == {} and again.refusals == []
+
+
+def test_finding_3_the_idp_deactivates_the_owner_while_another_admin_is_active(
+    engine: Engine, tenant: str, mirror: Mirror
+) -> None:
+    with unit_of_work(engine) as conn:
+        add_member(conn, tenant, "admin@acme.test", role="admin", password=True)
+    apply(engine, tenant, [mirror.user("u0", OWNER), mirror.user("u9", "admin@acme.test")])
+    owner_off = apply(engine, tenant, [mirror.user("u0", OWNER, active=False)])
+    assert owner_off.refusals == []
+    assert member_rows(engine, tenant)[OWNER].status == "deactivated"
+    admin_off = apply(engine, tenant, [mirror.user("u9", "admin@acme.test", active=False)])
+    assert [r.code for r in admin_off.refusals] == ["last_admin"]  # someone must log in
+    assert member_rows(engine, tenant)["admin@acme.test"].status == "active"
+    with unit_of_work(engine) as conn:
+        sso.remove_sso(SqlAdminStore(conn), tenant_id=tenant, actor="cli")
+    rows = member_rows(engine, tenant)  # the cascade keeps the deactivated Owner
+    assert (rows[OWNER].status, rows["admin@acme.test"].status) == ("deactivated", "active")
+
+
+def test_two_admins_deactivated_in_one_batch_keep_the_owner_whatever_the_order(
+    engine: Engine, tenant: str, mirror: Mirror
+) -> None:
+    with unit_of_work(engine) as conn:
+        add_member(conn, tenant, "admin@acme.test", role="admin", password=True)
+    apply(engine, tenant, [mirror.user("u0", OWNER), mirror.user("u9", "admin@acme.test")])
+    both_off = [
+        mirror.user("u9", "admin@acme.test", active=False),
+        mirror.user("u0", OWNER, active=False),
+    ]
+    outcome = apply(engine, tenant, both_off)
+    rows = member_rows(engine, tenant)
+    assert (rows[OWNER].status, rows["admin@acme.test"].status) == ("active", "deactivated")
+    assert [r.code for r in outcome.refusals] == ["last_admin"]
 
 
 def test_rule_07_scim_groups_naming_renames_and_deletes(
@@ -459,11 +493,14 @@ def test_rule_07_scim_groups_naming_renames_and_deletes(
         ann = member_rows(engine, tenant)["ann@acme.test"].id
         add_native_group(conn, tenant, "Design", [ann], {"/design": "read"})
     apply(engine, tenant, [mirror.group("g1", "Eng", ["u1"])])
-    apply(engine, tenant, [mirror.group("g2", "eng", ["u1"])])  # same name, other IdP group
-    assert group_names(engine, tenant) == {None: "Design", "g1": "Eng (SCIM)", "g2": "eng (SCIM 2)"}
+    clash = apply(engine, tenant, [mirror.group("g2", "eng", ["u1"])])  # same name, other group
+    assert clash.violations[("Group", "g2")].code == "group_name_taken"  # finding 4
+    assert group_names(engine, tenant) == {None: "Design", "g1": "Eng (SCIM)"}
 
     apply(engine, tenant, [mirror.group("g1", "Engineering", ["u1"])])
     assert group_names(engine, tenant)["g1"] == "Engineering (SCIM)"
+    apply(engine, tenant, [mirror.group("g2", "eng", ["u1"])])  # the name is free now
+    assert group_names(engine, tenant)["g2"] == "eng (SCIM)"
 
     outcome = apply(engine, tenant, [mirror.delete_group("g2"), mirror.delete_group("g1")])
     assert outcome.counts["delete_group"] == 2
@@ -546,7 +583,8 @@ def test_rule_11_sso_removal_cascade_row_by_row(
         ("nopw@acme.test", "pending", None),  # no password: pending, needs a new invitation
         ("pw@acme.test", "active", None),  # a password: keeps working
     ]
-    assert open_invitations(engine, tenant) == ["ext@partner.test", "nopw@acme.test"]
+    # ext@ has the invitation its creation opened; nopw@'s is the admin's to send
+    assert open_invitations(engine, tenant) == ["ext@partner.test"]
     assert group_names(engine, tenant) == {None: "Design"}
     assert memberships(engine, tenant) == {
         ("Design", "native@acme.test", "native"),

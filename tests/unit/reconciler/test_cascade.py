@@ -75,9 +75,8 @@ def test_rule_11_sso_removal_cascade() -> None:
             DeleteGroup("g1", "Eng (SCIM)"),  # SCIM groups go
             DeleteMember("off", "off@acme.test"),  # every deactivated member goes
             DeleteMember("off-native", "off-native@acme.test"),
-            UnlinkMember("nopw"),  # no password: pending, with a new invitation
+            UnlinkMember("nopw"),  # no password: pending; an admin sends the invitation
             SetMemberStatus("nopw", PENDING, None),
-            CreateInvitation("nopw", "nopw@acme.test"),
             UnlinkMember("pw"),  # a password: keeps working
         ]
     )
@@ -86,18 +85,14 @@ def test_rule_11_sso_removal_cascade() -> None:
         "delete_member": 2,
         "unlink_member": 2,
         "set_member_status": 1,
-        "create_invitation": 1,
     }
 
 
-def test_a_deactivated_owner_is_kept_unlinked_and_active_again() -> None:
+def test_finding_3_a_deactivated_owner_is_kept_unlinked_and_still_deactivated() -> None:
     owner = member("o", DEACTIVATED, role=Role.OWNER)
-    assert plan_member_sso_removal(POLICY, owner) == [
-        UnlinkMember("o"),
-        SetMemberStatus("o", ACTIVE, None),
-    ]
+    assert plan_member_sso_removal(POLICY, owner) == [UnlinkMember("o")]
     by_email = member("b", DEACTIVATED, scim=False, email="boss@acme.test")
-    assert plan_member_sso_removal(POLICY, by_email) == [SetMemberStatus("b", ACTIVE, None)]
+    assert plan_member_sso_removal(POLICY, by_email) == []
 
 
 def test_an_owner_without_password_stays_active() -> None:
@@ -105,12 +100,13 @@ def test_an_owner_without_password_stays_active() -> None:
     assert plan_member_sso_removal(POLICY, owner) == [UnlinkMember("o")]
 
 
-def test_a_pending_scim_member_stays_pending_unlinked_with_an_invitation() -> None:
+def test_finding_2_the_cascade_sends_no_invitation_itself() -> None:
     pending = member("p", PENDING)
-    assert plan_member_sso_removal(POLICY, pending) == [
-        UnlinkMember("p"),
-        CreateInvitation("p", "p@acme.test"),
-    ]
+    assert plan_member_sso_removal(POLICY, pending) == [UnlinkMember("p")]
+    passwordless = member("a", ACTIVE)
+    assert not any(
+        isinstance(a, CreateInvitation) for a in plan_member_sso_removal(POLICY, passwordless)
+    )
 
 
 def test_native_members_and_groups_are_untouched() -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from reconciler.model import (
     ActualGroup,
     ActualMember,
+    AdminSeat,
     CreateGroup,
     CreateInvitation,
     CreateMember,
@@ -203,25 +206,73 @@ def test_rule_05_idp_delete_removes_the_member_but_never_the_owner() -> None:
     assert user_plan(UserSnapshot("u1", None)) == []
 
 
-def test_the_owner_is_not_deactivated_and_the_refusal_is_recorded_once_per_version() -> None:
+def test_finding_3_the_idp_deactivates_the_owner_like_anyone_else() -> None:
     owner = member(role=Role.OWNER)
-    first = user_plan(UserSnapshot("u1", desired(active=False, version=3), linked=owner))
-    assert [a.code for a in first if isinstance(a, RecordRefusal)] == ["owner_protected"]
+    seats = frozenset({AdminSeat("m1", True, False), AdminSeat("m2", False, True)})
+    snapshot = UserSnapshot("u1", desired(active=False), linked=owner, active_admins=seats)
+    assert user_plan(snapshot) == [SetMemberStatus("m1", DEACTIVATED, ACTIVE)]
+    back = UserSnapshot("u1", desired(), linked=member(DEACTIVATED_OWNER_EMAIL, DEACTIVATED))
+    assert SetMemberStatus("m1", ACTIVE, None) in user_plan(back)
+
+
+DEACTIVATED_OWNER_EMAIL = "boss@acme.test"
+
+
+def test_the_last_active_admin_stays_active_and_the_refusal_is_recorded_once_per_version() -> None:
+    owner = member(role=Role.OWNER)
+    alone = frozenset({AdminSeat("m1", True, False)})
+    first = user_plan(
+        UserSnapshot("u1", desired(active=False, version=3), linked=owner, active_admins=alone)
+    )
+    assert [a.code for a in first if isinstance(a, RecordRefusal)] == ["last_admin"]
     assert not any(isinstance(a, SetMemberStatus) for a in first)
-    again = UserSnapshot("u1", desired(active=False, version=3), linked=owner, applied_version=3)
+    again = UserSnapshot(
+        "u1", desired(active=False, version=3), linked=owner, applied_version=3, active_admins=alone
+    )
     assert user_plan(again) == []
+    # an admin by role is guarded the same way; a plain member never is
+    admin = member(role=Role.ADMIN)
+    assert not any(
+        isinstance(a, SetMemberStatus)
+        for a in user_plan(
+            UserSnapshot("u1", desired(active=False), linked=admin, active_admins=alone)
+        )
+    )
+    plain = UserSnapshot("u1", desired(active=False), linked=member())
+    assert user_plan(plain) == [SetMemberStatus("m1", DEACTIVATED, ACTIVE)]
 
 
-def test_a_member_moving_onto_the_owner_email_is_protected_in_the_same_run() -> None:
+def test_when_every_admin_is_deactivated_the_owner_is_the_one_kept_whatever_the_order() -> None:
+    seats = frozenset({AdminSeat("m1", False, False), AdminSeat("m2", True, False)})
+    admin = UserSnapshot("u1", desired(active=False), linked=member(role=Role.ADMIN))
+    kept_admin = user_plan(replace(admin, active_admins=seats))
+    assert kept_admin == [SetMemberStatus("m1", DEACTIVATED, ACTIVE)]
+    owner = member(role=Role.OWNER, member_id="m2")
+    kept_owner = user_plan(
+        UserSnapshot("u2", desired(active=False, scim_id="u2"), linked=owner, active_admins=seats)
+    )
+    assert not any(isinstance(a, SetMemberStatus) for a in kept_owner)
+
+
+def test_a_member_moving_onto_the_owner_email_is_guarded_in_the_same_run() -> None:
     snapshot = UserSnapshot("u1", desired("boss@acme.test", active=False), linked=member())
     actions = user_plan(snapshot)
     assert not any(isinstance(a, SetMemberStatus) for a in actions)  # the next run agrees
     assert UpdateMemberProfile("m1", "boss@acme.test", "Ann", False) in actions
 
 
-def test_a_new_user_with_the_owner_email_is_never_created_deactivated() -> None:
-    actions = user_plan(UserSnapshot("u1", desired("boss@acme.test", active=False)))
-    assert actions[0] == CreateMember("new1", "u1", "boss@acme.test", "Ann", ACTIVE, None, False)
+def test_a_new_user_with_the_owner_email_is_created_deactivated_when_another_admin_is_active() -> (
+    None
+):
+    alone = user_plan(UserSnapshot("u1", desired("boss@acme.test", active=False)))
+    assert alone[0] == CreateMember("new1", "u1", "boss@acme.test", "Ann", ACTIVE, None, False)
+    other = UserSnapshot(
+        "u1",
+        desired("boss@acme.test", active=False),
+        active_admins=frozenset({AdminSeat("m9", False, True)}),
+    )
+    created = user_plan(other)[0]
+    assert isinstance(created, CreateMember) and created.status is DEACTIVATED
 
 
 # --- groups: rules 7 and 10 ----------------------------------------------------------------
@@ -244,10 +295,14 @@ def test_scim_groups_are_created_with_the_suffix_and_synced() -> None:
     ]
 
 
-def test_a_taken_scim_name_gets_a_numbered_variant() -> None:
+def test_finding_4_a_taken_scim_name_is_refused_not_numbered() -> None:
     taken = frozenset({"eng (scim)"})
-    actions = plan_group(POLICY, group_snapshot(taken=taken), lambda: "w1")
-    assert actions[0] == CreateGroup("w1", "g1", "Eng (SCIM 2)")
+    with pytest.raises(RuleViolation) as refused:
+        plan_group(POLICY, group_snapshot(taken=taken), lambda: "w1")
+    assert refused.value.code == "group_name_taken"
+    renamed = group_snapshot("Eng", ActualGroup("w1", "Ops (SCIM)", "g1"), taken | {"ops (scim)"})
+    with pytest.raises(RuleViolation, match="group_name_taken"):
+        plan_group(POLICY, renamed)
 
 
 def test_an_idp_rename_renames_the_group_keeping_the_suffix() -> None:
@@ -256,8 +311,10 @@ def test_an_idp_rename_renames_the_group_keeping_the_suffix() -> None:
     assert plan_group(POLICY, snapshot) == [RenameGroup("w1", "Engineering (SCIM)")]
 
 
-def test_a_numbered_variant_is_in_step_and_membership_drift_is_synced() -> None:
-    actual = ActualGroup("w1", "Eng (SCIM 2)", "g1")
+def test_a_numbered_name_of_old_is_renamed_and_membership_drift_is_synced() -> None:
+    old = ActualGroup("w1", "Eng (SCIM 2)", "g1")
+    assert plan_group(POLICY, group_snapshot(actual=old)) == [RenameGroup("w1", "Eng (SCIM)")]
+    actual = ActualGroup("w1", "Eng (SCIM)", "g1")
     assert plan_group(POLICY, group_snapshot(actual=actual)) == []
     assert plan_group(POLICY, group_snapshot(actual=actual, drift=5)) == [SyncGroupMembers("w1")]
 

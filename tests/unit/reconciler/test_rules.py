@@ -11,6 +11,7 @@ from reconciler.errors import RuleRefusal
 from reconciler.model import (
     ActualGroup,
     ActualMember,
+    AdminSeat,
     IdpKind,
     MemberStatus,
     Role,
@@ -107,7 +108,7 @@ def test_admins_cannot_delete_the_owner() -> None:
 
 
 def test_rule_07_scim_groups_are_suffixed_and_locked_for_admins() -> None:
-    assert rules.scim_group_name("Engineering", frozenset()) == "Engineering (SCIM)"
+    assert rules.scim_group_name("Engineering") == "Engineering (SCIM)"
     scim_group = ActualGroup("g", "Engineering (SCIM)", scim_group_id="G1")
     native = ActualGroup("n", "Engineering")
     for check in (
@@ -119,31 +120,70 @@ def test_rule_07_scim_groups_are_suffixed_and_locked_for_admins() -> None:
         assert refusal_code(check, native) is None
 
 
-def test_clashing_scim_names_get_the_next_free_number() -> None:
-    taken = frozenset({"eng (scim)", "eng (scim 2)"})
-    assert rules.scim_group_name("Eng", taken) == "Eng (SCIM 3)"
-    assert rules.scim_group_name("Eng", frozenset({"eng (scim 2)"})) == "Eng (SCIM)"
+def test_finding_4_a_taken_scim_name_is_refused_never_numbered() -> None:
+    with pytest.raises(RuleViolation) as refused:
+        rules.check_scim_group_name_free("Eng (SCIM)", frozenset({"eng (scim)"}))
+    assert refused.value.code == "group_name_taken"
+    assert "identity provider" in refused.value.detail
+    rules.check_scim_group_name_free("Eng (SCIM)", frozenset({"eng (scim 2)", "eng"}))
 
 
-@given(
-    display=st.text(min_size=1, max_size=30),
-    taken=st.sets(st.text(max_size=40), max_size=5),
-    clashes=st.integers(min_value=0, max_value=4),
+@pytest.mark.parametrize(
+    "name", ["Eng (SCIM)", "Eng (scim)", "Eng ( SCIM )", "Eng (SCIM 2)", "Eng (SCIM)  "]
 )
-def test_a_scim_name_is_free_and_recognised_as_its_groups(
-    display: str, taken: set[str], clashes: int
-) -> None:
-    taken |= {rules.scim_group_name_variant(display, n).lower() for n in range(1, clashes + 1)}
-    name = rules.scim_group_name(display, frozenset(taken))
-    assert name.lower() not in taken
+def test_finding_4_native_group_names_cannot_end_in_the_scim_suffix(name: str) -> None:
+    assert refusal_code(rules.check_group_name_free, name, frozenset()) == "reserved_name"
+
+
+@pytest.mark.parametrize("name", ["Eng", "SCIM admins", "Eng (SCIM) team", "Eng (SCIMS)"])
+def test_other_native_group_names_are_allowed(name: str) -> None:
+    assert refusal_code(rules.check_group_name_free, name, frozenset()) is None
+
+
+@given(display=st.text(min_size=1, max_size=30))
+def test_a_scim_name_is_recognised_as_its_groups_and_is_reserved(display: str) -> None:
+    name = rules.scim_group_name(display)
     assert rules.is_scim_name_for(name, display)
+    assert rules.has_reserved_suffix(name)
 
 
 def test_a_renamed_display_name_is_not_recognised() -> None:
-    assert rules.is_scim_name_for("Eng (SCIM 2)", "Eng")
+    assert not rules.is_scim_name_for("Eng (SCIM 2)", "Eng")  # numbered names are gone
     assert not rules.is_scim_name_for("Eng (SCIM)", "Engineering")
     assert not rules.is_scim_name_for("eng (SCIM)", "Eng")  # a case change is a rename
     assert not rules.is_scim_name_for("Eng", "Eng")
+
+
+@pytest.mark.parametrize(
+    ("attributes", "shown"),
+    [
+        (("Ann B", "Ann Formatted", "Ann", "Berg", "ann@x.test"), "Ann B"),
+        ((None, "Ms Ann Berg", "Ann", "Berg", "ann@x.test"), "Ms Ann Berg"),
+        ((None, None, "Ann", "Berg", "ann@x.test"), "Ann Berg"),  # Google's shape
+        ((" ", "", None, "Berg", "ann@x.test"), "Berg"),
+        ((None, None, None, None, "ann@x.test"), "ann@x.test"),
+    ],
+)
+def test_finding_5_display_name_falls_back_through_the_scim_name_attributes(
+    attributes: tuple[str | None, ...], shown: str
+) -> None:
+    assert rules.member_display_name(*attributes) == shown
+
+
+def test_the_last_active_admin_is_recognised() -> None:
+    me, other_off, other_on = (
+        AdminSeat("m1", False, False),
+        AdminSeat("m2", False, False),
+        AdminSeat("m3", False, True),
+    )
+    assert rules.keeps_last_admin("m1", frozenset({me}))
+    assert rules.keeps_last_admin(None, frozenset())
+    assert not rules.keeps_last_admin("m1", frozenset({me, other_on}))
+    assert rules.keeps_last_admin("m1", frozenset({me, other_off}))  # smallest id kept
+    assert not rules.keeps_last_admin("m2", frozenset({me, other_off}))
+    assert rules.is_admin(member(role=Role.ADMIN), POLICY)
+    assert rules.is_admin(member(email="Boss@acme.test"), POLICY)
+    assert not rules.is_admin(member(), POLICY)
 
 
 def test_rule_10_google_workspace_provisions_users_only() -> None:
@@ -176,7 +216,7 @@ def test_a_stranger_cannot_log_in() -> None:
         ((ACTIVE, None), rules.Trigger.IDP_INACTIVE, (DEACTIVATED, ACTIVE)),  # the IdP
         ((DEACTIVATED, PENDING), rules.Trigger.IDP_ACTIVE, (PENDING, None)),
         ((ACTIVE, None), rules.Trigger.SSO_REMOVED_PASSWORDLESS, (PENDING, None)),  # rule 11
-        ((DEACTIVATED, ACTIVE), rules.Trigger.SSO_REMOVED_OWNER, (ACTIVE, None)),
+        ((DEACTIVATED, ACTIVE), rules.Trigger.SSO_REMOVED_OWNER, (DEACTIVATED, ACTIVE)),
         ((ACTIVE, None), rules.Trigger.SSO_REMOVED, (ACTIVE, None)),
     ],
 )

@@ -57,7 +57,7 @@ def test_attribute_names_are_case_insensitive() -> None:
     user = {
         "USERNAME": "BJensen",
         "Emails": [{"Value": "BJ@Example.com", "PRIMARY": True, "Type": "Work"}],
-        "NAME": {"GivenName": "Barbara", "familyname": "Jensen"},
+        "NAME": {"GivenName": "Barbara", "familyname": "Jensen", "Formatted": "Ms B Jensen"},
         "ExternalID": "abc",
         "displayname": "Babs",
         "Active": False,
@@ -70,6 +70,7 @@ def test_attribute_names_are_case_insensitive() -> None:
         "display_name": "Babs",
         "given_name": "Barbara",
         "family_name": "Jensen",
+        "formatted_name": "Ms B Jensen",
         "email_ci": "bj@example.com",
         "active": False,
         "has_password": False,

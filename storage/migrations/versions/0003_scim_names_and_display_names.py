@@ -1,7 +1,7 @@
 """(SCIM) names reserved for the IdP's groups; name.formatted kept for display names
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 
 Data: names before this revision could break the rules that start here, so they are
 rewritten once, each rename audited (actor "migration"):
@@ -24,8 +24,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 

@@ -1,6 +1,6 @@
-"""Revision 0002 rewrites names that broke the (SCIM) rule and fills display names.
+"""Revision 0003 rewrites names that broke the (SCIM) rule and fills display names.
 
-A database at revision 0001 holds what earlier versions could make: a native group
+A database at revision 0002 holds what earlier versions could make: a native group
 faking the suffix, an IdP group numbered "(SCIM 2)", members without a name.
 """
 
@@ -33,12 +33,12 @@ T = "t1"
 def old_database(tmp_path: Path) -> Iterator[str]:
     if EXTERNAL_DB:
         url = _fresh_postgres_database(EXTERNAL_DB)
-        upgrade(url, "0001")
+        upgrade(url, "0002")
         yield url
         _drop_postgres_database(EXTERNAL_DB, url)
     else:
         url = f"sqlite:///{tmp_path / 'old.db'}"
-        upgrade(url, "0001")
+        upgrade(url, "0002")
         yield url
 
 

@@ -81,6 +81,8 @@ class WriterGate:
                 nap = min(nap * 2, _LONGEST_NAP)
 
 
+LOCK_SUFFIX = ".writer-lock"  # beside the database file, so a missing var dir shows here
+
 _GATES: dict[str, WriterGate] = {}
 _GATES_LOCK = threading.Lock()
 
@@ -92,7 +94,7 @@ def gate_for(database: str | None) -> WriterGate | None:
     path = os.path.realpath(database)
     with _GATES_LOCK:
         if path not in _GATES:
-            _GATES[path] = WriterGate(f"{path}.writer-lock")
+            _GATES[path] = WriterGate(f"{path}{LOCK_SUFFIX}")
         return _GATES[path]
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import structlog
 
+QUIET_LIBRARIES = ("alembic", "httpx", "httpcore")
 _SECRET_KEYS = re.compile(r"(token|password|secret|authorization|signature)", re.IGNORECASE)
 
 
@@ -23,16 +24,40 @@ def _redact_secrets(
     return event_dict
 
 
-def configure_logging(log_format: str = "auto", level: str = "INFO") -> None:
+def _exception_type_only(
+    _: Any, __: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Without tracebacks a logged exception is its type: its message may hold user data."""
+    exc_info = event_dict.pop("exc_info", None)
+    if exc_info:
+        if exc_info is True:
+            exc_info = sys.exc_info()
+        if isinstance(exc_info, BaseException):
+            event_dict["exception_type"] = type(exc_info).__name__
+        elif isinstance(exc_info, tuple) and exc_info[0] is not None:
+            event_dict["exception_type"] = exc_info[0].__name__
+    return event_dict
+
+
+def configure_logging(
+    log_format: str = "auto", level: str = "INFO", tracebacks: bool = True
+) -> None:
+    """`tracebacks=False` (the CLI without --debug) logs an exception's type only.
+
+    Tracebacks are always plain: structlog's default pretty printer shows every frame's
+    local variables, which hold live tokens and user data."""
     use_json = log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
     renderer: Any = (
-        structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()
+        structlog.processors.JSONRenderer()
+        if use_json
+        else structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
     )
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _redact_secrets,
+        *([] if tracebacks else [_exception_type_only]),
     ]
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, renderer],
@@ -54,3 +79,6 @@ def configure_logging(log_format: str = "auto", level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # Libraries' success chatter ("Context impl SQLiteImpl.") only when debugging.
+    for chatty in QUIET_LIBRARIES:
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))

@@ -2,22 +2,19 @@
 
 The operations call the same services as the admin API (reconciler/workspaces.py,
 sso.py) in one unit of work, with "cli" as the audit log's actor, so both refuse
-and audit the same things. A refusal prints its reason (with `--json`:
-`{"error": code, "detail": ...}`) and exits 1.
+and audit the same things. Errors, refusals included, are reported by the CLI's one
+error layer (worker/cli/errors.py).
 """
 
 from __future__ import annotations
 
-import json
 import secrets
-from collections.abc import Callable
 from typing import Any
 
 import click
 
 from events.rate_limit import Limit, limit_for
 from reconciler import sso, workspaces
-from reconciler.errors import Refusal, error_code
 from storage import tenants
 from storage.db import unit_of_work
 from storage.tenants import TOKEN_PREFIX
@@ -54,26 +51,23 @@ def register(main: click.Group) -> None:
     ) -> None:
         """Create a workspace with SSO configured; prints its id and admin token (shown once)."""
 
-        def go() -> None:
-            with admin_unit_of_work(get_engine()) as store:
-                created = workspaces.create_workspace(
-                    store,
-                    name=name,
-                    sso_domains=sso_domains,
-                    idp=idp,
-                    owner_email=owner_email,
-                    actor=ACTOR,
-                )
-            emit(
-                created,
-                as_json,
-                lambda d: (
-                    f"tenant {d.id} created ({d.name}, idp {d.idp})\n"
-                    f"admin token (shown once): {d.admin_token}"
-                ),
+        with admin_unit_of_work(get_engine()) as store:
+            created = workspaces.create_workspace(
+                store,
+                name=name,
+                sso_domains=sso_domains,
+                idp=idp,
+                owner_email=owner_email,
+                actor=ACTOR,
             )
-
-        _run(go, as_json)
+        emit(
+            created,
+            as_json,
+            lambda d: (
+                f"tenant {d.id} created ({d.name}, idp {d.idp})\n"
+                f"admin token (shown once): {d.admin_token}"
+            ),
+        )
 
     @tenant.command("rotate-admin-token")
     @click.argument("tenant_id")
@@ -81,16 +75,13 @@ def register(main: click.Group) -> None:
     def tenant_rotate_admin(tenant_id: str, as_json: bool) -> None:
         """Replace the admin token; the old one stops working at once."""
 
-        def go() -> None:
-            with admin_unit_of_work(get_engine()) as store:
-                issued = workspaces.rotate_admin_token(store, tenant_id=tenant_id, actor=ACTOR)
-            emit(
-                {"id": tenant_id, "admin_token": issued.token},
-                as_json,
-                lambda d: f"admin token (shown once): {d['admin_token']}",
-            )
-
-        _run(go, as_json)
+        with admin_unit_of_work(get_engine()) as store:
+            issued = workspaces.rotate_admin_token(store, tenant_id=tenant_id, actor=ACTOR)
+        emit(
+            {"id": tenant_id, "admin_token": issued.token},
+            as_json,
+            lambda d: f"admin token (shown once): {d['admin_token']}",
+        )
 
     @tenant.command("limits")
     @click.argument("tenant_id")
@@ -107,33 +98,30 @@ def register(main: click.Group) -> None:
     ) -> None:
         """Show or set the tenant's rate limit (SCIM and webhooks share it)."""
 
-        def go() -> None:
-            given = {"rate_limit_per_second": per_second, "rate_limit_burst": burst}
-            changes: dict[str, Any] = dict.fromkeys(given) if reset else {}  # None: remove
-            changes.update({k: v for k, v in given.items() if v is not None})
-            with unit_of_work(get_engine()) as conn:
-                if changes:
-                    tenants.set_options(conn, tenant_id, changes)
-                found = tenants.get(conn, tenant_id)
-            settings = get_settings()
-            defaults = Limit(settings.rate_limit_per_second, settings.rate_limit_burst)
-            limit = limit_for(found.options, defaults)
-            data = {
-                "id": tenant_id,
-                "per_second": limit.per_second if limit else None,
-                "burst": limit.burst if limit else None,
-            }
-            emit(
-                data,
-                as_json,
-                lambda d: (
-                    "no rate limit"
-                    if d["per_second"] is None
-                    else f"{d['per_second']:g} requests/s, bursts of {d['burst']}"
-                ),
-            )
-
-        _run(go, as_json)
+        given = {"rate_limit_per_second": per_second, "rate_limit_burst": burst}
+        changes: dict[str, Any] = dict.fromkeys(given) if reset else {}  # None: remove
+        changes.update({k: v for k, v in given.items() if v is not None})
+        with unit_of_work(get_engine()) as conn:
+            if changes:
+                tenants.set_options(conn, tenant_id, changes)
+            found = tenants.get(conn, tenant_id)
+        settings = get_settings()
+        defaults = Limit(settings.rate_limit_per_second, settings.rate_limit_burst)
+        limit = limit_for(found.options, defaults)
+        data = {
+            "id": tenant_id,
+            "per_second": limit.per_second if limit else None,
+            "burst": limit.burst if limit else None,
+        }
+        emit(
+            data,
+            as_json,
+            lambda d: (
+                "no rate limit"
+                if d["per_second"] is None
+                else f"{d['per_second']:g} requests/s, bursts of {d['burst']}"
+            ),
+        )
 
     @main.command("operator-token")
     @_json_option
@@ -166,14 +154,14 @@ def register(main: click.Group) -> None:
     @_json_option
     def scim_enable(tenant_id: str, as_json: bool) -> None:
         """Enable SCIM (needs SSO, refused when already on); prints the bearer token once."""
-        _run(lambda: _scim_token(tenant_id, sso.enable_scim, as_json), as_json)
+        _scim_token(tenant_id, sso.enable_scim, as_json)
 
     @scim.command("rotate-token")
     @click.argument("tenant_id")
     @_json_option
     def scim_rotate(tenant_id: str, as_json: bool) -> None:
         """Replace the SCIM bearer token; the old one stops working at once."""
-        _run(lambda: _scim_token(tenant_id, sso.rotate_scim_token, as_json), as_json)
+        _scim_token(tenant_id, sso.rotate_scim_token, as_json)
 
     @main.group("sso")
     def sso_commands() -> None:
@@ -185,29 +173,13 @@ def register(main: click.Group) -> None:
     def sso_remove(tenant_id: str, as_json: bool) -> None:
         """Remove SSO, and with it SCIM: runs the cascade of workspace rule 11."""
 
-        def go() -> None:
-            with admin_unit_of_work(get_engine()) as store:
-                report = sso.remove_sso(store, tenant_id=tenant_id, actor=ACTOR)
-            emit(
-                report,
-                as_json,
-                lambda d: (
-                    f"SSO and SCIM removed; {d.tokens_revoked} SCIM token(s) revoked; "
-                    f"cascade: {d.counts or 'nothing to change'}"
-                ),
-            )
-
-        _run(go, as_json)
-
-
-def _run(action: Callable[[], None], as_json: bool) -> None:
-    """Runs `action`; a refusal prints its code and reason and exits 1."""
-    try:
-        action()
-    except Refusal as exc:
-        code = error_code(exc)
-        if as_json:
-            click.echo(json.dumps({"error": code, "detail": exc.detail}))
-        else:
-            click.echo(f"Error: {exc.detail} ({code})", err=True)
-        raise click.exceptions.Exit(1) from None
+        with admin_unit_of_work(get_engine()) as store:
+            report = sso.remove_sso(store, tenant_id=tenant_id, actor=ACTOR)
+        emit(
+            report,
+            as_json,
+            lambda d: (
+                f"SSO and SCIM removed; {d.tokens_revoked} SCIM token(s) revoked; "
+                f"cascade: {d.counts or 'nothing to change'}"
+            ),
+        )

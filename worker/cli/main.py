@@ -8,14 +8,28 @@ import click
 
 from storage.migrate import upgrade
 from worker.celery_app import QUEUE, app
+from worker.cli.errors import EXIT_CODES_HELP, ScimsyncGroup
 from worker.cli.output import emit, json_option
+from worker.logging import configure_logging
 from worker.runner import ensure_embedded_redis, run_all
 from worker.settings import get_settings
 
 
-@click.group()
-def main() -> None:
+@click.group(cls=ScimsyncGroup, epilog=EXIT_CODES_HELP)
+@click.version_option(package_name="scim-sync", prog_name="scimsync")
+@click.option("--debug", is_flag=True, help="Log at DEBUG; on an error, print the traceback.")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
     """scim-sync: keep a workspace in step with its identity provider."""
+    # Every command logs through the project's set-up: without it structlog would print
+    # rich tracebacks with local variables (tokens, mirrors) for any logged exception.
+    debug = debug or bool((ctx.obj or {}).get("debug"))
+    settings = get_settings()
+    configure_logging(
+        settings.log_format,
+        "DEBUG" if debug else settings.log_level,
+        tracebacks=debug,
+    )
 
 
 @main.command()

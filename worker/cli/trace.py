@@ -14,7 +14,6 @@ import click
 from reconciler import trace as core
 from storage import trace
 from storage.db import unit_of_work
-from worker.cli.admin import _run
 from worker.cli.output import emit, json_option
 from worker.connections import get_engine
 
@@ -53,9 +52,6 @@ def register(main: click.Group) -> None:
         """What happened to a person or group: every IdP request, what the workspace did and
         why, refusals, reconcile repairs and admin actions, oldest first."""
 
-        def go() -> None:
-            with unit_of_work(get_engine(), write=False) as conn:
-                found = core.page(trace.trace(conn, tenant_id, who), cursor, limit)
-            emit(as_data(tenant_id, found), as_json, human)
-
-        _run(go, as_json)
+        with unit_of_work(get_engine(), write=False) as conn:
+            found = core.page(trace.trace(conn, tenant_id, who), cursor, limit)
+        emit(as_data(tenant_id, found), as_json, human)

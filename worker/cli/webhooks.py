@@ -12,7 +12,6 @@ from typing import Any
 import click
 from sqlalchemy import update
 
-from reconciler.errors import Refusal
 from storage import tenants
 from storage.clock import utcnow
 from storage.db import unit_of_work
@@ -24,14 +23,6 @@ from worker.settings import get_settings
 
 def _json_option(f: Any) -> Any:
     return click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")(f)
-
-
-def _run(action: Any) -> None:
-
-    try:
-        action()
-    except Refusal as exc:
-        raise click.ClickException(exc.detail) from None
 
 
 def register(main: click.Group) -> None:
@@ -46,28 +37,25 @@ def register(main: click.Group) -> None:
     def create_secret(tenant_id: str, as_json: bool) -> None:
         """Issue a new webhook secret; existing ones keep working until revoked."""
 
-        def go() -> None:
-            with unit_of_work(get_engine()) as conn:
-                tenants.get(conn, tenant_id)
-                issued = tenants.issue_token(conn, tenant_id, "webhook", keep_secret=True)
-            base = f"{get_settings().base_url}/hooks/v1/{tenant_id}"
-            data = {
-                "id": issued.id,
-                "secret": issued.token,
-                "events_url": f"{base}/events",
-                "okta_url": f"{base}/okta",
-            }
-            emit(
-                data,
-                as_json,
-                lambda d: (
-                    f"webhook secret (shown once): {d['secret']}\n"
-                    f"signed events: POST {d['events_url']}\n"
-                    f"Okta Event Hook URL: {d['okta_url']} (Authorization header: the secret)"
-                ),
-            )
-
-        _run(go)
+        with unit_of_work(get_engine()) as conn:
+            tenants.get(conn, tenant_id)
+            issued = tenants.issue_token(conn, tenant_id, "webhook", keep_secret=True)
+        base = f"{get_settings().base_url}/hooks/v1/{tenant_id}"
+        data = {
+            "id": issued.id,
+            "secret": issued.token,
+            "events_url": f"{base}/events",
+            "okta_url": f"{base}/okta",
+        }
+        emit(
+            data,
+            as_json,
+            lambda d: (
+                f"webhook secret (shown once): {d['secret']}\n"
+                f"signed events: POST {d['events_url']}\n"
+                f"Okta Event Hook URL: {d['okta_url']} (Authorization header: the secret)"
+            ),
+        )
 
     @webhook.command("revoke-secrets")
     @click.argument("tenant_id")
@@ -81,19 +69,16 @@ def register(main: click.Group) -> None:
     def revoke_secrets(tenant_id: str, keep_id: str | None, as_json: bool) -> None:
         """Revoke the workspace's webhook secrets, all of them or all but --keep."""
 
-        def go() -> None:
-            with unit_of_work(get_engine()) as conn:
-                tenants.get(conn, tenant_id)
-                live = (
-                    (api_tokens.c.tenant_id == tenant_id)
-                    & (api_tokens.c.kind == "webhook")
-                    & api_tokens.c.revoked_at.is_(None)
-                )
-                if keep_id:
-                    live &= api_tokens.c.id != keep_id
-                revoked = conn.execute(
-                    update(api_tokens).where(live).values(revoked_at=utcnow())
-                ).rowcount
-            emit({"revoked": revoked}, as_json, lambda d: f"{d['revoked']} secret(s) revoked")
-
-        _run(go)
+        with unit_of_work(get_engine()) as conn:
+            tenants.get(conn, tenant_id)
+            live = (
+                (api_tokens.c.tenant_id == tenant_id)
+                & (api_tokens.c.kind == "webhook")
+                & api_tokens.c.revoked_at.is_(None)
+            )
+            if keep_id:
+                live &= api_tokens.c.id != keep_id
+            revoked = conn.execute(
+                update(api_tokens).where(live).values(revoked_at=utcnow())
+            ).rowcount
+        emit({"revoked": revoked}, as_json, lambda d: f"{d['revoked']} secret(s) revoked")

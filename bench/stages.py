@@ -1,0 +1,325 @@
+"""`python -m bench.stages [--backend sqlite|postgres ...] [--requests N] [--rounds R]`.
+
+Where the CPU time of one SCIM write goes, stage by stage: `POST /Users` (a new user)
+and a group `PATCH` adding one member, one request at a time, on each backend. The
+app is the real one (`events.app.create_app`) behind uvicorn's real HTTP protocol
+(httptools), fed through an in-memory transport, on a private database and Redis
+(bench/harness.py). Figures are CPU time of this process (bench/stage_clock.py): a
+busy machine barely changes them, where it would change a rate or a latency several
+times over. The database's and Redis' own CPU is not in them; the statement and round
+trip counts stand for it.
+
+Each round sends N requests bare (the total CPU per request, `process_time`), then N
+instrumented (the stages, and the counts). Prints a Markdown table; `--json PATH`
+keeps the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from bench.stage_clock import RoundTrips, StageClock, instrument, timed
+
+REQUESTS, ROUNDS, GROUPS = 200, 5, 50
+STAGE_ORDER = (
+    "http parse",
+    "body read",
+    "body checks",
+    "auth",
+    "sql (auth)",
+    "rate limit",
+    "write logic",
+    "validation",
+    "patch apply",
+    "sql (write logic)",
+    "audit",
+    "sql (audit)",
+    "commit",
+    "publish",
+    "render",
+    "sql (render)",
+    "serialise",
+    "http write",
+    "metrics",
+    "pool pre-ping",
+)
+
+
+class _Transport(asyncio.Transport):
+    """A client connection in memory: hands the request to uvicorn's protocol and
+    resolves `waiter` once the whole response has been written."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.buffer = bytearray()
+        self.waiter: asyncio.Future[tuple[int, bytes]] | None = None
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 50000)}.get(
+            name, default
+        )
+
+    def write(self, data: Any) -> None:
+        self.buffer += data
+        head_end = self.buffer.find(b"\r\n\r\n")
+        if head_end < 0 or self.waiter is None:
+            return
+        head = bytes(self.buffer[:head_end]).decode("latin-1").split("\r\n")
+        length = 0
+        for line in head[1:]:
+            name, _, value = line.partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        if len(self.buffer) >= head_end + 4 + length:
+            body = bytes(self.buffer[head_end + 4 : head_end + 4 + length])
+            status = int(head[0].split()[1])
+            del self.buffer[: head_end + 4 + length]
+            self.waiter.set_result((status, body))
+            self.waiter = None
+
+    def is_closing(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+@dataclass
+class Client:
+    protocol: Any
+    transport: _Transport
+    tenant_id: str
+    token: str
+
+    async def get(self, path: str) -> tuple[int, Any]:
+        """A request outside the SCIM API (`/healthz`): the framework's own cost."""
+        return await self._exchange(f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
+
+    async def send(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+        payload = json.dumps(body).encode()
+        head = (
+            f"{method} /scim/v2/{self.tenant_id}{path} HTTP/1.1\r\nHost: bench\r\n"
+            f"Authorization: Bearer {self.token}\r\nContent-Type: application/scim+json\r\n"
+            f"Content-Length: {len(payload)}\r\n\r\n"
+        )
+        return await self._exchange(head.encode() + payload)
+
+    async def _exchange(self, raw: bytes) -> tuple[int, Any]:
+        waiter = asyncio.get_running_loop().create_future()
+        self.transport.waiter = waiter
+        self.protocol.data_received(raw)
+        status, answer = await waiter
+        return status, json.loads(answer) if answer else None
+
+
+@dataclass
+class Figures:
+    """One kind of request over every round."""
+
+    bare: list[float] = field(default_factory=list)  # CPU s per request, per bare round
+    instrumented: list[float] = field(default_factory=list)
+    stages: Counter[str] = field(default_factory=Counter)  # CPU s summed over requests
+    sql: Counter[str] = field(default_factory=Counter)
+    redis: int = 0
+    requests: int = 0  # instrumented requests
+
+    def as_json(self) -> dict[str, Any]:
+        n = max(self.requests, 1)
+        return {
+            "cpu_us_per_request": statistics.median(self.bare) * 1e6,
+            "cpu_us_per_request_rounds": [x * 1e6 for x in self.bare],
+            "instrumented_us_per_request": statistics.median(self.instrumented) * 1e6,
+            "stages_us": {k: v / n * 1e6 for k, v in self.stages.items()},
+            "sql_per_request": {k: v / n for k, v in self.sql.items()},
+            "redis_round_trips_per_request": self.redis / n,
+        }
+
+
+async def _timed_round(
+    requests: list[Callable[[], Any]], expect: int, clock: StageClock | None = None
+) -> float:
+    """CPU seconds per request of the whole process over `requests`, sent one by one."""
+    started = time.process_time()
+    for request in requests:
+        status, body = await request()
+        if status != expect:
+            raise RuntimeError(f"expected {expect}, got {status}: {body}")
+    return (time.process_time() - started) / len(requests)
+
+
+async def _profile(backend: str, n: int, rounds: int, root: Path) -> dict[str, Any]:
+    from bench.harness import stack
+
+    with stack(backend, root) as world:
+        tenant = world.create_tenant(idp="okta")
+        os.environ.update(
+            {
+                k: v
+                for k, v in world.service_env().items()
+                if k.startswith("SCIMSYNC_") and k != "SCIMSYNC_API_WORKERS"
+            }
+        )
+        os.environ["SCIMSYNC_REDIS_URL"] = world.redis_url
+        # Imported once the settings point at the private database and Redis.
+        import uvicorn
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+        from uvicorn.server import ServerState
+
+        from bench.payloads import add_members_patch, group_body, user_body
+        from events.app import build_runtime, create_app
+        from worker.settings import get_settings
+
+        clock, counts = StageClock(), RoundTrips()
+        runtime = build_runtime(get_settings())
+        runtime = replace(runtime, publish=timed(clock, "publish", runtime.publish))
+        app = create_app(runtime)
+        config = uvicorn.Config(app, http="httptools", lifespan="off", access_log=False)
+        config.load()
+        protocol = HttpToolsProtocol(config, ServerState(), {})
+        transport = _Transport()
+        protocol.connection_made(transport)
+        client = Client(protocol, transport, tenant.id, tenant.token)
+        async with app.router.lifespan_context(app):
+            groups = []
+            for g in range(GROUPS):
+                status, body = await client.send("POST", "/Groups", group_body(g))
+                assert status == 201, body
+                groups.append(body["id"])
+            counter = iter(range(10**9))
+            created: list[str] = []
+
+            async def post_user() -> tuple[int, Any]:
+                status, body = await client.send("POST", "/Users", user_body(next(counter)))
+                if status == 201:
+                    created.append(body["id"])
+                return status, body
+
+            def patch_group(i: int, user_id: str) -> Callable[[], Any]:
+                path = f"/Groups/{groups[i % GROUPS]}"
+                return lambda: client.send("PATCH", path, add_members_patch([user_id]))
+
+            await _timed_round([post_user] * 50, 201)  # warm up: caches, pools, threads
+            await _timed_round([patch_group(i, u) for i, u in enumerate(created[:50])], 200)
+            healthz = lambda: client.get("/healthz")  # noqa: E731
+            figures = {"POST /Users": Figures(), "PATCH /Groups (add 1 member)": Figures()}
+            floor = [await _timed_round([healthz] * n, 200) for _ in range(rounds)]
+            for _ in range(rounds):
+                for name, expect in (("POST /Users", 201), ("PATCH /Groups (add 1 member)", 200)):
+                    fig = figures[name]
+                    for instrumented in (False, True):
+                        if name.startswith("POST"):
+                            batch = [post_user] * n
+                        else:
+                            fresh, created[:] = created[-n:], created[:-n]
+                            batch = [patch_group(i, u) for i, u in enumerate(fresh)]
+                        if not instrumented:
+                            fig.bare.append(await _timed_round(batch, expect))
+                            continue
+                        clock.reset()
+                        counts.reset()
+                        with instrument(clock, counts, runtime.engine):
+                            fig.instrumented.append(await _timed_round(batch, expect))
+                        fig.stages.update(clock.cpu)
+                        fig.sql.update(counts.sql)
+                        fig.redis += counts.redis
+                        fig.requests += n
+        result = {name: fig.as_json() for name, fig in figures.items()}
+        result["GET /healthz"] = {"cpu_us_per_request": statistics.median(floor) * 1e6}
+        return result
+
+
+def table(results: dict[str, dict[str, Any]]) -> str:
+    """The Markdown table: one column per backend and request, µs of CPU per request."""
+    columns = [(b, r) for b, per in results.items() for r in per if "stages_us" in per[r]]
+    header = "| stage | " + " | ".join(f"{r} · {b}" for b, r in columns) + " |"
+    lines = [header, "|---" * (len(columns) + 1) + "|"]
+
+    def cell(b: str, r: str, stage: str) -> str:
+        value = results[b][r]["stages_us"].get(stage)
+        return f"{value:.0f}" if value is not None else "-"
+
+    stages = [s for s in STAGE_ORDER if any(s in results[b][r]["stages_us"] for b, r in columns)]
+    extra = sorted({s for b, r in columns for s in results[b][r]["stages_us"]} - set(stages))
+    for stage in [*stages, *extra]:
+        lines.append(f"| {stage} | " + " | ".join(cell(b, r, stage) for b, r in columns) + " |")
+
+    def row(label: str, value: Callable[[dict[str, Any]], str]) -> None:
+        lines.append(f"| {label} | " + " | ".join(value(results[b][r]) for b, r in columns) + " |")
+
+    row(
+        "framework + other (instrumented total - stages)",
+        lambda f: f"{f['instrumented_us_per_request'] - sum(f['stages_us'].values()):.0f}",
+    )
+    row("**total CPU µs / request (bare)**", lambda f: f"**{f['cpu_us_per_request']:.0f}**")
+    lines.append(
+        "| framework floor: total CPU µs of GET /healthz | "
+        + " | ".join(f"{results[b]['GET /healthz']['cpu_us_per_request']:.0f}" for b, _ in columns)
+        + " |"
+    )
+    row("SQL statements / request", lambda f: _sql(f["sql_per_request"]))
+    row("Redis round trips / request", lambda f: f"{f['redis_round_trips_per_request']:.2f}")
+    return "\n".join(lines)
+
+
+def _sql(counts: dict[str, float]) -> str:
+    total = sum(v for k, v in counts.items())
+    parts = ", ".join(f"{k} {v:g}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
+    return f"{total:g} ({parts})"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.stages", description=__doc__)
+    parser.add_argument("--backend", action="append", choices=["sqlite", "postgres"])
+    parser.add_argument("--requests", type=int, default=REQUESTS)
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
+    parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    backends = args.backend or ["sqlite", "postgres"]
+    if args.child:  # one backend per process: settings and clients are made once
+        with tempfile.TemporaryDirectory(prefix="stages-") as root:
+            result = asyncio.run(_profile(backends[0], args.requests, args.rounds, Path(root)))
+        print(json.dumps(result))
+        return 0
+    results: dict[str, dict[str, Any]] = {}
+    for backend in backends:
+        out = subprocess.run(
+            [
+                *(sys.executable, "-m", "bench.stages", "--child", "--backend", backend),
+                *("--requests", str(args.requests), "--rounds", str(args.rounds)),
+            ],
+            capture_output=True,
+            text=True,
+            env={k: v for k, v in os.environ.items() if not k.startswith("SCIMSYNC_")},
+        )
+        if out.returncode != 0:
+            sys.stderr.write(out.stderr)
+            return 1
+        results[backend] = json.loads(out.stdout.strip().splitlines()[-1])
+    print(table(results))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -14,13 +14,14 @@ package provides them (settings, metrics, operator actions).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import redis
 from fastapi import FastAPI, Request
 from sqlalchemy import Engine
 
+from events.credentials import CredentialCache
 from events.ingest.service import Publisher
 from events.rate_limit import RateLimiter
 
@@ -80,6 +81,8 @@ class Runtime:
     metrics: RequestMetrics
     render_metrics: MetricsRenderer
     operations: OperatorActions
+    # SCIM tokens this process accepted in the last second (events/credentials.py).
+    credentials: CredentialCache = field(default_factory=CredentialCache)
 
 
 def install(app: FastAPI, runtime: Runtime) -> None:

@@ -163,7 +163,9 @@ def billing(ctx: Admin) -> m.Billing:
 
 
 @router.put("/sso")
-def configure_sso(ctx: Admin, body: m.SsoRequest) -> m.SsoOut:
+def configure_sso(
+    ctx: Admin, body: m.SsoRequest, rt: Annotated[Runtime, Depends(runtime)]
+) -> m.SsoOut:
     with admin_unit_of_work(ctx.engine) as store:
         policy = sso.configure_sso(
             store,
@@ -172,13 +174,15 @@ def configure_sso(ctx: Admin, body: m.SsoRequest) -> m.SsoOut:
             provider=body.provider,
             actor=ctx.actor,
         )
+    rt.credentials.forget(ctx.tenant_id)  # the SCIM requests after this see the new tenant
     return m.SsoOut.of(policy, body.provider)
 
 
 @router.delete("/sso")
-def remove_sso(ctx: Admin) -> m.SsoRemoval:
+def remove_sso(ctx: Admin, rt: Annotated[Runtime, Depends(runtime)]) -> m.SsoRemoval:
     with admin_unit_of_work(ctx.engine) as store:
         report = sso.remove_sso(store, tenant_id=ctx.tenant_id, actor=ctx.actor)
+    rt.credentials.forget(ctx.tenant_id)  # its SCIM tokens stop working now, not in a second
     return m.SsoRemoval.of(report)
 
 
@@ -186,14 +190,16 @@ def remove_sso(ctx: Admin) -> m.SsoRemoval:
 def enable_scim(ctx: Admin, rt: Annotated[Runtime, Depends(runtime)]) -> m.ScimEnabled:
     with admin_unit_of_work(ctx.engine) as store:
         issued = sso.enable_scim(store, tenant_id=ctx.tenant_id, actor=ctx.actor)
+    rt.credentials.forget(ctx.tenant_id)
     base_url = f"{rt.settings.base_url}/scim/v2/{ctx.tenant_id}"
     return m.ScimEnabled(token=issued.token, base_url=base_url)
 
 
 @router.delete("/scim", status_code=204)
-def disable_scim(ctx: Admin) -> None:
+def disable_scim(ctx: Admin, rt: Annotated[Runtime, Depends(runtime)]) -> None:
     with admin_unit_of_work(ctx.engine) as store:
         sso.disable_scim(store, tenant_id=ctx.tenant_id, actor=ctx.actor)
+    rt.credentials.forget(ctx.tenant_id)
 
 
 @router.get("/access")

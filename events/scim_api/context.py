@@ -10,8 +10,6 @@ from sqlalchemy import Engine
 
 from events.runtime import Runtime, runtime_of
 from reconciler.errors import Unauthorized
-from storage import tenants
-from storage.db import single_read
 from storage.tenants import Tenant
 
 
@@ -31,7 +29,9 @@ def bearer(request: Request) -> str | None:
 
 
 def scim_context(request: Request, tenant_id: str) -> ScimContext:
-    """Authenticate, then spend one of the tenant's rate-limit tokens (events/rate_limit.py).
+    """Authenticate (from memory for a token accepted in the last second:
+    events/credentials.py), then spend one of the tenant's rate-limit tokens
+    (events/rate_limit.py).
 
     One dependency rather than two: each sync dependency is a trip through the thread
     pool, and every SCIM request pays for it.
@@ -39,8 +39,7 @@ def scim_context(request: Request, tenant_id: str) -> ScimContext:
     runtime = runtime_of(request)
     engine = runtime.engine
     token = bearer(request)
-    with single_read(engine) as conn:
-        tenant, token_id = tenants.authenticate(conn, tenant_id, "scim", token)
+    tenant, token_id = runtime.credentials.authenticate(engine, tenant_id, "scim", token)
     if tenant is None or not tenant.scim_enabled:
         raise Unauthorized("unknown tenant or SCIM not enabled")
     if token_id is None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
 from events.body import json_object
@@ -45,18 +46,30 @@ def scim_json(
     return JSONResponse(body, status_code=status, media_type=SCIM_MEDIA_TYPE, headers=headers)
 
 
+def _members(
+    conn: Connection, ctx: ScimContext, kind: str, record: MirrorResource, query: Query | None
+) -> list[tuple[str, str]] | None:
+    """A group's members when the answer shows them, read in the caller's transaction (the
+    write's own, for a write): one transaction per request, not a second one to render."""
+    if kind == "User" or not wants_members(
+        query.attributes if query else None, query.excluded if query else None
+    ):
+        return None
+    return mirror.members_with_types(conn, ctx.tenant.id, record.id)
+
+
 def _render(
-    ctx: ScimContext, kind: str, record: MirrorResource, query: Query | None
+    ctx: ScimContext,
+    kind: str,
+    record: MirrorResource,
+    query: Query | None,
+    members: list[tuple[str, str]] | None,
 ) -> dict[str, Any]:
     attributes = query.attributes if query else None
     excluded = query.excluded if query else None
     if kind == "User":
         body = render_user(record, ctx.base_url)
     else:
-        members = None
-        if wants_members(attributes, excluded):
-            with unit_of_work(ctx.engine, write=False) as conn:
-                members = mirror.members_with_types(conn, ctx.tenant.id, record.id)
         body = render_group(record, ctx.base_url, members)
     body = dialect_for(ctx.tenant.idp).shape(kind, body)  # IdP-specific response shape
     return select_attributes(body, attributes, excluded)
@@ -74,9 +87,16 @@ def scim_session(ctx: ScimContext) -> AbstractContextManager[IngestSession]:
     )
 
 
-def _write(ctx: ScimContext, kind: Kind, op: Op, *args: Any, **options: Any) -> WriteResult:
+def _write(
+    ctx: ScimContext, kind: Kind, op: Op, *args: Any, query: Query | None = None, **options: Any
+) -> tuple[WriteResult, list[tuple[str, str]] | None]:
+    """The write, and the members its answer shows (read before the commit)."""
     with scim_session(ctx) as session:
-        return session.write(kind, op, *args, **options)
+        result = session.write(kind, op, *args, **options)
+        members = None
+        if result.record is not None:
+            members = _members(session.conn, ctx, kind, result.record, query)
+        return result, members
 
 
 def _list(ctx: ScimContext, kind: str, query: Query) -> dict[str, Any]:
@@ -100,16 +120,21 @@ def _list(ctx: ScimContext, kind: str, query: Query) -> dict[str, Any]:
             offset=query.start_index - 1,
             limit=query.count,
         )
-    return list_response(total, query, [_render(ctx, kind, r, query) for r in records])
+        members_of = {r.id: _members(conn, ctx, kind, r, query) for r in records}
+    return list_response(
+        total, query, [_render(ctx, kind, r, query, members_of.get(r.id)) for r in records]
+    )
 
 
-def _get(ctx: ScimContext, kind: str, resource_id: str) -> MirrorResource:
+def _get(
+    ctx: ScimContext, kind: str, resource_id: str, query: Query
+) -> tuple[MirrorResource, list[tuple[str, str]] | None]:
     getter = mirror.get_user if kind == "User" else mirror.get_group
     with unit_of_work(ctx.engine, write=False) as conn:
         record = getter(conn, ctx.tenant.id, resource_id)
-    if record is None:
-        raise NotFound(f"{kind} {resource_id} not found")
-    return record
+        if record is None:
+            raise NotFound(f"{kind} {resource_id} not found")
+        return record, _members(conn, ctx, kind, record, query)
 
 
 def _routes(kind: Kind, plural: str) -> None:
@@ -128,20 +153,20 @@ def _routes(kind: Kind, plural: str) -> None:
     def create(
         ctx: ScimContext = Depends(scim_context), body: dict[str, Any] = Depends(json_object)
     ) -> JSONResponse:
-        result = _write(ctx, kind, Op.CREATE, body)
+        result, members = _write(ctx, kind, Op.CREATE, body)
         assert result.record is not None
-        rendered = _render(ctx, kind, result.record, None)
+        rendered = _render(ctx, kind, result.record, None, members)
         return scim_json(rendered, 201, result.record.version, rendered["meta"]["location"])
 
     @router.get(f"/{plural}/{{resource_id}}", name=f"get_{kind.lower()}")
     def get_one(
         resource_id: str, request: Request, ctx: ScimContext = Depends(scim_context)
     ) -> Response:
-        record = _get(ctx, kind, resource_id)
+        query = parse_query(dict(request.query_params), ctx.runtime.settings)
+        record, members = _get(ctx, kind, resource_id, query)
         if request.headers.get("if-none-match") in (etag(record.version), "*"):
             return Response(status_code=304, headers={"ETag": etag(record.version)})
-        query = parse_query(dict(request.query_params), ctx.runtime.settings)
-        return scim_json(_render(ctx, kind, record, query), version=record.version)
+        return scim_json(_render(ctx, kind, record, query, members), version=record.version)
 
     def _modify(op: Op) -> Callable[..., JSONResponse]:
         def handler(
@@ -151,12 +176,13 @@ def _routes(kind: Kind, plural: str) -> None:
             body: dict[str, Any] = Depends(json_object),
         ) -> JSONResponse:
             if_match = request.headers.get("if-match")
-            result = _write(ctx, kind, op, resource_id, body, if_match=if_match)
-            assert result.record is not None
             query = parse_query(dict(request.query_params), ctx.runtime.settings)
-            return scim_json(
-                _render(ctx, kind, result.record, query), version=result.record.version
+            result, members = _write(
+                ctx, kind, op, resource_id, body, query=query, if_match=if_match
             )
+            assert result.record is not None
+            rendered = _render(ctx, kind, result.record, query, members)
+            return scim_json(rendered, version=result.record.version)
 
         return handler
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from functools import partial
 
 from anyio import to_thread
 from fastapi import FastAPI
@@ -36,7 +35,7 @@ from worker.connections import get_engine, redis_client
 from worker.logging import configure_logging
 from worker.metrics.endpoint import render_metrics
 from worker.metrics.pipeline import RATE_LIMITED, REQUEST_DURATION, REQUESTS
-from worker.publish import publish
+from worker.publish import BatchedPublisher
 from worker.settings import Settings, get_settings
 
 
@@ -63,7 +62,7 @@ def build_runtime(settings: Settings) -> Runtime:
         settings=settings,
         engine=engine,
         redis=client,
-        publish=partial(publish, engine),
+        publish=BatchedPublisher(engine),
         limiter=limiter,
         metrics=metrics,
         render_metrics=render_metrics,

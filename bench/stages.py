@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.payloads import add_members_patch, group_body, user_body
+from bench.stage_client import Client, MemoryTransport
 from bench.stage_clock import RoundTrips, StageClock, instrument, timed
 
 REQUESTS, ROUNDS, GROUPS = 200, 5, 50
@@ -60,79 +61,6 @@ STAGE_ORDER = (
     "metrics",
     "pool pre-ping",
 )
-
-
-class _Transport(asyncio.Transport):
-    """A client connection in memory: hands the request to uvicorn's protocol and
-    resolves `waiter` once the whole response has been written."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.buffer = bytearray()
-        self.waiter: asyncio.Future[tuple[int, bytes]] | None = None
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 50000)}.get(
-            name, default
-        )
-
-    def write(self, data: Any) -> None:
-        self.buffer += data
-        head_end = self.buffer.find(b"\r\n\r\n")
-        if head_end < 0 or self.waiter is None:
-            return
-        head = bytes(self.buffer[:head_end]).decode("latin-1").split("\r\n")
-        length = 0
-        for line in head[1:]:
-            name, _, value = line.partition(":")
-            if name.lower() == "content-length":
-                length = int(value)
-        if len(self.buffer) >= head_end + 4 + length:
-            body = bytes(self.buffer[head_end + 4 : head_end + 4 + length])
-            status = int(head[0].split()[1])
-            del self.buffer[: head_end + 4 + length]
-            self.waiter.set_result((status, body))
-            self.waiter = None
-
-    def is_closing(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        pass
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
-
-
-@dataclass
-class Client:
-    protocol: Any
-    transport: _Transport
-    tenant_id: str
-    token: str
-
-    async def get(self, path: str) -> tuple[int, Any]:
-        """A request outside the SCIM API (`/healthz`): the framework's own cost."""
-        return await self._exchange(f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
-
-    async def send(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, Any]:
-        payload = json.dumps(body).encode()
-        head = (
-            f"{method} /scim/v2/{self.tenant_id}{path} HTTP/1.1\r\nHost: bench\r\n"
-            f"Authorization: Bearer {self.token}\r\nContent-Type: application/scim+json\r\n"
-            f"Content-Length: {len(payload)}\r\n\r\n"
-        )
-        return await self._exchange(head.encode() + payload)
-
-    async def _exchange(self, raw: bytes) -> tuple[int, Any]:
-        waiter = asyncio.get_running_loop().create_future()
-        self.transport.waiter = waiter
-        self.protocol.data_received(raw)
-        status, answer = await waiter
-        return status, json.loads(answer) if answer else None
 
 
 @dataclass
@@ -230,7 +158,7 @@ async def _service(backend: str, root: Path) -> AsyncIterator[Service]:
         config = uvicorn.Config(app, http="httptools", lifespan="off", access_log=False)
         config.load()
         protocol = HttpToolsProtocol(config, ServerState(), {})
-        transport = _Transport()
+        transport = MemoryTransport()
         protocol.connection_made(transport)
         client = Client(protocol, transport, tenant.id, tenant.token)
         async with app.router.lifespan_context(app):
@@ -282,12 +210,12 @@ async def _fixed(backend: str, posts: int, patches: int, root: Path) -> dict[str
 
 
 # Runs whose instruction counts differ by exactly the requests measured: (POSTs, PATCHes).
-INSTRUCTION_RUNS = ((50, 50), (250, 50), (250, 250))
+INSTRUCTION_RUNS = ((20, 20), (120, 20), (120, 120))
 
 
 def _instructions(backend: str) -> dict[str, Any]:
     """Instructions per request counted by valgrind (cachegrind, no cache simulation): the
-    same on an idle and a busy machine. Three runs that differ by 200 POSTs, then by 200
+    same on an idle and a busy machine. Three runs that differ by 100 POSTs, then by 100
     PATCHes; setup and warm-up cancel out in the differences."""
     counted = []
     for posts, patches in INSTRUCTION_RUNS:

@@ -16,8 +16,11 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Select,
+    String,
     Table,
     and_,
+    any_,
     bindparam,
     delete,
     func,
@@ -31,7 +34,7 @@ from reconciler.errors import InvalidValue, Uniqueness
 from reconciler.ids import new_id
 from storage.projection import group_columns, user_columns, user_value_rows
 from storage.schema import mirror_group_members, mirror_groups, mirror_user_values, mirror_users
-from storage.sql import chunked, for_update, insert_ignoring_duplicates
+from storage.sql import chunked, insert_ignoring_duplicates
 
 
 @dataclass(frozen=True)
@@ -77,11 +80,24 @@ class _MirrorTable:
             self.table.c.id == bindparam("key_id"),
         )
 
+    @cached_property
+    def _by_key(self) -> Select[Any]:
+        return select(self.table).where(
+            self.table.c.tenant_id == bindparam("tenant_id"), self.table.c.id == bindparam("id")
+        )
+
+    @cached_property
+    def _by_key_locked(self) -> Select[Any]:
+        return self._by_key.with_for_update()
+
     def get(
         self, conn: Connection, tenant_id: str, resource_id: str, *, lock: bool = False
     ) -> MirrorResource | None:
-        query = select(self.table).where(self._row_is(tenant_id, resource_id))
-        row = conn.execute(for_update(conn, query) if lock else query).first()
+        # Statements built once: every write reads the row it changes (SQLite has no row
+        # locks; its writer lock already serialises).
+        locked = lock and conn.dialect.name == "postgresql"
+        query = self._by_key_locked if locked else self._by_key
+        row = conn.execute(query, {"tenant_id": tenant_id, "id": resource_id}).first()
         return _as_resource(row) if row else None
 
     def page(
@@ -191,12 +207,15 @@ def _delete_user_values(conn: Connection, tenant_id: str, user_id: str) -> None:
     )
 
 
+_INSERT_USER_VALUES = mirror_user_values.insert()
+
+
 def _write_user_values(
     conn: Connection, tenant_id: str, user_id: str, resource: dict[str, Any]
 ) -> None:
     rows = user_value_rows(tenant_id, user_id, resource)
     if rows:
-        conn.execute(mirror_user_values.insert(), rows)
+        conn.execute(_INSERT_USER_VALUES, rows)
 
 
 def insert_user(
@@ -291,16 +310,29 @@ def resolve_member_types(conn: Connection, tenant_id: str, ids: Iterable[str]) -
     wanted = set(ids)
     found: dict[str, str] = {}
     for chunk in chunked(sorted(wanted), 500):
-        for table, kind in ((mirror_users, "User"), (mirror_groups, "Group")):
-            rows = conn.execute(
-                select(table.c.id).where(table.c.tenant_id == tenant_id, table.c.id.in_(chunk))
-            )
+        for kind, query in _ids_in_tenant(conn.dialect.name):
+            rows = conn.execute(query, {"tenant_id": tenant_id, "ids": chunk})
             found.update({r.id: kind for r in rows})
     missing = wanted - found.keys()
     if missing:
         sample = ", ".join(sorted(missing)[:5])
         raise InvalidValue(f"unknown member id(s): {sample}")
     return found
+
+
+@lru_cache(maxsize=2)
+def _ids_in_tenant(dialect: str) -> tuple[tuple[str, Select[Any]], ...]:
+    """Which of the ids (`ids`) are users, and which groups, of `tenant_id`: built once per
+    dialect; on PostgreSQL `= ANY(array)`, one parameter whatever the number of ids."""
+    queries = []
+    for table, kind in ((mirror_users, "User"), (mirror_groups, "Group")):
+        if dialect == "postgresql":
+            ids = table.c.id == any_(bindparam("ids", type_=postgresql.ARRAY(String)))
+        else:
+            ids = table.c.id.in_(bindparam("ids", expanding=True))
+        query = select(table.c.id).where(table.c.tenant_id == bindparam("tenant_id"), ids)
+        queries.append((kind, query))
+    return tuple(queries)
 
 
 def add_members(conn: Connection, tenant_id: str, group_id: str, ids: Iterable[str]) -> int:
@@ -315,7 +347,7 @@ def add_members(conn: Connection, tenant_id: str, group_id: str, ids: Iterable[s
     return added
 
 
-def _members_of(tenant_id: str, group_id: str) -> ColumnElement[bool]:
+def _members_of(tenant_id: Any, group_id: Any) -> ColumnElement[bool]:
     return and_(
         mirror_group_members.c.tenant_id == tenant_id,
         mirror_group_members.c.group_id == group_id,
@@ -361,10 +393,13 @@ def member_ids(conn: Connection, tenant_id: str, group_id: str) -> list[str]:
     )
 
 
+_MEMBERS_WITH_TYPES = (
+    select(mirror_group_members.c.member_id, mirror_group_members.c.member_type)
+    .where(_members_of(bindparam("tenant_id"), bindparam("group_id")))
+    .order_by(mirror_group_members.c.member_id)
+)
+
+
 def members_with_types(conn: Connection, tenant_id: str, group_id: str) -> list[tuple[str, str]]:
-    rows = conn.execute(
-        select(mirror_group_members.c.member_id, mirror_group_members.c.member_type)
-        .where(_members_of(tenant_id, group_id))
-        .order_by(mirror_group_members.c.member_id)
-    )
+    rows = conn.execute(_MEMBERS_WITH_TYPES, {"tenant_id": tenant_id, "group_id": group_id})
     return [(r.member_id, r.member_type) for r in rows]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Connection, Select, Table, any_, bindparam
@@ -31,10 +32,16 @@ def insert_ignoring_duplicates(
 ) -> int:
     if not rows:
         return 0
+    return len(conn.execute(_insert_ignoring(conn.dialect.name, table), list(rows)).all())
+
+
+@lru_cache(maxsize=64)
+def _insert_ignoring(dialect: str, table: Table) -> Any:
+    """Built once per table: a write adding one member should not rebuild the statement."""
     # RETURNING counts what was really inserted: psycopg's executemany rowcount is -1.
     key = next(iter(table.primary_key.columns))
-    stmt = dialect_insert(conn, table).on_conflict_do_nothing().returning(key)
-    return len(conn.execute(stmt, list(rows)).all())
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    return insert.on_conflict_do_nothing().returning(key)
 
 
 def upsert(

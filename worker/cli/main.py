@@ -52,7 +52,7 @@ def api(as_json: bool) -> None:
         factory=True,
         host=settings.host,
         port=settings.port,
-        workers=settings.api_workers if settings.api_workers > 1 else None,
+        workers=settings.resolved_api_workers if settings.resolved_api_workers > 1 else None,
         log_config=None,
         access_log=False,
     )

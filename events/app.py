@@ -108,13 +108,15 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         RequestContext, max_body_bytes=runtime.settings.max_body_bytes, metrics=runtime.metrics
     )
 
-    app.include_router(ops_routes.router)
+    # Routes are matched in order, one by one: the SCIM resources, which carry almost every
+    # request, come first (no other route's path starts /scim/v2/{tenant_id}/Users|Groups).
     # Per-tenant rate limits (events/rate_limit.py): SCIM routes inside their
     # authentication (events/scim_api/context.py), webhooks before it with the token given
     # back on a 401 (events/hooks/routes.py).
+    app.include_router(scim_routes.router)
+    app.include_router(ops_routes.router)
     app.include_router(scim_discovery.router)
     app.include_router(scim_bulk.router)
-    app.include_router(scim_routes.router)
     app.include_router(webhooks.router)  # signed pushes and Okta Event Hooks
     app.include_router(admin_routes.router)  # the Members page: /api/v1/workspaces/...
     app.include_router(admin_trace.router)  # .../trace?q=: what happened to a person

@@ -81,22 +81,18 @@ class _MirrorTable:
         )
 
     @cached_property
-    def _by_key(self) -> Select[Any]:
-        return select(self.table).where(
+    def _by_key(self) -> tuple[Select[Any], Select[Any]]:
+        """Reading one row, then reading and locking it: built once, as every write does it."""
+        query = select(self.table).where(
             self.table.c.tenant_id == bindparam("tenant_id"), self.table.c.id == bindparam("id")
         )
-
-    @cached_property
-    def _by_key_locked(self) -> Select[Any]:
-        return self._by_key.with_for_update()
+        return query, query.with_for_update()
 
     def get(
         self, conn: Connection, tenant_id: str, resource_id: str, *, lock: bool = False
     ) -> MirrorResource | None:
-        # Statements built once: every write reads the row it changes (SQLite has no row
-        # locks; its writer lock already serialises).
-        locked = lock and conn.dialect.name == "postgresql"
-        query = self._by_key_locked if locked else self._by_key
+        # SQLite has no row locks: its writer lock already serialises the writes.
+        query = self._by_key[lock and conn.dialect.name == "postgresql"]
         row = conn.execute(query, {"tenant_id": tenant_id, "id": resource_id}).first()
         return _as_resource(row) if row else None
 
@@ -322,8 +318,7 @@ def resolve_member_types(conn: Connection, tenant_id: str, ids: Iterable[str]) -
 
 @lru_cache(maxsize=2)
 def _ids_in_tenant(dialect: str) -> tuple[tuple[str, Select[Any]], ...]:
-    """Which of the ids (`ids`) are users, and which groups, of `tenant_id`: built once per
-    dialect; on PostgreSQL `= ANY(array)`, one parameter whatever the number of ids."""
+    """Which `ids` are users, and which groups, of `tenant_id` (on PostgreSQL `= ANY`)."""
     queries = []
     for table, kind in ((mirror_users, "User"), (mirror_groups, "Group")):
         if dialect == "postgresql":

@@ -19,6 +19,7 @@ from fastapi import FastAPI
 
 from events import http_errors
 from events import runtime as runtimes
+from events.admin import reconcile_runs as admin_reconcile_runs
 from events.admin import routes as admin_routes
 from events.admin import trace as admin_trace
 from events.hooks import routes as webhooks
@@ -120,6 +121,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.include_router(webhooks.router)  # signed pushes and Okta Event Hooks
     app.include_router(admin_routes.router)  # the Members page: /api/v1/workspaces/...
     app.include_router(admin_trace.router)  # .../trace?q=: what happened to a person
+    app.include_router(admin_reconcile_runs.router)  # drift reports, for the admin token
     app.include_router(dashboard.router)  # the operator page: /dashboard
     app.include_router(dashboard_trace.router)  # /dashboard/trace: what happened to a person
     return app

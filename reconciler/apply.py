@@ -97,21 +97,31 @@ def apply_with_store(
     return outcome
 
 
+Plan = list[Action] | RuleViolation | DependsOn
+
+
 def plan_keys(
     store: WorkspaceStore, tenant_id: str, keys: Sequence[ResourceKey]
-) -> dict[ResourceKey, list[Action] | RuleViolation | DependsOn]:
+) -> dict[ResourceKey, Plan]:
     """Dry run for drift reports: each key planned against the current state, nothing applied."""
+    return {key: plan for key, _, plan in plan_snapshots(store, tenant_id, keys)}
+
+
+def plan_snapshots(
+    store: WorkspaceStore, tenant_id: str, keys: Sequence[ResourceKey]
+) -> list[tuple[ResourceKey, Snapshot | None, Plan]]:
+    """Each key with the snapshot it was planned against (None: the tenant refused all)."""
     policy = store.load_policy(tenant_id)
     pending = list(dict.fromkeys(keys))
     if policy is None:
-        return dict.fromkeys(pending, _tenant_refusal(tenant_id, policy))
-    plans: dict[ResourceKey, list[Action] | RuleViolation | DependsOn] = {}
+        return [(key, None, _tenant_refusal(tenant_id, policy)) for key in pending]
+    planned: list[tuple[ResourceKey, Snapshot | None, Plan]] = []
     for key, snapshot in _load(store, tenant_id, pending).items():
         try:
-            plans[key] = _plan(policy, snapshot, new_id)
+            planned.append((key, snapshot, _plan(policy, snapshot, new_id)))
         except (RuleViolation, DependsOn) as refused:
-            plans[key] = refused
-    return plans
+            planned.append((key, snapshot, refused))
+    return planned
 
 
 def _tenant_refusal(tenant_id: str, policy: TenantPolicy | None) -> RuleViolation:

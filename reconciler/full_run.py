@@ -1,38 +1,66 @@
 """The full reconcile of one tenant: the same planner as the event worker, over every key.
 
 It streams both sides in key order, a chunk at a time (never the whole tenant in
-memory), in two passes: first it plans everything and counts the drift; then,
-unless it is a dry run or the safety valve trips, it applies chunk by chunk
-through the same apply path as events (each chunk re-planned against the state
-at that moment, so a run killed half-way is simply run again). A chunk is a range
-of keys, so the store can read it with index range scans; before the passes the
-store refreshes stale planner statistics (after a bulk import, say), the one
+memory), in two passes: first it plans everything and hands each chunk's drift items
+(reconciler/drift.py) to a sink that stores them, keeping only counts; then, unless it is
+a dry run or the safety valve trips, it applies chunk by chunk through the same apply
+path as events (each chunk re-planned against the state at that moment, so a run killed
+half-way is simply run again). Before each write the run's lease is checked (`fence`):
+a run that lost its lease stops instead of interleaving with the run that took it over.
+A chunk is a range of keys, so the store can read it with index range scans; before the
+passes the store refreshes stale planner statistics (after a bulk import, say), the one
 write a dry run may make.
 """
 
 from __future__ import annotations
 
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, Protocol
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Literal, Protocol, TypeGuard
 
-from reconciler.apply import WorkspaceStore, apply_with_store, plan_keys
+from reconciler.apply import WorkspaceStore, apply_with_store, plan_snapshots
+from reconciler.drift import (
+    DriftItem,
+    ItemKind,
+    MembershipChange,
+    group_items,
+    membership_item,
+    refused_item,
+    user_items,
+)
 from reconciler.model import (
     Action,
     DeleteMember,
     DependsOn,
+    GroupSnapshot,
     MemberStatus,
     ResourceKey,
     RuleViolation,
     SetMemberStatus,
+    SyncGroupMembers,
+    UserSnapshot,
 )
 
 Kind = Literal["User", "Group"]
 KINDS: tuple[Kind, ...] = ("User", "Group")
-MAX_REPORTED_ACTIONS = 10_000
+
+
+class Outcome(StrEnum):
+    """What a run did; a script reads it (and the CLI's exit code, worker/cli/reconcile.py)."""
+
+    RUNNING = "running"
+    IN_SYNC = "in_sync"  # nothing to do
+    DRIFT_FOUND = "drift_found"  # a dry run found drift
+    REPAIRED = "repaired"  # drift applied
+    IMPORTED = "imported"  # a source filled an empty mirror (a first import)
+    HALTED = "halted"  # the safety valve stopped it; nothing applied
+    FAILED = "failed"
+
+
+SUCCESSFUL = frozenset({Outcome.IN_SYNC, Outcome.DRIFT_FOUND, Outcome.REPAIRED, Outcome.IMPORTED})
 
 
 class ReconcileStore(WorkspaceStore, Protocol):
@@ -41,6 +69,17 @@ class ReconcileStore(WorkspaceStore, Protocol):
 
     def member_count(self, tenant_id: str) -> int:
         """All members of the workspace (the safety valve's denominator)."""
+
+    def key_count(self, tenant_id: str) -> int:
+        """About how many keys a pass reads (for progress; may overestimate)."""
+
+    def group_counts(self, tenant_id: str, member_ids: Sequence[str]) -> dict[str, int]:
+        """How many groups each of these members is in."""
+
+    def membership_changes(
+        self, tenant_id: str, group_scim_ids: Sequence[str]
+    ) -> list[MembershipChange]:
+        """The SCIM memberships of these groups a sync would add or remove."""
 
     def statistics_stale(self) -> bool:
         """Whether the database's planner statistics need a refresh before a pass."""
@@ -51,16 +90,21 @@ class ReconcileStore(WorkspaceStore, Protocol):
 
 # open_store(write) -> a store inside its own transaction; write=False plans only.
 OpenStore = Callable[[bool], AbstractContextManager[ReconcileStore]]
-Progress = Callable[[str, int], None]
+# progress(stage, keys done in this step, keys expected in the pass)
+Progress = Callable[[str, int, int], None]
+# Receives each chunk's items in order; the caller stores them (never all in memory).
+ItemSink = Callable[[Sequence[DriftItem]], None]
+# Called with the store of each write batch before it writes; raises when the run no
+# longer holds its lease (the fencing check).
+Fence = Callable[["ReconcileStore"], None]
 
 
 @dataclass
 class ReconcileReport:
     tenant_id: str
     dry_run: bool
-    outcome: str = "running"  # dry_run | applied | in_sync | halted
-    counts: dict[str, int] = field(default_factory=dict)
-    actions: list[dict[str, Any]] = field(default_factory=list)
+    outcome: Outcome = Outcome.RUNNING
+    counts: dict[str, int] = field(default_factory=dict)  # items by kind
     refused: dict[str, int] = field(default_factory=dict)
     destructive: int = 0
     members: int = 0
@@ -72,8 +116,13 @@ class ReconcileReport:
     def drift(self) -> int:
         return sum(self.counts.values())
 
+    def count(self, items: Sequence[DriftItem]) -> None:
+        for item in items:
+            self.counts[item.kind.value] = self.counts.get(item.kind.value, 0) + 1
+            self.destructive += item.destructive
 
-def is_destructive(action: Action) -> bool:
+
+def is_destructive(action: Action) -> TypeGuard[DeleteMember | SetMemberStatus]:
     """What the safety valve counts: members removed or switched off."""
     return isinstance(action, DeleteMember) or (
         isinstance(action, SetMemberStatus) and action.status == MemberStatus.DEACTIVATED
@@ -87,8 +136,9 @@ DEFAULT_SAFETY_RATIO = 0.2
 class SafetyValve:
     """Stops a run that would deactivate or remove more than `ratio` of the workspace's
     members (a truncated IdP export, the wrong source) before anything is applied; the
-    operator checks, then runs again with force. The one definition of the threshold:
-    the full run checks its plan with it, a mirror repair its planned deletions."""
+    operator reads the list of those members (the run's destructive items), then runs
+    again with force. The one definition of the threshold: the full run checks its plan
+    with it, a mirror repair its planned deletions."""
 
     ratio: float = DEFAULT_SAFETY_RATIO
 
@@ -96,19 +146,12 @@ class SafetyValve:
         return destructive > self.ratio * max(members, 1)
 
     def halt(self, report: ReconcileReport) -> None:
-        report.outcome = "halted"
+        report.outcome = Outcome.HALTED
         report.detail = (
             f"{report.destructive} of {report.members} members would be deactivated or "
-            f"removed (over {self.ratio:.0%}); nothing applied. Check the IdP, then run "
-            f"again with --force if this is intended."
+            f"removed (over {self.ratio:.0%}); nothing applied. The run's items list each "
+            f"of them; check the IdP, then run again with --force if this is intended."
         )
-
-
-def describe(action: Action) -> dict[str, Any]:
-    return {
-        "kind": action.kind,
-        **{k: str(v) if v is not None else None for k, v in asdict(action).items()},
-    }
 
 
 def _chunks(
@@ -127,37 +170,82 @@ def _chunks(
                 yield store, [(kind, i) for i in ids]
 
 
+def chunk_items(store: ReconcileStore, tenant_id: str, keys: list[ResourceKey]) -> list[DriftItem]:
+    """The drift items of one chunk, in key order; refused keys are items too."""
+    planned = plan_snapshots(store, tenant_id, keys)
+    touched = [
+        a.member_id
+        for _, _, plan in planned
+        if isinstance(plan, list)
+        for a in plan
+        if is_destructive(a)
+    ]
+    groups = store.group_counts(tenant_id, touched) if touched else {}
+    synced = [
+        snap.scim_id
+        for _, snap, plan in planned
+        if isinstance(snap, GroupSnapshot)
+        and isinstance(plan, list)
+        and any(isinstance(a, SyncGroupMembers) for a in plan)
+    ]
+    changes: dict[str, list[MembershipChange]] = {}
+    for change in store.membership_changes(tenant_id, synced) if synced else []:
+        changes.setdefault(change.group_scim_id, []).append(change)
+    items: list[DriftItem] = []
+    for (kind, scim_id), snap, plan in planned:
+        if isinstance(plan, DependsOn):
+            continue  # resolved when applied; not drift by itself
+        if isinstance(plan, RuleViolation):
+            name = None
+            if isinstance(snap, UserSnapshot) and snap.desired is not None:
+                name = snap.desired.email
+            elif isinstance(snap, GroupSnapshot) and snap.desired is not None:
+                name = snap.desired.display_name
+            items.append(refused_item(kind, scim_id, name, plan))
+        elif isinstance(snap, UserSnapshot):
+            items += user_items(snap, plan, groups)
+        elif isinstance(snap, GroupSnapshot):
+            items += group_items(snap, plan)
+            items += [membership_item(c) for c in changes.get(scim_id, [])]
+    return items
+
+
 def _plan_pass(
-    open_store: OpenStore, report: ReconcileReport, chunk: int, progress: Progress | None
+    open_store: OpenStore,
+    report: ReconcileReport,
+    chunk: int,
+    sink: ItemSink,
+    progress: Progress | None,
+    total: int,
 ) -> None:
-    counts: Counter[str] = Counter()
-    refused: Counter[str] = Counter()
     for store, keys in _chunks(open_store, report.tenant_id, chunk, write=False):
-        plans = plan_keys(store, report.tenant_id, keys)
-        for plan in plans.values():
-            if isinstance(plan, RuleViolation):
-                refused[plan.code] += 1
-                continue
-            if isinstance(plan, DependsOn):
-                continue  # resolved when applied; not drift by itself
-            for action in plan:
-                counts[action.kind] += 1
-                report.destructive += is_destructive(action)
-                if len(report.actions) < MAX_REPORTED_ACTIONS:
-                    report.actions.append(describe(action))
+        items = chunk_items(store, report.tenant_id, keys)
+        for item in items:
+            if item.kind is ItemKind.REFUSED:
+                code = str(item.after.get("code"))
+                report.refused[code] = report.refused.get(code, 0) + 1
+        report.count(items)
+        if items:
+            sink(items)
         report.keys_seen += len(keys)
         if progress:
-            progress("plan", len(keys))
-    report.counts, report.refused = dict(counts), dict(refused)
+            progress("plan", len(keys), total)
 
 
 def _apply_pass(
-    open_store: OpenStore, report: ReconcileReport, chunk: int, progress: Progress | None
+    open_store: OpenStore,
+    report: ReconcileReport,
+    chunk: int,
+    fence: Fence | None,
+    progress: Progress | None,
+    total: int,
 ) -> None:
     for store, keys in _chunks(open_store, report.tenant_id, chunk, write=True):
+        if fence:
+            fence(store)  # inside the chunk's transaction, before its writes
         apply_with_store(store, report.tenant_id, keys, actor="reconciler")
         if progress:
-            progress("apply", len(keys))
+            progress("apply", len(keys), total)
 
 
 def reconcile_tenant(
@@ -168,25 +256,39 @@ def reconcile_tenant(
     force: bool = False,
     safety: SafetyValve = SafetyValve(),  # frozen: one shared default is safe
     chunk: int = 1000,
+    sink: ItemSink | None = None,
+    fence: Fence | None = None,
     progress: Progress | None = None,
+    report: ReconcileReport | None = None,
 ) -> ReconcileReport:
+    """Plan (items to `sink`), then apply unless dry, halted or in sync. `report` may carry
+    what a source's mirror repair already counted."""
     started = time.monotonic()
-    report = ReconcileReport(tenant_id=tenant_id, dry_run=dry_run)
+    report = report or ReconcileReport(tenant_id=tenant_id, dry_run=dry_run)
     with open_store(False) as store:
         report.members = store.member_count(tenant_id)
+        total = store.key_count(tenant_id)
         stale = store.statistics_stale()
     if stale:  # after a bulk import, say: planned blind, the pass's joins scan whole tables
         with open_store(True) as store:
             store.refresh_statistics()
-    _plan_pass(open_store, report, chunk, progress)
-    if dry_run:
-        report.outcome = "dry_run"
-    elif report.drift == 0:
-        report.outcome = "in_sync"
-    elif not force and safety.trips(report.destructive, report.members):
+    workspace = ReconcileReport(tenant_id, dry_run, members=report.members)
+    _plan_pass(open_store, workspace, chunk, sink or (lambda items: None), progress, total)
+    for kind, n in workspace.counts.items():
+        report.counts[kind] = report.counts.get(kind, 0) + n
+    report.refused.update(workspace.refused)
+    report.destructive += workspace.destructive
+    report.keys_seen = workspace.keys_seen
+    if report.outcome is not Outcome.RUNNING:
+        pass  # decided by the source (halted before the workspace pass)
+    elif dry_run:
+        report.outcome = Outcome.DRIFT_FOUND if report.drift else Outcome.IN_SYNC
+    elif workspace.drift == 0:
+        report.outcome = Outcome.REPAIRED if report.drift else Outcome.IN_SYNC
+    elif not force and safety.trips(workspace.destructive, report.members):
         safety.halt(report)
     else:
-        _apply_pass(open_store, report, chunk, progress)
-        report.outcome = "applied"
+        _apply_pass(open_store, workspace, chunk, fence, progress, total)
+        report.outcome = Outcome.REPAIRED
     report.duration_seconds = round(time.monotonic() - started, 3)
     return report

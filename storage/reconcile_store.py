@@ -1,4 +1,6 @@
-"""Storage for the full reconcile: keys in order (both sides merged), run reports."""
+"""Storage for the full reconcile: keys in order (both sides merged), what a drift item
+needs to name (group counts, membership changes), run rows (their items:
+storage/reconcile_items.py)."""
 
 from __future__ import annotations
 
@@ -6,10 +8,19 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Connection, func, select, union, update
+from sqlalchemy import Connection, and_, func, select, union, update
 
+from reconciler.drift import MembershipChange
 from reconciler.model import GroupSnapshot, UserSnapshot
-from storage.schema import members, mirror_groups, mirror_users, reconcile_runs, workspace_groups
+from storage.schema import (
+    group_memberships,
+    members,
+    mirror_group_members,
+    mirror_groups,
+    mirror_users,
+    reconcile_runs,
+    workspace_groups,
+)
 from storage.workspace.membership_sql import KeySet
 from storage.workspace.statistics import refresh_statistics, stale_statistics
 from storage.workspace.store import SqlWorkspaceStore
@@ -94,6 +105,63 @@ class SqlReconcileStore(SqlWorkspaceStore):
             ).scalar_one()
         )
 
+    def key_count(self, tenant_id: str) -> int:
+        total = 0
+        for table in (mirror_users, mirror_groups):
+            query = select(func.count()).select_from(table).where(table.c.tenant_id == tenant_id)
+            total += int(self.conn.execute(query).scalar_one())
+        return total
+
+    def group_counts(self, tenant_id: str, member_ids: Sequence[str]) -> dict[str, int]:
+        gm = group_memberships
+        query = (
+            select(gm.c.member_id, func.count())
+            .where(gm.c.tenant_id == tenant_id, gm.c.member_id.in_(list(member_ids)))
+            .group_by(gm.c.member_id)
+        )
+        return {member_id: int(n) for member_id, n in self.conn.execute(query).tuples().all()}
+
+    def membership_changes(
+        self, tenant_id: str, group_scim_ids: Sequence[str]
+    ) -> list[MembershipChange]:
+        """Desired (mirror) against held SCIM memberships of these groups, by member; the
+        groups a run syncs are few per chunk, so the comparison is made here."""
+        ids = list(group_scim_ids)
+        mgm, m, gm, wg = mirror_group_members, members, group_memberships, workspace_groups
+        desired = (
+            select(mgm.c.group_id, m.c.id, m.c.scim_user_id, m.c.email)
+            .join(m, and_(m.c.tenant_id == mgm.c.tenant_id, m.c.scim_user_id == mgm.c.member_id))
+            .where(mgm.c.tenant_id == tenant_id, mgm.c.group_id.in_(ids))
+            .where(mgm.c.member_type == "User")
+        )
+        held = (
+            select(wg.c.scim_group_id, m.c.id, m.c.scim_user_id, m.c.email)
+            .select_from(gm)
+            .join(wg, and_(wg.c.tenant_id == gm.c.tenant_id, wg.c.id == gm.c.group_id))
+            .join(m, and_(m.c.tenant_id == gm.c.tenant_id, m.c.id == gm.c.member_id))
+            .where(gm.c.tenant_id == tenant_id, gm.c.source == "scim")
+            .where(wg.c.scim_group_id.in_(ids))
+        )
+        names = dict(
+            self.conn.execute(
+                select(mirror_groups.c.id, mirror_groups.c.display_name).where(
+                    mirror_groups.c.tenant_id == tenant_id, mirror_groups.c.id.in_(ids)
+                )
+            )
+            .tuples()
+            .all()
+        )
+        want = {(r[0], r[1]): r for r in self.conn.execute(desired).tuples()}
+        have = {(r[0], r[1]): r for r in self.conn.execute(held).tuples()}
+        changes = [
+            MembershipChange(g, names.get(g, g), scim or "", email, key not in have)
+            for key, (g, _, scim, email) in [
+                *((k, want[k]) for k in want.keys() - have.keys()),
+                *((k, have[k]) for k in have.keys() - want.keys()),
+            ]
+        ]
+        return sorted(changes, key=lambda c: (c.group_scim_id, not c.added, c.member_email))
+
 
 def start_run(
     conn: Connection, tenant_id: str, *, source: str, dry_run: bool, forced: bool, now: datetime
@@ -113,16 +181,26 @@ def start_run(
     return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
+def superseded(conn: Connection, tenant_id: str, run_id: int) -> bool:
+    """Whether a later run of the tenant has started: it holds the lease now, so this run
+    must not write (the fencing check; run ids only grow)."""
+    later = select(reconcile_runs.c.id).where(
+        reconcile_runs.c.tenant_id == tenant_id, reconcile_runs.c.id > run_id
+    )
+    return conn.execute(later.limit(1)).first() is not None
+
+
 def finish_run(
     conn: Connection,
     run_id: int,
     *,
     outcome: str,
     counts: dict[str, int],
-    actions: list[dict[str, Any]],
     error: str | None,
     now: datetime,
     duration: float,
+    destructive: int = 0,
+    members: int | None = None,
 ) -> None:
     conn.execute(
         update(reconcile_runs)
@@ -130,7 +208,9 @@ def finish_run(
         .values(
             outcome=outcome,
             counts=counts,
-            actions=actions,
+            item_count=sum(counts.values()),
+            destructive=destructive,
+            members=members,
             error=error,
             finished_at=now,
             duration_seconds=duration,
@@ -138,31 +218,43 @@ def finish_run(
     )
 
 
+RUN_COLUMNS = (
+    "id",
+    "tenant_id",
+    "source",
+    "dry_run",
+    "forced",
+    "outcome",
+    "counts",
+    "item_count",
+    "destructive",
+    "members",
+    "error",
+    "started_at",
+    "finished_at",
+    "duration_seconds",
+)
+
+
 def get_run(conn: Connection, run_id: int) -> dict[str, Any] | None:
-    row = conn.execute(select(reconcile_runs).where(reconcile_runs.c.id == run_id)).first()
+    columns = [reconcile_runs.c[c] for c in RUN_COLUMNS]
+    row = conn.execute(select(*columns).where(reconcile_runs.c.id == run_id)).first()
     return dict(row._mapping) if row else None
 
 
 def recent_runs(
-    conn: Connection, tenant_id: str | None = None, limit: int = 20
+    conn: Connection, tenant_id: str | None = None, limit: int = 20, before_id: int | None = None
 ) -> list[dict[str, Any]]:
+    """The latest runs, newest first (keyset pages: pass the last id seen as `before_id`)."""
     query = (
-        select(
-            reconcile_runs.c.id,
-            reconcile_runs.c.tenant_id,
-            reconcile_runs.c.source,
-            reconcile_runs.c.dry_run,
-            reconcile_runs.c.outcome,
-            reconcile_runs.c.counts,
-            reconcile_runs.c.started_at,
-            reconcile_runs.c.finished_at,
-            reconcile_runs.c.duration_seconds,
-        )
+        select(*[reconcile_runs.c[c] for c in RUN_COLUMNS])
         .order_by(reconcile_runs.c.id.desc())
         .limit(limit)
     )
     if tenant_id:
         query = query.where(reconcile_runs.c.tenant_id == tenant_id)
+    if before_id is not None:
+        query = query.where(reconcile_runs.c.id < before_id)
     return [dict(r._mapping) for r in conn.execute(query)]
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -343,5 +344,32 @@ reconcile_runs = Table(
     Column("started_at", Timestamp, nullable=False),
     Column("finished_at", Timestamp),
     Column("duration_seconds", JSON),
+    Column("item_count", Integer, nullable=False, default=0, server_default="0"),
+    Column("destructive", Integer, nullable=False, default=0, server_default="0"),
+    Column("members", Integer),
     Index("ix_reconcile_runs_tenant", "tenant_id", "id"),
+)
+
+# One row per drift item of a run (reconciler/drift.py), written as the run plans; kept
+# with their run (the last runs of each tenant). Findable by run, and by tenant and SCIM id
+# or lower-cased name (a person's timeline).
+reconcile_items = Table(
+    "reconcile_items",
+    metadata,
+    Column("run_id", BigId, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("tenant_id", Id, nullable=False),
+    Column("kind", String(30), nullable=False),
+    Column("resource_type", String(10), nullable=False),
+    Column("scim_id", String(200), nullable=False),
+    Column("name", String(400)),
+    Column("name_ci", String(400)),
+    Column("before", JSON, nullable=False, default=dict),
+    Column("after", JSON, nullable=False, default=dict),
+    Column("consequence", Text, nullable=False),
+    Column("destructive", Boolean, nullable=False, default=False),
+    PrimaryKeyConstraint("run_id", "seq"),
+    Index("ix_reconcile_items_run_kind", "run_id", "kind", "seq"),
+    Index("ix_reconcile_items_tenant_scim", "tenant_id", "scim_id"),
+    Index("ix_reconcile_items_tenant_name", "tenant_id", "name_ci"),
 )

@@ -1,46 +1,74 @@
-"""Run a full reconcile of one tenant: the lock, the report row, the source, the run.
+"""Run a full reconcile of one tenant: the lease, the run row, the source, the items.
 
-Shared by `scimsync reconcile`, the Celery task and the dashboard. One run per
-tenant at a time, however many beat processes or operators ask: a Redis lock
-with a TTL, renewed as the run makes progress (a killed run frees it on expiry).
+Shared by `scimsync reconcile`, the Celery task and the dashboard. One run per tenant
+at a time, however many beat processes or operators ask: a lease (worker/lease.py)
+renewed by a heartbeat while the run lives, checked before every write batch together
+with the fencing check in SQL (no later run of the tenant has started). The source is
+checked before the run is recorded; the drift items are stored as they are planned.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import structlog
-from redis.lock import Lock
 
 from events.sources.mirror_repair import apply_repair, plan_repair
-from events.sources.readers import iter_source, parse_source
-from reconciler.full_run import ReconcileReport, SafetyValve, reconcile_tenant
-from storage import reconcile_store, tenants
+from events.sources.readers import SourceSpec, iter_source, parse_source
+from reconciler.drift import DriftItem
+from reconciler.errors import InvalidValue
+from reconciler.full_run import (
+    Outcome,
+    ReconcileReport,
+    ReconcileStore,
+    SafetyValve,
+    reconcile_tenant,
+)
+from storage import reconcile_items, reconcile_store, tenants
 from storage.clock import utcnow
 from storage.db import unit_of_work
 from storage.reconcile_store import SqlReconcileStore
 from worker.connections import get_engine, redis_client
+from worker.lease import Lease, LeaseLost
 from worker.publish import publish
-from worker.settings import get_settings
+from worker.settings import Settings, get_settings
 
 log = structlog.get_logger(__name__)
-LOCK_TTL_SECONDS = 300
+# The human output shows this many items; the rest are read with `reconcile show`.
+REPORTED_ITEMS = 20
 
 
 class AlreadyRunning(Exception):
-    """Another full reconcile of this tenant holds the lock."""
+    """Another full reconcile of this tenant holds the lease."""
 
 
-def _lock(tenant_id: str) -> Lock:
-    return redis_client().lock(
-        f"scimsync:reconcile-lock:{tenant_id}", timeout=LOCK_TTL_SECONDS, blocking=False
-    )
+def lease_for(tenant_id: str, settings: Settings | None = None) -> Lease:
+    settings = settings or get_settings()
+    name = f"scimsync:reconcile-lock:{tenant_id}"
+    return Lease(redis_client(), name, settings.reconcile_lease_seconds)
+
+
+def source_token(settings: Settings) -> str | None:
+    if settings.reconcile_source_token is not None:
+        return settings.reconcile_source_token.get_secret_value()
+    if settings.reconcile_source_token_file is not None:
+        try:
+            return Path(settings.reconcile_source_token_file).read_text().strip() or None
+        except OSError as exc:
+            raise InvalidValue(f"cannot read the source token file: {exc.strerror}") from None
+    return None
+
+
+def check_source(source: str, settings: Settings | None = None) -> SourceSpec:
+    """The source, checked (InvalidValue: a usage error) before anything is recorded."""
+    settings = settings or get_settings()
+    return parse_source(source, source_token(settings) if source.startswith("scim:") else None)
 
 
 @contextmanager
@@ -49,80 +77,142 @@ def _open_store(engine: Any, write: bool) -> Iterator[SqlReconcileStore]:
         yield SqlReconcileStore(conn, lock_tenant=write)
 
 
+class _ItemWriter:
+    """Stores a run's items as they come, each batch in its own short transaction."""
+
+    def __init__(self, engine: Any, run_id: int, tenant_id: str):
+        self.engine, self.run_id, self.tenant_id = engine, run_id, tenant_id
+        self.next_seq = 0
+
+    def __call__(self, items: Sequence[DriftItem]) -> None:
+        with unit_of_work(self.engine) as conn:
+            self.next_seq = reconcile_items.add_items(
+                conn, self.run_id, self.tenant_id, self.next_seq, items
+            )
+
+
+def _source_stage(
+    engine: Any,
+    spec: SourceSpec,
+    report: ReconcileReport,
+    *,
+    safety: SafetyValve,
+    force: bool,
+    sink: _ItemWriter,
+    fence: Callable[[], None],
+) -> bool:
+    """Repair the mirror from the source (a dry run only plans); True if it was empty."""
+    tenant_id = report.tenant_id
+    plan = plan_repair(engine, tenant_id, iter_source(spec))
+    for start in range(0, len(plan.items), 1000):
+        batch = plan.items[start : start + 1000]
+        report.count(batch)
+        sink(batch)
+    with unit_of_work(engine, write=False) as conn:
+        store = SqlReconcileStore(conn)
+        report.members = store.member_count(tenant_id)
+        was_empty = store.key_count(tenant_id) == 0
+    if report.dry_run:
+        return was_empty
+    if not force and safety.trips(plan.destructive, report.members):
+        safety.halt(report)
+    elif plan.operations:
+        fence()
+        apply_repair(engine, tenant_id, plan, publish=partial(publish, engine), fence=fence)
+    return was_empty
+
+
 def run_reconcile(
     tenant_id: str,
     *,
     dry_run: bool = False,
     force: bool = False,
     source: str = "mirror",
-    progress: Callable[[str, int], None] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Any]:
+    """One run; returns its report (`items`: the first REPORTED_ITEMS of them)."""
     settings = get_settings()
     safety = SafetyValve(settings.reconcile_safety_ratio)
     engine = get_engine()
-    spec = parse_source(source)
+    spec = check_source(source, settings)
     with unit_of_work(engine, write=False) as conn:
         tenants.get(conn, tenant_id)
-    lock = _lock(tenant_id)
-    if not lock.acquire():
+    lease = lease_for(tenant_id, settings)
+    if not lease.acquire():
         raise AlreadyRunning(f"a full reconcile of {tenant_id} is already running")
     started = time.monotonic()
-    with unit_of_work(engine) as conn:
-        run_id = reconcile_store.start_run(
-            conn, tenant_id, source=spec.label, dry_run=dry_run, forced=force, now=utcnow()
-        )
+    with lease:
+        with unit_of_work(engine) as conn:
+            run_id = reconcile_store.start_run(
+                conn, tenant_id, source=spec.label, dry_run=dry_run, forced=force, now=utcnow()
+            )
+        report = ReconcileReport(tenant_id, dry_run)
+        sink = _ItemWriter(engine, run_id, tenant_id)
 
-    def on_progress(stage: str, n: int) -> None:
-        lock.reacquire()
-        if progress:
-            progress(stage, n)
+        def check_lease() -> None:
+            lease.check()
 
-    outcome: str = "failed"
-    error: str | None = "interrupted"
-    report: ReconcileReport | None = None
-    try:
-        mirror_counts: dict[str, int] = {}
-        if spec.kind != "mirror":
-            plan = plan_repair(engine, tenant_id, iter_source(spec))
-            mirror_counts = plan.counts()
-            with unit_of_work(engine, write=False) as conn:
-                total = SqlReconcileStore(conn).member_count(tenant_id)
-            if not dry_run and not force and safety.trips(plan.destructive, total):
-                report = ReconcileReport(
-                    tenant_id, dry_run, members=total, destructive=plan.destructive
+        def fence(store: ReconcileStore | None = None) -> None:
+            lease.check()
+            conn = store.conn if isinstance(store, SqlReconcileStore) else None
+            if conn is not None and reconcile_store.superseded(conn, tenant_id, run_id):
+                raise LeaseLost(f"a later reconcile of {tenant_id} has started; run {run_id} stops")
+
+        error: str | None = None
+        try:
+            imported = False
+            if spec.kind != "mirror":
+                imported = _source_stage(
+                    engine, spec, report, safety=safety, force=force, sink=sink, fence=check_lease
                 )
-                safety.halt(report)
-            elif not dry_run:
-                apply_repair(engine, tenant_id, plan, publish=partial(publish, engine))
-        if report is None:
-            report = reconcile_tenant(
+            reconcile_tenant(
                 lambda write: _open_store(engine, write),
                 tenant_id,
                 dry_run=dry_run,
                 force=force,
                 safety=safety,
-                progress=on_progress,
+                sink=sink,
+                fence=fence,
+                progress=progress,
+                report=report,
             )
-        report.counts = {**mirror_counts, **report.counts}
-        outcome, error = report.outcome, report.detail
-    except Exception as exc:
-        outcome, error, report = "failed", f"{type(exc).__name__}: {exc}", None
-        log.exception("reconcile_failed", tenant_id=tenant_id)
-    finally:
+            if imported and report.outcome is Outcome.REPAIRED:
+                report.outcome = Outcome.IMPORTED
+            error = report.detail
+        except Exception as exc:
+            report.outcome, error = Outcome.FAILED, f"{type(exc).__name__}: {exc}"
+            report.detail = error
+            log.exception("reconcile_failed", tenant_id=tenant_id, run_id=run_id)
         duration = round(time.monotonic() - started, 3)
         with unit_of_work(engine) as conn:
             reconcile_store.finish_run(
                 conn,
                 run_id,
-                outcome=outcome,
-                counts=report.counts if report else {},
-                actions=report.actions if report else [],
+                outcome=report.outcome.value,
+                counts=report.counts,
                 error=error,
                 now=utcnow(),
                 duration=duration,
+                destructive=report.destructive,
+                members=report.members,
             )
-        with contextlib.suppress(Exception):  # expired: nothing to release
-            lock.release()
-    result: dict[str, Any] = asdict(report) if report else {"outcome": outcome, "detail": error}
-    result.update(run_id=run_id, source=spec.label, duration_seconds=duration)
+            reconcile_items.prune_runs(conn, tenant_id, settings.reconcile_runs_kept)
+            first = reconcile_items.list_items(conn, run_id, limit=REPORTED_ITEMS)
+            halted_list = (
+                reconcile_items.list_items(conn, run_id, destructive=True, limit=REPORTED_ITEMS)
+                if report.outcome is Outcome.HALTED
+                else []
+            )
+    result: dict[str, Any] = asdict(report)
+    result.update(
+        outcome=report.outcome.value,
+        run_id=run_id,
+        source=spec.label,
+        duration_seconds=duration,
+        drift=report.drift,
+        items=first,
+        more_items=max(report.drift - len(first), 0),
+    )
+    if report.outcome is Outcome.HALTED:
+        result["would_remove_or_deactivate"] = halted_list
     return result

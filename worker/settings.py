@@ -6,7 +6,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from reconciler.full_run import DEFAULT_SAFETY_RATIO
@@ -72,6 +72,28 @@ class Settings(BaseSettings):
     reconcile_jitter_seconds: int = 300
     reconcile_safety_ratio: float = DEFAULT_SAFETY_RATIO
     reconcile_check_seconds: float = 60.0
+    reconcile_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="TTL of a full reconcile's per-tenant lease; a heartbeat renews it every "
+        "third of it while the run lives, so a run may take any time, and one whose process "
+        "died frees its tenant after this long.",
+    )
+    reconcile_runs_kept: int = Field(
+        default=50, ge=1, description="Reconcile runs kept per tenant, with their drift items."
+    )
+    reconcile_source_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token of a `scim:URL` reconcile source (never in the URL or argv).",
+    )
+    reconcile_source_token_file: Path | None = Field(
+        default=None, description="A file holding that token (read when a run starts)."
+    )
+    reconcile_sources: dict[str, str] = Field(
+        default_factory=dict,
+        description="Named sources the scheduled (Celery) reconcile may use, as JSON: "
+        '{"okta": "scim:https://..."}; a task names one, never a URL or a path.',
+    )
 
     @property
     def resolved_database_url(self) -> str:

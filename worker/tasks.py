@@ -113,8 +113,18 @@ def relay() -> dict[str, int]:
 
 
 @app.task(name="scimsync.reconcile_tenant", ignore_result=True, acks_late=True)
-def reconcile_tenant(tenant_id: str, source: str = "mirror") -> dict[str, Any]:
+def reconcile_tenant(tenant_id: str, source_name: str | None = None) -> dict[str, Any]:
+    """A scheduled run: from the mirror, or from a source configured by name in the settings
+    (SCIMSYNC_RECONCILE_SOURCES). A task never carries a URL or a path: whoever can queue
+    tasks must not be able to point a worker at a host or a file of their choosing."""
     structlog.contextvars.bind_contextvars(tenant_id=tenant_id)
+    source = "mirror"
+    if source_name is not None:
+        configured = get_settings().reconcile_sources.get(source_name)
+        if configured is None:
+            log.warning("reconcile_unknown_source", source_name=source_name)
+            return {"skipped": f"no configured source named {source_name!r}"}
+        source = configured
     if not reconcile_due(tenant_id):
         return {"skipped": "not due"}  # another beat already had it run
     try:

@@ -8,10 +8,10 @@ the page every few seconds and swaps the figures in, so there is one rendering p
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -30,6 +30,7 @@ from events.ops.dashboard_auth import (
     same_secret,
     start_session,
 )
+from events.ops.drift_chart import drift_chart
 from events.runtime import Runtime, runtime
 from reconciler.errors import InvalidValue
 
@@ -180,14 +181,18 @@ def _wants_json(request: Request, format: str | None) -> bool:
 
 @router.get("/runs/{run_id}")
 def run_report(
-    request: Request, run_id: int, format: str | None = None, rt: Runtime = Depends(runtime)
+    request: Request,
+    run_id: int,
+    format: str | None = None,
+    kind: Annotated[list[str] | None, Query()] = None,
+    rt: Runtime = Depends(runtime),
 ) -> Response:
     as_json = _wants_json(request, format)
     access = _access(request, rt)
     refusal = _api_refusal(access) if as_json else _html_refusal(access)
     if refusal is not None:
         return refusal
-    report = dashboard_data.run_report(rt.engine, run_id)
+    report = dashboard_data.run_report(rt.engine, run_id, kind or ())
     if report is None:
         return (
             plain_error(404, "not_found", f"reconcile run {run_id} not found")
@@ -195,3 +200,21 @@ def run_report(
             else _page("dashboard_run.html", 404, report=None, run_id=run_id)
         )
     return _json(report) if as_json else _page("dashboard_run.html", report=report, run_id=run_id)
+
+
+@router.get("/tenants/{tenant_id}/drift")
+def drift(
+    request: Request, tenant_id: str, format: str | None = None, rt: Runtime = Depends(runtime)
+) -> Response:
+    """A tenant's Drift page: its last reconcile runs, drift per run, links to the items."""
+    as_json = _wants_json(request, format)
+    access = _access(request, rt)
+    refusal = _api_refusal(access) if as_json else _html_refusal(access)
+    if refusal is not None:
+        return refusal
+    page = dashboard_data.drift_page(rt.engine, tenant_id)
+    if page is None:
+        return plain_error(404, "not_found", f"tenant {tenant_id} not found")
+    if as_json:
+        return _json(page)
+    return _page("dashboard_drift.html", drift=page, chart=drift_chart(page["runs"]))

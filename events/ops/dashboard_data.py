@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine, case, func, select
 
 from events.runtime import OperatorActions
 from reconciler.model import MemberStatus
-from storage import outbox, reconcile_store, tenants
+from storage import outbox, reconcile_items, reconcile_store, tenants
 from storage.clock import as_utc, utcnow
 from storage.db import unit_of_work
 from storage.schema import change_events, dead_letters, members, workspace_groups
@@ -25,6 +25,8 @@ from storage.schema import change_events, dead_letters, members, workspace_group
 STALE_BACKLOG_SECONDS = 300.0  # an unapplied event older than this is an incident
 RECENT_EVENTS = 20
 RECENT_RUNS = 10
+RUN_ITEMS_SHOWN = 500  # a run page's items; the CLI and the API page through all
+DRIFT_RUNS = 30  # runs on a tenant's Drift page
 DEAD_LETTERS_SHOWN = 50
 STATUSES = tuple(status.value for status in MemberStatus)
 
@@ -217,20 +219,46 @@ def summary(
     }
 
 
-def run_report(engine: Engine, run_id: int) -> dict[str, Any] | None:
-    """One reconcile run: its counts by action kind and each action it planned."""
+def run_report(
+    engine: Engine, run_id: int, kinds: Sequence[str] = (), limit: int = RUN_ITEMS_SHOWN
+) -> dict[str, Any] | None:
+    """One reconcile run: its counts by item kind and its first items (of these kinds)."""
     with unit_of_work(engine, write=False) as conn:
         run = reconcile_store.get_run(conn, run_id)
-        tenant = tenants.find(conn, run["tenant_id"]) if run else None
-    if run is None:
-        return None
+        if run is None:
+            return None
+        tenant = tenants.find(conn, run["tenant_id"])
+        items = reconcile_items.list_items(conn, run_id, kinds=kinds, limit=limit)
+        matching = reconcile_items.count_items(conn, run_id, kinds=kinds)
     return {
         **run,
         "tenant_name": tenant.name if tenant else None,
         "drift": drift_total(run["counts"]),
         "started_at": _utc(run["started_at"]),
         "finished_at": _utc(run["finished_at"]),
+        "kinds": list(kinds),
+        "items": items,
+        "items_matching": matching,
     }
+
+
+def drift_page(engine: Engine, tenant_id: str, runs: int = DRIFT_RUNS) -> dict[str, Any] | None:
+    """A tenant's Drift page: its last runs, oldest first for the chart."""
+    with unit_of_work(engine, write=False) as conn:
+        tenant = tenants.find(conn, tenant_id)
+        if tenant is None:
+            return None
+        recent = reconcile_store.recent_runs(conn, tenant_id, runs)
+    rows = [
+        {
+            **run,
+            "drift": drift_total(run["counts"]),
+            "started_at": _utc(run["started_at"]),
+            "finished_at": _utc(run["finished_at"]),
+        }
+        for run in recent
+    ]
+    return {"tenant_id": tenant.id, "tenant_name": tenant.name, "runs": rows}
 
 
 def replay(

@@ -12,7 +12,7 @@ pushes, so no dialect applies: they are written as they are.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +21,7 @@ from sqlalchemy import Engine, select
 from events.ingest.service import IngestSession, Publisher, ingest_session
 from events.ingest.writes import WRITES, Kind, Op, WriteResult
 from events.scim.resources import parse_group, parse_user
+from reconciler.drift import DriftItem, ItemKind, ResourceType
 from reconciler.errors import Refusal
 from storage import mirror, tenants
 from storage.db import unit_of_work
@@ -30,9 +31,39 @@ from storage.sql import chunked
 BATCH = 200
 
 
+def _changed(
+    before: dict[str, Any], after: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    keys = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    return {k: before.get(k) for k in keys}, {k: after.get(k) for k in keys}
+
+
+def _item(
+    resource_type: ResourceType,
+    scim_id: str,
+    name: str,
+    consequence: str,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    *,
+    destructive: bool = False,
+) -> DriftItem:
+    return DriftItem(
+        ItemKind.MIRROR_REPAIRED,
+        resource_type,
+        scim_id,
+        name,
+        consequence,
+        before or {},
+        after or {},
+        destructive,
+    )
+
+
 @dataclass
 class MirrorPlan:
     operations: list[tuple[str, Any]] = field(default_factory=list)
+    items: list[DriftItem] = field(default_factory=list)  # one per operation, in order
     destructive: int = 0
     invalid: int = 0
     source_ids: dict[str, str] = field(default_factory=dict)  # source id -> our id
@@ -86,30 +117,65 @@ def plan_repair(
             key = str(parsed.resource["userName"]).lower()
             seen_users.add(key)
             current = users.get(key)
+            name = str(parsed.resource["userName"])
             if current is None:
                 plan.operations.append(("create_user", (raw.get("id"), body)))
+                plan.items.append(
+                    _item(
+                        "User",
+                        str(raw.get("id") or name),
+                        name,
+                        "the mirror gains this IdP user; the workspace follows (rules 2, 3)",
+                        after={"userName": name, "active": parsed.resource.get("active", True)},
+                    )
+                )
             else:
                 plan.source_ids[str(raw.get("id"))] = current[0]
                 if parsed.resource != current[1]:
                     plan.operations.append(("update_user", (current[0], body)))
                     was_active = current[1].get("active", True)
-                    plan.destructive += bool(was_active and not parsed.resource.get("active", True))
+                    off = bool(was_active and not parsed.resource.get("active", True))
+                    plan.destructive += off
+                    before, after = _changed(current[1], parsed.resource)
+                    consequence = (
+                        "the IdP deactivated this user: its member becomes Deactivated"
+                        if off
+                        else "the mirror takes the IdP's values; the member follows"
+                    )
+                    plan.items.append(
+                        _item("User", current[0], name, consequence, before, after, destructive=off)
+                    )
         else:
             key = str(parsed.resource["displayName"]).lower()
             seen_groups.add(key)
             current = groups.get(key)
             members = [str(m) for m in parsed.member_ids or []]
+            name = str(parsed.resource["displayName"])
             if current is None:
                 plan.operations.append(("create_group", (body, members)))
+                consequence = f"the mirror gains this IdP group ({len(members)} members)"
+                after = {"displayName": name, "members": len(members)}
+                plan.items.append(
+                    _item("Group", str(raw.get("id") or name), name, consequence, after=after)
+                )
             elif _group_differs(engine, tenant_id, current, parsed.resource, members, plan):
                 plan.operations.append(("sync_group", (current[0], body, members)))
-    for key, (user_id, _) in users.items():
+                consequence = "the mirror takes the IdP's group and members; the workspace follows"
+                plan.items.append(_item("Group", current[0], name, consequence))
+    for key, (user_id, resource) in users.items():
         if key not in seen_users:
             plan.operations.append(("delete_user", user_id))
             plan.destructive += 1
-    for key, (group_id, _) in groups.items():
+            name = str(resource.get("userName", key))
+            consequence = "the IdP no longer has this user: its member leaves the workspace"
+            before = {"userName": name}
+            plan.items.append(_item("User", user_id, name, consequence, before, destructive=True))
+    for key, (group_id, resource) in groups.items():
         if key not in seen_groups:
             plan.operations.append(("delete_group", group_id))
+            name = str(resource.get("displayName", key))
+            consequence = "the IdP no longer has this group: its workspace group is deleted"
+            plan.items.append(_item("Group", group_id, name, consequence, {"displayName": name}))
     return plan
 
 
@@ -163,13 +229,21 @@ def _apply_one(
 
 
 def apply_repair(
-    engine: Engine, tenant_id: str, plan: MirrorPlan, *, publish: Publisher
+    engine: Engine,
+    tenant_id: str,
+    plan: MirrorPlan,
+    *,
+    publish: Publisher,
+    fence: Callable[[], None] | None = None,
 ) -> dict[str, int]:
-    """Apply the planned operations in small transactions, each published after its commit."""
+    """Apply the planned operations in small transactions, each published after its commit;
+    `fence` is called before each (it raises when the run lost its lease)."""
     with unit_of_work(engine, write=False) as conn:
         tenant = tenants.get(conn, tenant_id)
     applied: dict[str, int] = {}
     for batch in chunked(plan.operations, BATCH):
+        if fence is not None:
+            fence()
         with ingest_session(
             engine,
             tenant,

@@ -1,17 +1,21 @@
 """Where a full reconcile reads the IdP's state when it is not the mirror.
 
 - `scim:URL` — a SCIM 2.0 service provider acting as the directory, pulled page by
-  page (retried on network errors and 5xx) with an optional bearer token
-  (SCIMSYNC_RECONCILE_SOURCE_TOKEN or `scim:URL#token=...`);
-- `file:PATH` — a snapshot: NDJSON (one SCIM resource per line, streamed) or JSON
-  (a list, a ListResponse, or {"Users": [...], "Groups": [...]}).
-Both yield raw SCIM resources, users first, then groups.
+  page (retried on network errors and 5xx) with an optional bearer token. The token is
+  never part of the URL (a URL is logged, stored with the run and visible in `ps`): it is
+  given by the settings SCIMSYNC_RECONCILE_SOURCE_TOKEN or
+  SCIMSYNC_RECONCILE_SOURCE_TOKEN_FILE; a URL carrying credentials is refused;
+- `file:PATH` — a snapshot: NDJSON (one SCIM resource per line, streamed: read twice,
+  users on the first pass and groups on the second, so no part of it is held) or JSON
+  (a list, a ListResponse, or {"Users": [...], "Groups": [...]}; read whole, for small
+  exports).
+Both yield raw SCIM resources, users first, then groups. `parse_source` checks a source
+before any run is recorded, so a typo is a usage error, not a failed run.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,17 +45,26 @@ class SourceSpec:
     token: str | None = None
 
 
-def parse_source(text: str) -> SourceSpec:
+def parse_source(text: str, token: str | None = None) -> SourceSpec:
+    """The source named by `--source` (`mirror`, `scim:URL`, `file:PATH`), checked."""
     if text in ("", "mirror"):
         return SourceSpec("mirror", "mirror")
     scheme, _, target = text.partition(":")
     if scheme == "scim" and target:
-        url, _, fragment = target.partition("#token=")
-        token = fragment or os.environ.get("SCIMSYNC_RECONCILE_SOURCE_TOKEN")
-        return SourceSpec(f"scim:{url}", "scim", url.rstrip("/"), token)
+        url = httpx.URL(target)
+        if url.scheme not in ("http", "https") or not url.host:
+            raise InvalidValue(f"scim: needs an http(s) URL, not {target!r}")
+        if url.userinfo or url.fragment or "token" in str(url.params).lower():
+            raise InvalidValue(
+                "put no credentials in the scim: URL; give the token with "
+                "SCIMSYNC_RECONCILE_SOURCE_TOKEN or SCIMSYNC_RECONCILE_SOURCE_TOKEN_FILE"
+            )
+        return SourceSpec(f"scim:{target}", "scim", target.rstrip("/"), token)
     if scheme == "file" and target:
+        if not Path(target).is_file():
+            raise InvalidValue(f"no snapshot file at {target}")
         return SourceSpec(text, "file", target)
-    raise InvalidValue("--source must be mirror, scim:URL or file:PATH")
+    raise InvalidValue(f"--source must be mirror, scim:URL or file:PATH, not {text!r}")
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -90,22 +103,22 @@ def iter_scim_endpoint(spec: SourceSpec) -> Iterator[tuple[str, dict[str, Any]]]
                     break
 
 
+def _ndjson(path: Path) -> Iterator[dict[str, Any]]:
+    with path.open() as lines:
+        for line in lines:
+            if line.strip():
+                yield json.loads(line)
+
+
 def iter_file(spec: SourceSpec) -> Iterator[tuple[str, dict[str, Any]]]:
     path = Path(spec.target)
     if not path.exists():
         raise InvalidValue(f"no snapshot file at {path}")
     if path.suffix in (".ndjson", ".jsonl"):
-        users_then_groups: list[dict[str, Any]] = []  # groups wait until every user is known
-        with path.open() as lines:
-            for line in lines:
-                if line.strip():
-                    resource = json.loads(line)
-                    if kind_of(resource) == "User":
-                        yield "User", resource
-                    else:
-                        users_then_groups.append(resource)
-        for group in users_then_groups:
-            yield "Group", group
+        for wanted in ("User", "Group"):  # groups after every user is known
+            for resource in _ndjson(path):
+                if kind_of(resource) == wanted:
+                    yield wanted, resource
         return
     document = json.loads(path.read_text())
     if isinstance(document, dict) and "Resources" in document:

@@ -128,7 +128,7 @@ def build_workspace(stack: ServiceStack) -> tuple[Tenant, int]:
         apply(stack, tenant)
         set_scim(stack, tenant, True)
         create_user(idp, "queued@initech.test")  # stays in the queue: no worker runs
-    run = stack.cli_json("reconcile", tenant.id, "--dry-run")
+    run = stack.cli_json("reconcile", tenant.id, "--dry-run", ok=(3,))  # 3: drift found
     return tenant, int(run["run_id"])
 
 
@@ -227,9 +227,22 @@ def test_operator_reads_figures_and_replays_a_dead_letter(
         "0"
     )
     section.locator(f'a[href="/dashboard/runs/{run_id}"]').click()
-    expect(page.locator('[data-table="run-actions"]')).to_contain_text("queued@initech.test")
+    expect(page.locator('[data-table="run-items"]')).to_contain_text("queued@initech.test")
+    expect(page.locator('tr[data-item-kind="user_created"]').first).to_contain_text(
+        "joins as Active"
+    )
     page.screenshot(path=str(ARTIFACTS / "dashboard-run.png"), full_page=True)
     page.go_back()
+
+    # The Drift page, from the overview: the run, its bar in the chart, its items by kind.
+    section.locator('a[data-link="drift"]').click()
+    expect(page.locator(f'tr[data-run="{run_id}"] [data-figure="run.drift"]')).not_to_have_text("0")
+    expect(page.locator(f'svg[data-chart="drift"] rect[data-bar="{run_id}"]')).to_have_count(1)
+    page.locator(f'tr[data-run="{run_id}"] a[href$="kind=user_created"]').click()
+    expect(page.locator('tr[data-item-kind="user_created"]').first).to_be_visible()
+    expect(page.locator("tr[data-item-kind]:not([data-item-kind='user_created'])")).to_have_count(0)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-drift.png"), full_page=True)
+    page.goto(f"{stack.base_url}/dashboard")
 
     # SCIM is back on (the cause is fixed): replay from the page.
     section.locator(f'button[data-replay-tenant="{tenant.id}"]').click()

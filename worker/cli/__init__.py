@@ -1,11 +1,11 @@
 """The `scimsync` command line (every command is in the README). Thin: parse, call, format."""
 
-from worker.cli import admin, ops, trace, webhooks
+from worker.cli import admin, ops, reconcile, trace, webhooks
 from worker.cli.main import main
 
 admin.register(main)
 ops.register(main)
-ops.register_reconcile(main)
+reconcile.register(main)
 webhooks.register(main)
 trace.register(main)
 

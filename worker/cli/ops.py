@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import click
 
-from reconciler.errors import Refusal
 from worker.cli.output import emit
 from worker.operations import (
     list_dead_letters,
@@ -15,7 +13,6 @@ from worker.operations import (
     purge_dead_letters,
     replay_dead_letters,
 )
-from worker.reconcile_jobs import AlreadyRunning, run_reconcile
 
 
 def _json_option(f: Any) -> Any:
@@ -119,55 +116,3 @@ def register(main: click.Group) -> None:
                 ],
             ),
         )
-
-
-def register_reconcile(main: click.Group) -> None:
-
-    @main.command()
-    @click.argument("tenant_id")
-    @click.option("--dry-run", is_flag=True, help="Report drift, change nothing.")
-    @click.option(
-        "--source", default="mirror", show_default=True, help="mirror | scim:URL | file:PATH"
-    )
-    @click.option("--force", is_flag=True, help="Apply even past the safety valve.")
-    @_json_option
-    def reconcile(tenant_id: str, dry_run: bool, source: str, force: bool, as_json: bool) -> None:
-        """Compare the IdP's state with the workspace and repair drift; prints the report."""
-
-        bar = (
-            None
-            if as_json or not sys.stdout.isatty()
-            else click.progressbar(length=0, label="reconciling", show_pos=True)
-        )
-
-        def progress(stage: str, n: int) -> None:
-            if bar is not None:
-                bar.label = stage
-                bar.update(n)
-
-        try:
-            report = run_reconcile(
-                tenant_id, dry_run=dry_run, force=force, source=source, progress=progress
-            )
-        except (AlreadyRunning, Refusal) as exc:
-            raise click.ClickException(str(exc)) from None
-        finally:
-            if bar is not None:
-                bar.render_finish()
-        emit(report, as_json, _human_report)
-        if report["outcome"] in ("failed", "halted"):
-            sys.exit(2)
-
-
-def _human_report(report: dict[str, Any]) -> str:
-    lines = [
-        f"run {report['run_id']}: {report['outcome']} ({report['source']}, "
-        f"{report['duration_seconds']}s)"
-    ]
-    if report.get("detail"):
-        lines.append(report["detail"])
-    for kind, n in sorted((report.get("counts") or {}).items()):
-        lines.append(f"  {kind:28} {n}")
-    if not report.get("counts"):
-        lines.append("  no drift")
-    return "\n".join(lines)

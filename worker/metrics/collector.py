@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from reconciler.full_run import Outcome
 from storage.db import unit_of_work
 from worker.metrics.pipeline import COUNTER_KEYS, HEARTBEAT_KEY, LAG_KEY, cumulative_buckets
 from worker.metrics.specs import (
@@ -46,7 +47,7 @@ log = structlog.get_logger(__name__)
 
 DEFAULT_CELERY_QUEUES = ("scimsync",)
 # Always exposed (0 until seen) so that increase() also catches a tenant's first failure.
-RECONCILE_OUTCOMES = ("applied", "in_sync", "dry_run", "halted", "failed")
+RECONCILE_OUTCOMES = tuple(o.value for o in Outcome if o is not Outcome.RUNNING)
 
 
 def new_family(spec: MetricSpec) -> Any:

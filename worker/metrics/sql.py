@@ -15,12 +15,14 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, func, select
 
+from reconciler.full_run import SUCCESSFUL
 from storage.clock import as_utc
 from storage.event_state import EventState
 from storage.schema import change_events, dead_letters, reconcile_runs, tenants
 from storage.sql import chunked
 
-SUCCESSFUL_OUTCOMES = ("applied", "in_sync", "dry_run")
+# "applied" and "dry_run": how runs recorded before the outcomes were named in full.
+SUCCESSFUL_OUTCOMES = (*sorted(SUCCESSFUL), "applied", "dry_run")
 UNFINISHED_OUTCOME = "running"
 
 

@@ -116,9 +116,9 @@ def test_drift_is_repaired_and_second_run_is_clean(
         DRIFTS[drift](conn, synced)
     assert workspace_state(engine, tenant.id) != before
     dry = run_reconcile(tenant.id, dry_run=True)
-    assert dry["outcome"] == "dry_run" and sum(dry["counts"].values()) > 0
+    assert dry["outcome"] == "drift_found" and sum(dry["counts"].values()) > 0
     report = run_reconcile(tenant.id)
-    assert report["outcome"] == "applied", report
+    assert report["outcome"] == "repaired", report
     assert workspace_state(engine, tenant.id) == before
     assert run_reconcile(tenant.id)["outcome"] == "in_sync"
 
@@ -167,8 +167,8 @@ def test_extra_member_and_extra_group_and_extra_membership(
             )
         )
     report = run_reconcile(tenant.id)
-    assert report["counts"].get("delete_member") == 1
-    assert report["counts"].get("delete_group") == 1
+    assert report["counts"].get("user_removed") == 1
+    assert report["counts"].get("group_deleted") == 1
     assert workspace_state(engine, tenant.id) == before
     assert run_reconcile(tenant.id)["outcome"] == "in_sync"
 
@@ -179,8 +179,8 @@ def test_dry_run_writes_nothing(synced: dict[str, Any], engine: Any) -> None:
         DRIFTS["wrong_status"](conn, synced)
     drifted = workspace_state(engine, tenant.id)
     report = run_reconcile(tenant.id, dry_run=True)
-    assert report["counts"] == {"set_member_status": 1}
-    assert report["actions"][0]["kind"] == "set_member_status"
+    assert report["counts"] == {"user_reactivated": 1}
+    assert report["items"][0]["kind"] == "user_reactivated"
     assert workspace_state(engine, tenant.id) == drifted
 
 
@@ -195,7 +195,7 @@ def test_safety_valve_halts_mass_deactivation(synced: dict[str, Any], engine: An
     assert report["outcome"] == "halted" and "nothing applied" in report["detail"]
     assert workspace_state(engine, tenant.id) == before
     forced = run_reconcile(tenant.id, force=True)
-    assert forced["outcome"] == "applied" and forced["counts"]["delete_member"] == 4
+    assert forced["outcome"] == "repaired" and forced["counts"]["user_removed"] == 4
 
 
 def test_safety_valve_halts_a_source_that_would_empty_the_mirror(
@@ -231,8 +231,9 @@ def test_snapshot_file_source_repairs_mirror_and_workspace(
     path = tmp_path / "snapshot.ndjson"
     path.write_text("\n".join(json.dumps(r) for r in [*groups, *users]))
     report = run_reconcile(tenant.id, source=f"file:{path}")
-    assert report["outcome"] == "applied", report
-    assert report["counts"]["mirror_create_user"] == 1
+    assert report["outcome"] == "repaired", report
+    assert report["counts"]["mirror_repaired"] == 2  # the new user, the group's members
+    assert report["counts"]["user_created"] == 1
     found = api.get(
         f"{tenant.scim_base}/Users",
         params={"filter": 'userName eq "missed@acme.test"'},
@@ -246,10 +247,10 @@ def test_snapshot_file_source_repairs_mirror_and_workspace(
 
 def test_two_concurrent_runs_never_overlap(synced: dict[str, Any], engine: Any) -> None:
     """Two beats (or operators) asking at once: one runs, the other is refused."""
-    from worker.reconcile_jobs import _lock
+    from worker.reconcile_jobs import lease_for
 
     tenant: TenantHandle = synced["tenant"]
-    holder = _lock(tenant.id)
+    holder = lease_for(tenant.id)
     assert holder.acquire()
     try:
         with pytest.raises(AlreadyRunning):

@@ -151,13 +151,13 @@ def test_chunked_pass_plans_and_repairs_like_a_single_chunk(
     drift_everything(engine, tenant.id)
     whole = reconcile(engine, tenant.id, chunk=1000, dry_run=True)
     assert whole.counts == {
-        "create_member": 1,
-        "sync_user_memberships": 3,  # the new member's, and c2's missing and c6's extra
-        "sync_group_members": 1,  # Eng: c2 missing, c6 extra
-        "set_member_status": 1,
-        "rename_group": 1,
-        "delete_member": 2,
-        "delete_group": 1,
+        "user_created": 1,
+        "membership_added": 1,  # Eng: c2 missing
+        "membership_removed": 1,  # Eng: c6 extra
+        "user_reactivated": 1,
+        "group_renamed": 1,
+        "user_removed": 2,
+        "group_deleted": 1,
     }
     small = reconcile(engine, tenant.id, chunk=chunk, dry_run=True)
     assert (small.counts, small.refused, small.keys_seen) == (
@@ -165,6 +165,6 @@ def test_chunked_pass_plans_and_repairs_like_a_single_chunk(
         whole.refused,
         whole.keys_seen,
     )
-    assert reconcile(engine, tenant.id, chunk=chunk, dry_run=False).outcome == "applied"
+    assert reconcile(engine, tenant.id, chunk=chunk, dry_run=False).outcome == "repaired"
     assert workspace_state(engine, tenant.id) == before
     assert reconcile(engine, tenant.id, chunk=chunk, dry_run=True).drift == 0

@@ -114,7 +114,7 @@ def test_reconcile_json_report(cli: Any) -> None:
     )
     cli("scim", "enable", created["id"], "--json")
     report = json.loads(cli("reconcile", created["id"], "--dry-run", "--json").output)
-    assert report["outcome"] == "dry_run" and report["source"] == "mirror"
+    assert report["outcome"] == "in_sync" and report["source"] == "mirror"
     assert report["counts"] == {} and isinstance(report["run_id"], int)
 
 

@@ -307,12 +307,12 @@ def test_reconcile_runs_are_listed_with_their_drift_and_report(
     push_users(api, tenant, "x@acme.test", "y@acme.test")  # in the mirror, not yet applied
     done = run_reconcile(tenant.id, dry_run=True)
     run_id, counts = done["run_id"], done["counts"]
-    assert counts["create_member"] == 2
+    assert counts["user_created"] == 2
 
     [run] = api.get("/dashboard/api/summary", headers=OPERATOR).json()["tenants"][0][
         "reconcile_runs"
     ]
-    assert (run["id"], run["outcome"], run["counts"]) == (run_id, "dry_run", counts)
+    assert (run["id"], run["outcome"], run["counts"]) == (run_id, "drift_found", counts)
     assert run["drift"] == sum(counts.values())
     page = api.get("/dashboard", headers=OPERATOR).text
     assert f'href="/dashboard/runs/{run_id}"' in page
@@ -323,11 +323,23 @@ def test_reconcile_runs_are_listed_with_their_drift_and_report(
     assert report.status_code == 200
     body = report.json()
     assert body["tenant_name"] == "Acme" and body["counts"] == counts
-    created = [a["email"] for a in body["actions"] if a["kind"] == "create_member"]
+    created = [i["name"] for i in body["items"] if i["kind"] == "user_created"]
     assert sorted(created) == ["x@acme.test", "y@acme.test"]
     html = api.get(f"/dashboard/runs/{run_id}", headers=OPERATOR)
     assert html.headers["content-type"].startswith("text/html")
-    assert "create_member" in html.text and "x@acme.test" in html.text
+    assert "user_created" in html.text and "x@acme.test" in html.text
+    assert f'href="/dashboard/tenants/{tenant.id}/drift"' in page
+
+    drift = api.get(f"/dashboard/tenants/{tenant.id}/drift?format=json", headers=OPERATOR)
+    assert [r["id"] for r in drift.json()["runs"]] == [run_id]
+    drift_html = api.get(f"/dashboard/tenants/{tenant.id}/drift", headers=OPERATOR).text
+    assert f'data-bar="{run_id}" data-value="2"' in drift_html
+    filtered = api.get(
+        f"/dashboard/runs/{run_id}?format=json&kind=user_removed", headers=OPERATOR
+    ).json()
+    assert filtered["items"] == [] and filtered["items_matching"] == 0
+    assert api.get("/dashboard/tenants/nope/drift", headers=OPERATOR).status_code == 404
+    assert api.get(f"/dashboard/tenants/{tenant.id}/drift").status_code == 401
 
     assert api.get("/dashboard/runs/999999?format=json", headers=OPERATOR).status_code == 404
     assert api.get("/dashboard/runs/999999", headers=OPERATOR).status_code == 404

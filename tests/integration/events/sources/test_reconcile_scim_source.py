@@ -15,10 +15,12 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from storage.schema import members, workspace_groups
+from reconciler.errors import InvalidValue
+from storage.schema import members, reconcile_runs, workspace_groups
 from tests.support.workspace import group_body, make_tenant, user_body
 from worker.pipeline import drain
 from worker.reconcile_jobs import run_reconcile
+from worker.settings import get_settings
 
 TOKEN = "directory-token"
 
@@ -48,8 +50,12 @@ def directory() -> Iterator[str]:
 
 
 def test_directory_state_repairs_mirror_and_workspace(
-    directory: str, api: Any, engine: Any, service_env: Any
+    directory: str, api: Any, engine: Any, service_env: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    token_file = Path(service_env["SCIMSYNC_VAR_DIR"]).parent / "source-token"
+    token_file.write_text(TOKEN + "\n")  # given by a file, never in the URL
+    monkeypatch.setenv("SCIMSYNC_RECONCILE_SOURCE_TOKEN_FILE", str(token_file))
+    get_settings.cache_clear()
     tenant = make_tenant(engine)
     headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/scim+json"}
     ours = api.post(
@@ -67,10 +73,11 @@ def test_directory_state_repairs_mirror_and_workspace(
         for i in range(250):  # more than one page
             idp.post("/Users", json=user_body(f"bulk{i}@acme.test"))
         idp.post("/Groups", json=group_body("Finance", ids[:2]))
-    report = run_reconcile(tenant.id, source=f"scim:{directory}#token={TOKEN}", force=True)
-    assert report["outcome"] == "applied", report
-    assert report["counts"]["mirror_create_user"] == 252
-    assert report["counts"]["mirror_delete_user"] == 1  # stale@ is gone from the directory
+    report = run_reconcile(tenant.id, source=f"scim:{directory}", force=True)
+    assert report["outcome"] == "repaired", report
+    # 252 users created, stale@ gone from the directory, the Finance group created
+    assert report["counts"]["mirror_repaired"] == 254
+    assert report["counts"]["user_removed"] == 1 and report["counts"]["group_created"] == 1
     found = api.get(
         f"{tenant.scim_base}/Users",
         params={"filter": 'userName eq "both@acme.test"'},
@@ -89,5 +96,19 @@ def test_directory_state_repairs_mirror_and_workspace(
     assert emails["other@partner.test"] == "pending"
     assert "stale@acme.test" not in emails
     assert "Finance (SCIM)" in groups
-    again = run_reconcile(tenant.id, source=f"scim:{directory}#token={TOKEN}")
+    again = run_reconcile(tenant.id, source=f"scim:{directory}")
     assert again["outcome"] == "in_sync" and again["counts"] == {}, again
+
+
+@pytest.mark.parametrize(
+    "source",
+    [f"scim:http://127.0.0.1:1/scim/v2#token={TOKEN}", "scim:http://u:secret@127.0.0.1:1/v2"],
+)
+def test_a_token_in_the_source_url_is_refused_before_any_run(
+    source: str, engine: Any, service_env: Any
+) -> None:
+    tenant = make_tenant(engine)
+    with pytest.raises(InvalidValue, match="no credentials"):
+        run_reconcile(tenant.id, source=source)
+    with engine.connect() as conn:
+        assert conn.execute(select(reconcile_runs.c.id)).first() is None

@@ -180,7 +180,7 @@ def chunk_items(store: ReconcileStore, tenant_id: str, keys: list[ResourceKey]) 
         for a in plan
         if is_destructive(a)
     ]
-    groups = store.group_counts(tenant_id, touched) if touched else {}
+    groups = dict.fromkeys(touched, 0) | (store.group_counts(tenant_id, touched) if touched else {})
     synced = [
         snap.scim_id
         for _, snap, plan in planned

@@ -33,7 +33,8 @@ class Lease:
         self.name = name
         self.ttl = ttl
         self.beat = beat if beat is not None else ttl / 3
-        self._lock: Lock = client.lock(name, timeout=ttl, blocking=False)
+        # thread_local=False: the heartbeat thread renews with the token the run acquired.
+        self._lock: Lock = client.lock(name, timeout=ttl, blocking=False, thread_local=False)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.lost: str | None = None

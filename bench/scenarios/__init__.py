@@ -54,6 +54,7 @@ def registry() -> dict[str, Scenario]:
     from bench.scenarios import (
         apply,
         big_group,
+        file_source,
         ingest,
         initial_import,
         lag,
@@ -69,7 +70,17 @@ def registry() -> dict[str, Scenario]:
         "reconcile": reconcile.run,
         "big_group": big_group.run,
         "initial_import": initial_import.run,
+        "file_source": file_source.run,
     }
 
 
-NAMES = ("ingest", "lookup", "apply", "lag", "reconcile", "big_group", "initial_import")
+NAMES = (
+    "ingest",
+    "lookup",
+    "apply",
+    "lag",
+    "reconcile",
+    "big_group",
+    "initial_import",
+    "file_source",
+)

@@ -1,0 +1,115 @@
+"""8 · Reconcile from a file export: a first import and a no-drift pass, at two sizes.
+
+An IdP export is written as NDJSON (one SCIM resource per line: users, then groups of
+50 with each user in five groups, the same shape as the reconcile scenario), and
+`scimsync reconcile TENANT --source file:EXPORT --json` runs as its own process twice:
+the first run imports the export into an empty tenant (mirror and workspace), the
+second must find nothing to do. Nothing is seeded by SQL: the CLI does all of it.
+Wall time and peak RSS (wait4) of each run are the figures; the anchor of the large run
+is the small one, so the ratio is the growth for 10x the data.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from bench.harness import BIN, stack
+from bench.report import Row, Target
+from bench.scenarios import ScenarioContext
+from bench.scenarios.reconcile import Layout, layouts, memberships, run_measured
+
+USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
+
+
+def write_export(path: Path, shape: Layout, domain: str) -> None:
+    """The export, streamed to disk (never the whole document in memory)."""
+    with path.open("w") as out:
+        for i in range(shape.users):
+            name = f"user{i:06d}@{domain}"
+            user = {
+                "schemas": [USER],
+                "id": f"src-u{i}",
+                "userName": name,
+                "name": {"givenName": f"User{i}", "familyName": "Bench"},
+                "emails": [{"value": name, "primary": True}],
+                "active": True,
+            }
+            out.write(json.dumps(user) + "\n")
+        for g, indexes in enumerate(memberships(shape.users, shape.groups, shape.per_user)):
+            group = {
+                "schemas": [GROUP],
+                "id": f"src-g{g}",
+                "displayName": f"Group {g:05d}",
+                "members": [{"value": f"src-u{i}"} for i in indexes],
+            }
+            out.write(json.dumps(group) + "\n")
+
+
+def measure(ctx: ScenarioContext, shape: Layout) -> dict[str, Any]:
+    with stack(ctx.backend, ctx.root, ctx.progress) as st:
+        tenant = st.create_tenant()
+        export = st.workdir / f"export-{shape.users}.ndjson"
+        write_export(export, shape, "example.com")
+        argv = [str(BIN / "scimsync"), "reconcile", tenant.id, "--source", f"file:{export}"]
+        ctx.progress(f"first import from file over {shape.label}")
+        t_import, rss_import, out = run_measured([*argv, "--force", "--json"], *_env(st))
+        first = json.loads(out)
+        ctx.progress(f"no-drift pass from file over {shape.label}")
+        t_pass, rss_pass, out = run_measured([*argv, "--json"], *_env(st))
+        second = json.loads(out)
+    return {
+        "import": (t_import, rss_import, first),
+        "pass": (t_pass, rss_pass, second),
+        "mb": export.stat().st_size / 1e6 if export.exists() else None,
+    }
+
+
+def _env(st: Any) -> tuple[dict[str, str], Path]:
+    return st.service_env(), st.workdir
+
+
+def _check(report: dict[str, Any], outcome: str) -> str:
+    if report.get("outcome") == outcome:
+        return ""
+    return f"; CHECK FAILED: outcome {report.get('outcome')!r}, counts {report.get('counts')}"
+
+
+def run(ctx: ScenarioContext) -> list[Row]:
+    small, large = layouts(ctx)
+    a, b = measure(ctx, small), measure(ctx, large)
+    anchor = f"{small.users:,} users"
+    note = "`scimsync reconcile --source file:EXPORT --json` as its own process"
+    rows = []
+    for key, what, limit, outcome in (
+        ("import", "first import", 120.0, "imported"),
+        ("pass", "no-drift pass", 60.0, "in_sync"),
+    ):
+        t_small, rss_small, _ = a[key]
+        t_large, rss_large, report = b[key]
+        rows.append(
+            ctx.row(
+                f"reconcile from file, {what}, {large.label}",
+                "s",
+                t_large,
+                anchor=t_small,
+                anchor_label=anchor,
+                target=Target(
+                    f"≤ {limit:.0f} s and ≤ 12x the small run", max_value=limit, max_ratio=12.0
+                ),
+                note=note + _check(report, outcome) + _check(a[key][2], outcome),
+            )
+        )
+        rows.append(
+            ctx.row(
+                f"peak RSS of that {what}",
+                "MB",
+                rss_large,
+                anchor=rss_small,
+                anchor_label=anchor,
+                target=Target("≤ 400 MB", max_value=400.0),
+            )
+        )
+    return rows

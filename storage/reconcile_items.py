@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select
 
 from reconciler.drift import DriftItem
-from storage.schema import reconcile_items, reconcile_runs
+from storage.schema import reconcile_items, reconcile_runs, reconcile_source_keys
 
 ITEM_COLUMNS = (
     "seq",
@@ -131,6 +131,7 @@ def prune_runs(conn: Connection, tenant_id: str, keep: int) -> int:
         reconcile_runs.c.tenant_id == tenant_id, reconcile_runs.c.id < cutoff
     )
     conn.execute(delete(reconcile_items).where(reconcile_items.c.run_id.in_(old)))
+    conn.execute(delete(reconcile_source_keys).where(reconcile_source_keys.c.run_id.in_(old)))
     result = conn.execute(
         delete(reconcile_runs).where(
             reconcile_runs.c.tenant_id == tenant_id, reconcile_runs.c.id < cutoff

@@ -373,3 +373,19 @@ reconcile_items = Table(
     Index("ix_reconcile_items_tenant_scim", "tenant_id", "scim_id"),
     Index("ix_reconcile_items_tenant_name", "tenant_id", "name_ci"),
 )
+
+# What a reconcile from an outside source has read (a file, a SCIM directory): each
+# userName / displayName with the source's id and ours, for the run's lifetime only. The
+# deletions are an anti-join against it and group members translate through it, so the
+# source is never held in memory (events/sources/mirror_repair.py).
+reconcile_source_keys = Table(
+    "reconcile_source_keys",
+    metadata,
+    Column("run_id", BigId, nullable=False),
+    Column("resource_type", String(10), nullable=False),
+    Column("key_ci", String(400), nullable=False),
+    Column("source_id", String(200), nullable=False),
+    Column("our_id", Id),
+    PrimaryKeyConstraint("run_id", "resource_type", "key_ci"),
+    Index("ix_reconcile_source_keys_source", "run_id", "resource_type", "source_id"),
+)

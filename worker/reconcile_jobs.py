@@ -19,7 +19,7 @@ from typing import Any
 
 import structlog
 
-from events.sources.mirror_repair import apply_repair, plan_repair
+from events.sources.mirror_repair import apply_repair, drop_staging, plan_repair
 from events.sources.readers import SourceSpec, iter_source, parse_source
 from reconciler.drift import DriftItem
 from reconciler.errors import InvalidValue
@@ -94,6 +94,7 @@ class _ItemWriter:
 def _source_stage(
     engine: Any,
     spec: SourceSpec,
+    run_id: int,
     report: ReconcileReport,
     *,
     safety: SafetyValve,
@@ -103,22 +104,33 @@ def _source_stage(
 ) -> bool:
     """Repair the mirror from the source (a dry run only plans); True if it was empty."""
     tenant_id = report.tenant_id
-    plan = plan_repair(engine, tenant_id, iter_source(spec))
-    for start in range(0, len(plan.items), 1000):
-        batch = plan.items[start : start + 1000]
-        report.count(batch)
-        sink(batch)
     with unit_of_work(engine, write=False) as conn:
         store = SqlReconcileStore(conn)
         report.members = store.member_count(tenant_id)
         was_empty = store.key_count(tenant_id) == 0
-    if report.dry_run:
-        return was_empty
-    if not force and safety.trips(plan.destructive, report.members):
-        safety.halt(report)
-    elif plan.operations:
-        fence()
-        apply_repair(engine, tenant_id, plan, publish=partial(publish, engine), fence=fence)
+
+    def counted(items: Sequence[DriftItem]) -> None:
+        report.count(items)
+        sink(items)
+
+    try:
+        plan = plan_repair(engine, tenant_id, run_id, lambda: iter_source(spec), counted)
+        if report.dry_run:
+            return was_empty
+        if not force and safety.trips(plan.destructive, report.members):
+            safety.halt(report)
+        elif plan.operations:
+            apply_repair(
+                engine,
+                tenant_id,
+                run_id,
+                lambda: iter_source(spec),
+                publish=partial(publish, engine),
+                fence=fence,
+            )
+    finally:
+        with unit_of_work(engine) as conn:
+            drop_staging(conn, run_id)
     return was_empty
 
 
@@ -163,7 +175,14 @@ def run_reconcile(
             imported = False
             if spec.kind != "mirror":
                 imported = _source_stage(
-                    engine, spec, report, safety=safety, force=force, sink=sink, fence=check_lease
+                    engine,
+                    spec,
+                    run_id,
+                    report,
+                    safety=safety,
+                    force=force,
+                    sink=sink,
+                    fence=check_lease,
                 )
             reconcile_tenant(
                 lambda write: _open_store(engine, write),

@@ -1,34 +1,167 @@
 """Repair the mirror from an outside source of IdP state (pushes that never arrived).
 
-Planned first, applied after: every difference becomes a write through the one
-ingest write path (events/ingest/service.py: a change event, an audit row, published
-after commit), and the
-destructive ones (deletions, deactivations) are counted before anything is
-written, so the safety valve can stop a broken snapshot from wiping the
-workspace. Users are matched by userName, groups by displayName; the source's
-ids are translated to ours. The bodies are a SCIM server's own reads, not an IdP's
-pushes, so no dialect applies: they are written as they are.
+Streamed, in bounded memory whatever the size of the source: the source is read a batch
+at a time (users, then groups) and each batch is compared with the mirror rows of its
+keys only. What the source holds is staged in SQL (`reconcile_source_keys`: each
+userName / displayName seen, with the source's id and ours), so the deletions are an
+anti-join in key order and group members translate from the source's ids to ours
+without any map in memory.
+
+Two passes, like the full run: `plan_repair` compares and hands each batch's drift
+items to the run's sink, counting the destructive ones (deletions, deactivations) so
+the safety valve can stop a broken snapshot before anything is written; `apply_repair`
+reads the source again and writes each batch in its own transaction through the one
+ingest write path (a change event, an audit row, published after commit), re-comparing
+against the mirror at that moment, after the run's fencing check. A run killed half-way
+is run again to the same result. Users are matched by userName, groups by displayName.
+The bodies are a SCIM server's own reads, not an IdP's pushes, so no dialect applies.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, delete, exists, insert, select, update
 
 from events.ingest.service import IngestSession, Publisher, ingest_session
-from events.ingest.writes import WRITES, Kind, Op, WriteResult
+from events.ingest.writes import WRITES, Kind, Op
 from events.scim.resources import parse_group, parse_user
 from reconciler.drift import DriftItem, ItemKind, ResourceType
 from reconciler.errors import Refusal
-from storage import mirror, tenants
+from storage import tenants
 from storage.db import unit_of_work
-from storage.schema import mirror_groups, mirror_users
-from storage.sql import chunked
+from storage.schema import mirror_group_members, mirror_groups, mirror_users
+from storage.schema import reconcile_source_keys as staged
 
-BATCH = 200
+BATCH = 500
+Source = Callable[[], Iterable[tuple[str, dict[str, Any]]]]  # a fresh read of the source
+Sink = Callable[[Sequence[DriftItem]], None]
+
+
+@dataclass
+class RepairSummary:
+    operations: int = 0
+    destructive: int = 0
+    invalid: int = 0
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One resource of the source, parsed."""
+
+    kind: ResourceType
+    key: str  # userName / displayName, lower-cased
+    name: str
+    source_id: str
+    body: dict[str, Any]  # without id and meta
+    resource: dict[str, Any]  # as the mirror stores it
+    members: tuple[str, ...] = ()  # source ids (groups)
+
+
+def _entries(
+    source: Iterable[tuple[str, dict[str, Any]]], kind: ResourceType, summary: RepairSummary
+) -> Iterator[_Entry]:
+    for got, raw in source:
+        if got != kind:
+            continue
+        body = {k: v for k, v in raw.items() if k not in ("id", "meta")}
+        try:
+            parsed: Any = parse_user(body) if kind == "User" else parse_group(body)
+        except Refusal:
+            summary.invalid += 1
+            continue
+        name = str(parsed.resource["userName" if kind == "User" else "displayName"])
+        members = tuple(str(m) for m in parsed.member_ids or []) if kind == "Group" else ()
+        source_id = str(raw.get("id") or name)
+        yield _Entry(kind, name.lower(), name, source_id, body, parsed.resource, members)
+
+
+def _batches(entries: Iterator[_Entry]) -> Iterator[list[_Entry]]:
+    while batch := list(islice(entries, BATCH)):
+        seen: dict[str, _Entry] = {}
+        for entry in batch:  # a key twice in one batch: the later line wins
+            seen[entry.key] = entry
+        yield list(seen.values())
+
+
+def _table(kind: ResourceType) -> Any:
+    return mirror_users if kind == "User" else mirror_groups
+
+
+def _key_column(kind: ResourceType) -> Any:
+    return mirror_users.c.user_name_ci if kind == "User" else mirror_groups.c.display_name_ci
+
+
+def _current(
+    conn: Connection, tenant_id: str, kind: ResourceType, keys: list[str]
+) -> dict[str, tuple[str, dict[str, Any]]]:
+    table, key = _table(kind), _key_column(kind)
+    rows = conn.execute(
+        select(key, table.c.id, table.c.resource).where(
+            table.c.tenant_id == tenant_id, key.in_(keys)
+        )
+    )
+    return {k: (i, r) for k, i, r in rows.tuples().all()}
+
+
+def _stage(conn: Connection, run_id: int, batch: list[_Entry], ours: dict[str, str]) -> None:
+    """Record the batch's keys (once: a key seen in an earlier batch keeps its row)."""
+    kind = batch[0].kind
+    keys = [e.key for e in batch]
+    known = set(
+        conn.execute(
+            select(staged.c.key_ci).where(
+                staged.c.run_id == run_id, staged.c.resource_type == kind, staged.c.key_ci.in_(keys)
+            )
+        ).scalars()
+    )
+    rows = [
+        {
+            "run_id": run_id,
+            "resource_type": kind,
+            "key_ci": e.key,
+            "source_id": e.source_id,
+            "our_id": ours.get(e.key),
+        }
+        for e in batch
+        if e.key not in known
+    ]
+    if rows:
+        conn.execute(insert(staged), rows)
+
+
+def _translate(conn: Connection, run_id: int, source_ids: set[str]) -> dict[str, str | None]:
+    """Source member ids -> our user ids (None: not in the mirror yet); an id the source
+    does not know is taken as ours."""
+    found: dict[str, str | None] = {}
+    ids = list(source_ids)
+    for start in range(0, len(ids), BATCH):
+        part = ids[start : start + BATCH]
+        rows = conn.execute(
+            select(staged.c.source_id, staged.c.our_id).where(
+                staged.c.run_id == run_id,
+                staged.c.resource_type == "User",
+                staged.c.source_id.in_(part),
+            )
+        )
+        found.update(dict(rows.tuples().all()))
+    return {i: found.get(i, i) for i in ids}
+
+
+def _mirror_members(conn: Connection, tenant_id: str, group_ids: list[str]) -> dict[str, set[str]]:
+    held: dict[str, set[str]] = {g: set() for g in group_ids}
+    rows = conn.execute(
+        select(mirror_group_members.c.group_id, mirror_group_members.c.member_id).where(
+            mirror_group_members.c.tenant_id == tenant_id,
+            mirror_group_members.c.group_id.in_(group_ids),
+        )
+    )
+    for group_id, member_id in rows.tuples().all():
+        held[group_id].add(member_id)
+    return held
 
 
 def _changed(
@@ -39,7 +172,7 @@ def _changed(
 
 
 def _item(
-    resource_type: ResourceType,
+    kind: ResourceType,
     scim_id: str,
     name: str,
     consequence: str,
@@ -50,7 +183,7 @@ def _item(
 ) -> DriftItem:
     return DriftItem(
         ItemKind.MIRROR_REPAIRED,
-        resource_type,
+        kind,
         scim_id,
         name,
         consequence,
@@ -60,191 +193,154 @@ def _item(
     )
 
 
-@dataclass
-class MirrorPlan:
-    operations: list[tuple[str, Any]] = field(default_factory=list)
-    items: list[DriftItem] = field(default_factory=list)  # one per operation, in order
-    destructive: int = 0
-    invalid: int = 0
-    source_ids: dict[str, str] = field(default_factory=dict)  # source id -> our id
+# --- comparing one batch: the operations it needs, each with its item ---------------------
 
-    def counts(self) -> dict[str, int]:
-        totals: dict[str, int] = {}
-        for name, _ in self.operations:
-            totals[f"mirror_{name}"] = totals.get(f"mirror_{name}", 0) + 1
-        return totals
+Operation = tuple[str, _Entry | tuple[str, str], DriftItem]  # (name, what, item)
 
 
-def _index(
-    engine: Engine, tenant_id: str
-) -> tuple[dict[str, tuple[str, dict[str, Any]]], dict[str, tuple[str, dict[str, Any]]]]:
-    """userName / displayName (lower-cased) -> (our id, stored resource), read once."""
-    with unit_of_work(engine, write=False) as conn:
-        users = {
-            r.user_name_ci: (r.id, r.resource)
-            for r in conn.execute(
-                select(
-                    mirror_users.c.id, mirror_users.c.user_name_ci, mirror_users.c.resource
-                ).where(mirror_users.c.tenant_id == tenant_id)
+def _user_ops(
+    batch: list[_Entry], current: dict[str, tuple[str, dict[str, Any]]]
+) -> list[Operation]:
+    ops: list[Operation] = []
+    for e in batch:
+        have = current.get(e.key)
+        if have is None:
+            after = {"userName": e.name, "active": e.resource.get("active", True)}
+            consequence = "the mirror gains this IdP user; the workspace follows (rules 2, 3)"
+            ops.append(
+                ("create_user", e, _item("User", e.source_id, e.name, consequence, after=after))
             )
-        }
-        groups = {
-            r.display_name_ci: (r.id, r.resource)
-            for r in conn.execute(
-                select(
-                    mirror_groups.c.id, mirror_groups.c.display_name_ci, mirror_groups.c.resource
-                ).where(mirror_groups.c.tenant_id == tenant_id)
+        elif e.resource != have[1]:
+            off = bool(have[1].get("active", True) and not e.resource.get("active", True))
+            before, after = _changed(have[1], e.resource)
+            consequence = (
+                "the IdP deactivated this user: its member becomes Deactivated"
+                if off
+                else "the mirror takes the IdP's values; the member follows"
             )
-        }
-    return users, groups
+            item = _item("User", have[0], e.name, consequence, before, after, destructive=off)
+            ops.append(("update_user", e, item))
+    return ops
+
+
+def _group_ops(
+    conn: Connection,
+    tenant_id: str,
+    run_id: int,
+    batch: list[_Entry],
+    current: dict[str, tuple[str, dict[str, Any]]],
+) -> list[Operation]:
+    ids = _translate(conn, run_id, {m for e in batch for m in e.members})
+    held = _mirror_members(conn, tenant_id, [have[0] for have in current.values()])
+    ops: list[Operation] = []
+    for e in batch:
+        wanted = {ids[m] for m in e.members}
+        have = current.get(e.key)
+        if have is None:
+            consequence = f"the mirror gains this IdP group ({len(e.members)} members)"
+            after = {"displayName": e.name, "members": len(e.members)}
+            ops.append(
+                ("create_group", e, _item("Group", e.source_id, e.name, consequence, after=after))
+            )
+        elif e.resource != have[1] or wanted != held[have[0]]:
+            before = {"members": len(held[have[0]])}
+            after = {"members": len(e.members)}
+            consequence = "the mirror takes the IdP's group and members; the workspace follows"
+            ops.append(
+                ("sync_group", e, _item("Group", have[0], e.name, consequence, before, after))
+            )
+    return ops
+
+
+def _gone(
+    conn: Connection, tenant_id: str, run_id: int, kind: ResourceType, after: str | None
+) -> list[tuple[str, str]]:
+    """The next mirror resources (id, name) the source did not have, in id order."""
+    table, key = _table(kind), _key_column(kind)
+    name = mirror_users.c.user_name if kind == "User" else mirror_groups.c.display_name
+    seen = exists().where(
+        staged.c.run_id == run_id, staged.c.resource_type == kind, staged.c.key_ci == key
+    )
+    query = select(table.c.id, name).where(table.c.tenant_id == tenant_id, ~seen)
+    if after is not None:
+        query = query.where(table.c.id > after)
+    return [(i, n) for i, n in conn.execute(query.order_by(table.c.id).limit(BATCH)).tuples()]
+
+
+def _gone_ops(kind: ResourceType, rows: list[tuple[str, str]]) -> list[Operation]:
+    if kind == "User":
+        consequence = "the IdP no longer has this user: its member leaves the workspace"
+        return [
+            (
+                "delete_user",
+                (i, n),
+                _item("User", i, n, consequence, {"userName": n}, destructive=True),
+            )
+            for i, n in rows
+        ]
+    consequence = "the IdP no longer has this group: its workspace group is deleted"
+    return [
+        ("delete_group", (i, n), _item("Group", i, n, consequence, {"displayName": n}))
+        for i, n in rows
+    ]
+
+
+# --- the two passes -----------------------------------------------------------------------
 
 
 def plan_repair(
-    engine: Engine, tenant_id: str, source: Iterable[tuple[str, dict[str, Any]]]
-) -> MirrorPlan:
-    plan = MirrorPlan()
-    users, groups = _index(engine, tenant_id)
-    seen_users: set[str] = set()
-    seen_groups: set[str] = set()
-    for kind, raw in source:
-        body = {k: v for k, v in raw.items() if k not in ("id", "meta")}
-        try:
-            parsed: Any = parse_user(body) if kind == "User" else parse_group(body)
-        except Refusal:
-            plan.invalid += 1
-            continue
-        if kind == "User":
-            key = str(parsed.resource["userName"]).lower()
-            seen_users.add(key)
-            current = users.get(key)
-            name = str(parsed.resource["userName"])
-            if current is None:
-                plan.operations.append(("create_user", (raw.get("id"), body)))
-                plan.items.append(
-                    _item(
-                        "User",
-                        str(raw.get("id") or name),
-                        name,
-                        "the mirror gains this IdP user; the workspace follows (rules 2, 3)",
-                        after={"userName": name, "active": parsed.resource.get("active", True)},
-                    )
+    engine: Engine, tenant_id: str, run_id: int, source: Source, sink: Sink
+) -> RepairSummary:
+    """Compare the source with the mirror; items to `sink`; nothing written but the staging."""
+    summary = RepairSummary()
+    for kind in ("User", "Group"):
+        for batch in _batches(_entries(source(), kind, summary)):
+            with unit_of_work(engine) as conn:
+                current = _current(conn, tenant_id, kind, [e.key for e in batch])
+                _stage(conn, run_id, batch, {k: v[0] for k, v in current.items()})
+                ops = (
+                    _user_ops(batch, current)
+                    if kind == "User"
+                    else _group_ops(conn, tenant_id, run_id, batch, current)
                 )
-            else:
-                plan.source_ids[str(raw.get("id"))] = current[0]
-                if parsed.resource != current[1]:
-                    plan.operations.append(("update_user", (current[0], body)))
-                    was_active = current[1].get("active", True)
-                    off = bool(was_active and not parsed.resource.get("active", True))
-                    plan.destructive += off
-                    before, after = _changed(current[1], parsed.resource)
-                    consequence = (
-                        "the IdP deactivated this user: its member becomes Deactivated"
-                        if off
-                        else "the mirror takes the IdP's values; the member follows"
-                    )
-                    plan.items.append(
-                        _item("User", current[0], name, consequence, before, after, destructive=off)
-                    )
-        else:
-            key = str(parsed.resource["displayName"]).lower()
-            seen_groups.add(key)
-            current = groups.get(key)
-            members = [str(m) for m in parsed.member_ids or []]
-            name = str(parsed.resource["displayName"])
-            if current is None:
-                plan.operations.append(("create_group", (body, members)))
-                consequence = f"the mirror gains this IdP group ({len(members)} members)"
-                after = {"displayName": name, "members": len(members)}
-                plan.items.append(
-                    _item("Group", str(raw.get("id") or name), name, consequence, after=after)
-                )
-            elif _group_differs(engine, tenant_id, current, parsed.resource, members, plan):
-                plan.operations.append(("sync_group", (current[0], body, members)))
-                consequence = "the mirror takes the IdP's group and members; the workspace follows"
-                plan.items.append(_item("Group", current[0], name, consequence))
-    for key, (user_id, resource) in users.items():
-        if key not in seen_users:
-            plan.operations.append(("delete_user", user_id))
-            plan.destructive += 1
-            name = str(resource.get("userName", key))
-            consequence = "the IdP no longer has this user: its member leaves the workspace"
-            before = {"userName": name}
-            plan.items.append(_item("User", user_id, name, consequence, before, destructive=True))
-    for key, (group_id, resource) in groups.items():
-        if key not in seen_groups:
-            plan.operations.append(("delete_group", group_id))
-            name = str(resource.get("displayName", key))
-            consequence = "the IdP no longer has this group: its workspace group is deleted"
-            plan.items.append(_item("Group", group_id, name, consequence, {"displayName": name}))
-    return plan
+            _count(summary, ops, sink)
+        after: str | None = None
+        while True:
+            with unit_of_work(engine, write=False) as conn:
+                rows = _gone(conn, tenant_id, run_id, kind, after)
+            if not rows:
+                break
+            after = rows[-1][0]
+            _count(summary, _gone_ops(kind, rows), sink)
+    return summary
 
 
-def _group_differs(
-    engine: Engine,
-    tenant_id: str,
-    current: tuple[str, dict[str, Any]],
-    resource: dict[str, Any],
-    source_members: list[str],
-    plan: MirrorPlan,
-) -> bool:
-    if resource != current[1]:
-        return True
-    translated = {plan.source_ids.get(m) for m in source_members}
-    if None in translated:
-        return True  # a member the mirror does not have yet
-    with unit_of_work(engine, write=False) as conn:
-        return set(mirror.member_ids(conn, tenant_id, current[0])) != translated
-
-
-def _apply_one(
-    session: IngestSession, name: str, args: Any, plan: MirrorPlan
-) -> WriteResult | None:
-    if name == "create_user":
-        source_id, body = args
-        result = session.write(Kind.USER, Op.CREATE, body)
-        if source_id and result.record:
-            plan.source_ids[str(source_id)] = result.record.id
-        return result
-    if name == "update_user":
-        return session.write(Kind.USER, Op.REPLACE, args[0], args[1])
-    if name == "delete_user":
-        return session.write(Kind.USER, Op.DELETE, args)
-    if name == "delete_group":
-        return session.write(Kind.GROUP, Op.DELETE, args)
-    translate = [plan.source_ids.get(m, m) for m in args[-1]]
-    if name == "create_group":
-        body = {**args[0], "members": [{"value": m} for m in translate]}
-        return session.write(Kind.GROUP, Op.CREATE, body)
-    group_id, body, _ = args
-    conn, tenant_id = session.conn, session.tenant.id
-    current = mirror.get_group(conn, tenant_id, group_id)
-    if (
-        current
-        and set(mirror.member_ids(conn, tenant_id, group_id)) == set(translate)
-        and parse_group(body).resource == current.resource
-    ):
-        return None  # already in step
-    body = {**body, "members": [{"value": m} for m in translate]}
-    return session.write(Kind.GROUP, Op.REPLACE, group_id, body)
+def _count(summary: RepairSummary, ops: list[Operation], sink: Sink) -> None:
+    if ops:
+        summary.operations += len(ops)
+        summary.destructive += sum(item.destructive for _, _, item in ops)
+        sink([item for _, _, item in ops])
 
 
 def apply_repair(
     engine: Engine,
     tenant_id: str,
-    plan: MirrorPlan,
+    run_id: int,
+    source: Source,
     *,
     publish: Publisher,
     fence: Callable[[], None] | None = None,
 ) -> dict[str, int]:
-    """Apply the planned operations in small transactions, each published after its commit;
-    `fence` is called before each (it raises when the run lost its lease)."""
+    """Read the source again and write what still differs, a batch per transaction."""
     with unit_of_work(engine, write=False) as conn:
         tenant = tenants.get(conn, tenant_id)
     applied: dict[str, int] = {}
-    for batch in chunked(plan.operations, BATCH):
+    summary = RepairSummary()
+
+    def session() -> Any:
         if fence is not None:
             fence()
-        with ingest_session(
+        return ingest_session(
             engine,
             tenant,
             actor="reconcile",
@@ -252,8 +348,62 @@ def apply_repair(
             via="reconcile",
             source="reconcile",
             handlers=WRITES,  # a source's snapshot: no IdP dialect in between
-        ) as session:
-            for name, args in batch:
-                if _apply_one(session, name, args, plan) is not None:
-                    applied[f"mirror_{name}"] = applied.get(f"mirror_{name}", 0) + 1
+        )
+
+    for kind in ("User", "Group"):
+        for batch in _batches(_entries(source(), kind, summary)):
+            with session() as s:
+                current = _current(s.conn, tenant_id, kind, [e.key for e in batch])
+                ops = (
+                    _user_ops(batch, current)
+                    if kind == "User"
+                    else _group_ops(s.conn, tenant_id, run_id, batch, current)
+                )
+                for name, what, _ in ops:
+                    _write(s, run_id, name, what)
+                    applied[name] = applied.get(name, 0) + 1
+        while True:
+            with unit_of_work(engine, write=False) as conn:
+                rows = _gone(conn, tenant_id, run_id, kind, None)
+            if not rows:
+                break
+            with session() as s:
+                for name, what, _ in _gone_ops(kind, rows):
+                    _write(s, run_id, name, what)
+                    applied[name] = applied.get(name, 0) + 1
     return applied
+
+
+def _write(s: IngestSession, run_id: int, name: str, what: Any) -> None:
+    if name == "delete_user":
+        s.write(Kind.USER, Op.DELETE, what[0])
+    elif name == "delete_group":
+        s.write(Kind.GROUP, Op.DELETE, what[0])
+    elif name == "create_user":
+        result = s.write(Kind.USER, Op.CREATE, what.body)
+        if result.record is not None:  # group members in the source name it by its id
+            s.conn.execute(
+                update(staged)
+                .where(
+                    staged.c.run_id == run_id,
+                    staged.c.resource_type == "User",
+                    staged.c.key_ci == what.key,
+                )
+                .values(our_id=result.record.id)
+            )
+    elif name == "update_user":
+        current = _current(s.conn, s.tenant.id, "User", [what.key])[what.key]
+        s.write(Kind.USER, Op.REPLACE, current[0], what.body)
+    else:
+        ids = _translate(s.conn, run_id, set(what.members))
+        members = [{"value": ids[m]} for m in what.members if ids[m] is not None]
+        body = {**what.body, "members": members}
+        if name == "create_group":
+            s.write(Kind.GROUP, Op.CREATE, body)
+        else:
+            current = _current(s.conn, s.tenant.id, "Group", [what.key])[what.key]
+            s.write(Kind.GROUP, Op.REPLACE, current[0], body)
+
+
+def drop_staging(conn: Connection, run_id: int) -> None:
+    conn.execute(delete(staged).where(staged.c.run_id == run_id))

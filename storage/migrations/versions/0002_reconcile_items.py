@@ -1,4 +1,4 @@
-"""reconcile items: each run's drift, item by item; run totals
+"""reconcile items: each run's drift, item by item; run totals; a source's staged keys
 
 Revision ID: 0002
 Revises: 0001
@@ -52,9 +52,27 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_reconcile_items_tenant_name", ["tenant_id", "name_ci"], unique=False
         )
+    op.create_table(
+        "reconcile_source_keys",
+        sa.Column("run_id", BigId, nullable=False),
+        sa.Column("resource_type", sa.String(length=10), nullable=False),
+        sa.Column("key_ci", sa.String(length=400), nullable=False),
+        sa.Column("source_id", sa.String(length=200), nullable=False),
+        sa.Column("our_id", sa.String(length=64), nullable=True),
+        sa.PrimaryKeyConstraint(
+            "run_id", "resource_type", "key_ci", name=op.f("pk_reconcile_source_keys")
+        ),
+    )
+    with op.batch_alter_table("reconcile_source_keys", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_reconcile_source_keys_source",
+            ["run_id", "resource_type", "source_id"],
+            unique=False,
+        )
 
 
 def downgrade() -> None:
+    op.drop_table("reconcile_source_keys")
     op.drop_table("reconcile_items")
     with op.batch_alter_table("reconcile_runs", schema=None) as batch_op:
         batch_op.drop_column("members")

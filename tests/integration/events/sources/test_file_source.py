@@ -1,0 +1,102 @@
+"""A reconcile from a file export: streamed in batches, the mirror's changes itemised
+before anything is written, and an import that dies half-way re-runs to the same end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from events.sources import mirror_repair
+from storage.schema import members, mirror_users
+from tests.support.workspace import group_body, make_tenant, user_body
+from worker import reconcile_jobs
+from worker.lease import LeaseLost
+from worker.reconcile_jobs import run_reconcile
+
+
+def export(path: Path, users: list[str], groups: dict[str, list[str]], off: set[str]) -> str:
+    lines = [json.dumps({**user_body(u, active=u not in off), "id": f"src-{u}"}) for u in users]
+    lines += [
+        json.dumps({**group_body(g, [f"src-{u}" for u in ms]), "id": f"src-{g}"})
+        for g, ms in groups.items()
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return f"file:{path}"
+
+
+def member_emails(engine: Any, tenant_id: str) -> dict[str, str]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(members.c.email_ci, members.c.status).where(members.c.tenant_id == tenant_id)
+        )
+        return dict(rows.tuples().all())
+
+
+def test_dry_run_itemises_the_mirror_changes_and_writes_nothing(
+    engine: Any, service_env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(mirror_repair, "BATCH", 3)  # several batches from a small file
+    tenant = make_tenant(engine)
+    users = [f"u{i}@acme.test" for i in range(8)]
+    first = export(tmp_path / "a.ndjson", users, {"Eng": users[:4]}, set())
+    assert run_reconcile(tenant.id, source=first)["outcome"] == "imported"
+    later = export(
+        tmp_path / "b.ndjson", [*users[1:], "n@acme.test"], {"Eng": users[1:5]}, {"u2@acme.test"}
+    )
+
+    dry = run_reconcile(tenant.id, source=later, dry_run=True)
+
+    assert dry["outcome"] == "drift_found"
+    items = [i for i in dry["items"] if i["kind"] == "mirror_repaired"]
+    named = {i["name"]: i for i in items}
+    assert set(named) == {"n@acme.test", "u2@acme.test", "u0@acme.test", "Eng"}
+    assert named["u0@acme.test"]["destructive"] and named["u2@acme.test"]["destructive"]
+    assert named["u2@acme.test"]["after"] == {"active": False}
+    assert not named["n@acme.test"]["destructive"]
+    assert dry["destructive"] == 2
+    with engine.connect() as conn:
+        count = select(func.count()).where(mirror_users.c.tenant_id == tenant.id)
+        assert conn.execute(count).scalar_one() == 8
+
+
+def test_an_import_that_dies_half_way_reruns_to_the_same_result(
+    engine: Any, service_env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(mirror_repair, "BATCH", 4)
+    users = [f"k{i}@acme.test" for i in range(20)]
+    source = export(tmp_path / "x.ndjson", users, {"Ops": users[::2]}, {"k3@acme.test"})
+    clean = make_tenant(engine, name="Clean")
+    assert run_reconcile(clean.id, source=source, force=True)["outcome"] == "imported"
+
+    broken = make_tenant(engine, name="Broken")
+    real_stage = reconcile_jobs._source_stage
+    calls = {"n": 0}
+
+    def dies_on_third_batch(*args: Any, **kwargs: Any) -> bool:
+        check = kwargs["fence"]
+
+        def fence() -> None:
+            calls["n"] += 1
+            if calls["n"] == 3:
+                raise LeaseLost("killed")
+            check()
+
+        return real_stage(*args, **{**kwargs, "fence": fence})
+
+    monkeypatch.setattr(reconcile_jobs, "_source_stage", dies_on_third_batch)
+    died = run_reconcile(broken.id, source=source, force=True)
+    assert died["outcome"] == "failed" and "killed" in died["detail"]
+    with engine.connect() as conn:
+        count = select(func.count()).where(mirror_users.c.tenant_id == broken.id)
+        assert 0 < conn.execute(count).scalar_one() < len(users)  # died half-way
+    monkeypatch.setattr(reconcile_jobs, "_source_stage", real_stage)
+
+    again = run_reconcile(broken.id, source=source, force=True)
+
+    assert again["outcome"] in ("repaired", "imported"), again
+    assert member_emails(engine, broken.id) == member_emails(engine, clean.id)
+    assert run_reconcile(broken.id, source=source)["outcome"] == "in_sync"

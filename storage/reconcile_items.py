@@ -138,3 +138,8 @@ def prune_runs(conn: Connection, tenant_id: str, keep: int) -> int:
         )
     )
     return int(result.rowcount or 0)
+
+
+def drop_staging(conn: Connection, run_id: int) -> None:
+    """Forget what a source run staged (reconcile_source_keys): it served that run only."""
+    conn.execute(delete(reconcile_source_keys).where(reconcile_source_keys.c.run_id == run_id))

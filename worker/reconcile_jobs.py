@@ -19,7 +19,7 @@ from typing import Any
 
 import structlog
 
-from events.sources.mirror_repair import apply_repair, drop_staging, plan_repair
+from events.sources.mirror_repair import apply_repair, plan_repair
 from events.sources.readers import SourceSpec, iter_source, parse_source
 from reconciler.drift import DriftItem
 from reconciler.errors import InvalidValue
@@ -130,7 +130,7 @@ def _source_stage(
             )
     finally:
         with unit_of_work(engine) as conn:
-            drop_staging(conn, run_id)
+            reconcile_items.drop_staging(conn, run_id)
     return was_empty
 
 

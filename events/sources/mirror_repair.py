@@ -1,20 +1,19 @@
 """Repair the mirror from an outside source of IdP state (pushes that never arrived).
 
-Streamed, in bounded memory whatever the size of the source: the source is read a batch
-at a time (users, then groups) and each batch is compared with the mirror rows of its
-keys only. What the source holds is staged in SQL (`reconcile_source_keys`: each
-userName / displayName seen, with the source's id and ours), so the deletions are an
-anti-join in key order and group members translate from the source's ids to ours
-without any map in memory.
+Streamed, in bounded memory whatever the size: the source (users, then groups) is read
+a batch at a time and each batch compared with its keys' mirror rows only. What the
+source holds is staged in SQL (`reconcile_source_keys`: each userName / displayName
+with the source's id and ours), so deletions are an anti-join in key order and group
+members translate from the source's ids to ours with no map in memory.
 
-Two passes, like the full run: `plan_repair` compares and hands each batch's drift
-items to the run's sink, counting the destructive ones (deletions, deactivations) so
-the safety valve can stop a broken snapshot before anything is written; `apply_repair`
-reads the source again and writes each batch in its own transaction through the one
-ingest write path (a change event, an audit row, published after commit), re-comparing
-against the mirror at that moment, after the run's fencing check. A run killed half-way
-is run again to the same result. Users are matched by userName, groups by displayName.
-The bodies are a SCIM server's own reads, not an IdP's pushes, so no dialect applies.
+Two passes, like the full run: `plan_repair` compares and hands each batch's items to
+the run's sink, counting the destructive ones (deletions, deactivations) so the safety
+valve can stop a broken snapshot before anything is written; `apply_repair` reads the
+source again and writes each batch in its own transaction through the one ingest write
+path (change event, audit row, published after commit), re-comparing against the
+mirror at that moment, after the run's fencing check. A run killed half-way is run
+again to the same result. Users match by userName, groups by displayName; the bodies
+are a SCIM server's reads, not an IdP's pushes, so no dialect applies.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, exists, insert, select, update
+from sqlalchemy import Connection, Engine, exists, insert, select, update
 
 from events.ingest.service import IngestSession, Publisher, ingest_session
 from events.ingest.writes import WRITES, Kind, Op
@@ -87,18 +86,17 @@ def _batches(entries: Iterator[_Entry]) -> Iterator[list[_Entry]]:
         yield list(seen.values())
 
 
-def _table(kind: ResourceType) -> Any:
-    return mirror_users if kind == "User" else mirror_groups
-
-
-def _key_column(kind: ResourceType) -> Any:
-    return mirror_users.c.user_name_ci if kind == "User" else mirror_groups.c.display_name_ci
+def _table(kind: ResourceType) -> tuple[Any, Any]:
+    """The mirror table of a kind and its matching key (lower-cased name)."""
+    if kind == "User":
+        return mirror_users, mirror_users.c.user_name_ci
+    return mirror_groups, mirror_groups.c.display_name_ci
 
 
 def _current(
     conn: Connection, tenant_id: str, kind: ResourceType, keys: list[str]
 ) -> dict[str, tuple[str, dict[str, Any]]]:
-    table, key = _table(kind), _key_column(kind)
+    table, key = _table(kind)
     rows = conn.execute(
         select(key, table.c.id, table.c.resource).where(
             table.c.tenant_id == tenant_id, key.in_(keys)
@@ -256,7 +254,7 @@ def _gone(
     conn: Connection, tenant_id: str, run_id: int, kind: ResourceType, after: str | None
 ) -> list[tuple[str, str]]:
     """The next mirror resources (id, name) the source did not have, in id order."""
-    table, key = _table(kind), _key_column(kind)
+    table, key = _table(kind)
     name = mirror_users.c.user_name if kind == "User" else mirror_groups.c.display_name
     seen = exists().where(
         staged.c.run_id == run_id, staged.c.resource_type == kind, staged.c.key_ci == key
@@ -403,7 +401,3 @@ def _write(s: IngestSession, run_id: int, name: str, what: Any) -> None:
         else:
             current = _current(s.conn, s.tenant.id, "Group", [what.key])[what.key]
             s.write(Kind.GROUP, Op.REPLACE, current[0], body)
-
-
-def drop_staging(conn: Connection, run_id: int) -> None:
-    conn.execute(delete(staged).where(staged.c.run_id == run_id))

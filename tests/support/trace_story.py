@@ -88,7 +88,7 @@ def tell(api: Any, engine: Engine) -> Story:
             .where(members.c.tenant_id == tenant.id, members.c.scim_user_id == alice)
             .values(status="deactivated", status_before_deactivation="active")
         )
-    assert run_reconcile(tenant.id)["outcome"] == "applied"
+    assert run_reconcile(tenant.id)["outcome"] == "repaired"
     return Story(tenant, alice, group, password)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select
 
 from reconciler.drift import DriftItem
-from storage.schema import reconcile_items, reconcile_runs, reconcile_source_keys
+from storage.schema import reconcile_items, reconcile_runs
 
 ITEM_COLUMNS = (
     "seq",
@@ -131,15 +131,9 @@ def prune_runs(conn: Connection, tenant_id: str, keep: int) -> int:
         reconcile_runs.c.tenant_id == tenant_id, reconcile_runs.c.id < cutoff
     )
     conn.execute(delete(reconcile_items).where(reconcile_items.c.run_id.in_(old)))
-    conn.execute(delete(reconcile_source_keys).where(reconcile_source_keys.c.run_id.in_(old)))
     result = conn.execute(
         delete(reconcile_runs).where(
             reconcile_runs.c.tenant_id == tenant_id, reconcile_runs.c.id < cutoff
         )
     )
     return int(result.rowcount or 0)
-
-
-def drop_staging(conn: Connection, run_id: int) -> None:
-    """Forget what a source run staged (reconcile_source_keys): it served that run only."""
-    conn.execute(delete(reconcile_source_keys).where(reconcile_source_keys.c.run_id == run_id))

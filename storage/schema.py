@@ -374,18 +374,21 @@ reconcile_items = Table(
     Index("ix_reconcile_items_tenant_name", "tenant_id", "name_ci"),
 )
 
-# What a reconcile from an outside source has read (a file, a SCIM directory): each
-# userName / displayName with the source's id and ours, for the run's lifetime only. The
-# deletions are an anti-join against it and group members translate through it, so the
-# source is never held in memory (events/sources/mirror_repair.py).
+# What reconciles from an outside source (a file, a SCIM directory) know of it, per
+# tenant: each userName / displayName with the source's id and ours, a fingerprint of the
+# body and the mirror version it matched, and the run that last saw it
+# (storage/source_keys.py).
 reconcile_source_keys = Table(
     "reconcile_source_keys",
     metadata,
-    Column("run_id", BigId, nullable=False),
+    Column("tenant_id", Id, nullable=False),
     Column("resource_type", String(10), nullable=False),
     Column("key_ci", String(400), nullable=False),
     Column("source_id", String(200), nullable=False),
     Column("our_id", Id),
-    PrimaryKeyConstraint("run_id", "resource_type", "key_ci"),
-    Index("ix_reconcile_source_keys_source", "run_id", "resource_type", "source_id"),
+    Column("digest", String(64)),
+    Column("mirror_version", Integer),
+    Column("seen_run", BigId, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "resource_type", "key_ci"),
+    Index("ix_reconcile_source_keys_source", "tenant_id", "resource_type", "source_id"),
 )

@@ -113,24 +113,20 @@ def _source_stage(
         report.count(items)
         sink(items)
 
-    try:
-        plan = plan_repair(engine, tenant_id, run_id, lambda: iter_source(spec), counted)
-        if report.dry_run:
-            return was_empty
-        if not force and safety.trips(plan.destructive, report.members):
-            safety.halt(report)
-        elif plan.operations:
-            apply_repair(
-                engine,
-                tenant_id,
-                run_id,
-                lambda: iter_source(spec),
-                publish=partial(publish, engine),
-                fence=fence,
-            )
-    finally:
-        with unit_of_work(engine) as conn:
-            reconcile_items.drop_staging(conn, run_id)
+    plan = plan_repair(engine, tenant_id, run_id, lambda: iter_source(spec), counted)
+    if report.dry_run:
+        return was_empty
+    if not force and safety.trips(plan.destructive, report.members):
+        safety.halt(report)
+    elif plan.operations:
+        apply_repair(
+            engine,
+            tenant_id,
+            run_id,
+            lambda: iter_source(spec),
+            publish=partial(publish, engine),
+            fence=fence,
+        )
     return was_empty
 
 

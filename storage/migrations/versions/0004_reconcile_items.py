@@ -1,4 +1,4 @@
-"""reconcile items: each run's drift, item by item; run totals; a source's staged keys
+"""reconcile items: each run's drift, item by item; run totals; what source runs know
 
 Revision ID: 0004
 Revises: 0003
@@ -54,19 +54,22 @@ def upgrade() -> None:
         )
     op.create_table(
         "reconcile_source_keys",
-        sa.Column("run_id", BigId, nullable=False),
+        sa.Column("tenant_id", sa.String(length=64), nullable=False),
         sa.Column("resource_type", sa.String(length=10), nullable=False),
         sa.Column("key_ci", sa.String(length=400), nullable=False),
         sa.Column("source_id", sa.String(length=200), nullable=False),
         sa.Column("our_id", sa.String(length=64), nullable=True),
+        sa.Column("digest", sa.String(length=64), nullable=True),
+        sa.Column("mirror_version", sa.Integer(), nullable=True),
+        sa.Column("seen_run", BigId, nullable=False),
         sa.PrimaryKeyConstraint(
-            "run_id", "resource_type", "key_ci", name=op.f("pk_reconcile_source_keys")
+            "tenant_id", "resource_type", "key_ci", name=op.f("pk_reconcile_source_keys")
         ),
     )
     with op.batch_alter_table("reconcile_source_keys", schema=None) as batch_op:
         batch_op.create_index(
             "ix_reconcile_source_keys_source",
-            ["run_id", "resource_type", "source_id"],
+            ["tenant_id", "resource_type", "source_id"],
             unique=False,
         )
 

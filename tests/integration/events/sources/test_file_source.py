@@ -100,3 +100,33 @@ def test_an_import_that_dies_half_way_reruns_to_the_same_result(
     assert again["outcome"] in ("repaired", "imported"), again
     assert member_emails(engine, broken.id) == member_emails(engine, clean.id)
     assert run_reconcile(broken.id, source=source)["outcome"] == "in_sync"
+
+
+def test_a_second_pass_over_an_unchanged_export_parses_nothing(
+    engine: Any, service_env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What makes a no-drift pass of 100,000 users cheap: a resource whose body and mirror
+    version are unchanged since the last run is not validated again."""
+    tenant = make_tenant(engine)
+    users = [f"p{i}@acme.test" for i in range(12)]
+    source = export(tmp_path / "p.ndjson", users, {"Eng": users[:6]}, set())
+    assert run_reconcile(tenant.id, source=source)["outcome"] == "imported"
+    parsed: list[str] = []
+    real_user, real_group = mirror_repair.parse_user, mirror_repair.parse_group
+
+    def counting(real: Any) -> Any:
+        def parse(body: dict[str, Any]) -> Any:
+            parsed.append(body.get("userName") or body.get("displayName"))
+            return real(body)
+
+        return parse
+
+    monkeypatch.setattr(mirror_repair, "parse_user", counting(real_user))
+    monkeypatch.setattr(mirror_repair, "parse_group", counting(real_group))
+
+    assert run_reconcile(tenant.id, source=source)["outcome"] == "in_sync"
+    assert parsed == []
+    changed = export(tmp_path / "q.ndjson", users, {"Eng": users[:5]}, {"p7@acme.test"})
+    report = run_reconcile(tenant.id, source=changed, force=True)
+    assert report["outcome"] == "repaired"
+    assert set(parsed) == {"Eng", "p7@acme.test"}  # only what changed (planned, applied)

@@ -30,6 +30,7 @@ class Staged:
     our_id: str | None
     digest: str | None  # set only when the body matched the mirror at `mirror_version`
     mirror_version: int | None
+    seen_run: int
 
 
 def _mirror(kind: str) -> tuple[Any, Any, Any]:
@@ -53,11 +54,11 @@ def current(
 
 def staged(conn: Connection, tenant_id: str, kind: str, keys: Sequence[str]) -> dict[str, Staged]:
     rows = conn.execute(
-        select(T.c.key_ci, T.c.source_id, T.c.our_id, T.c.digest, T.c.mirror_version).where(
-            T.c.tenant_id == tenant_id, T.c.resource_type == kind, T.c.key_ci.in_(list(keys))
-        )
+        select(
+            T.c.key_ci, T.c.source_id, T.c.our_id, T.c.digest, T.c.mirror_version, T.c.seen_run
+        ).where(T.c.tenant_id == tenant_id, T.c.resource_type == kind, T.c.key_ci.in_(list(keys)))
     )
-    return {k: Staged(s, o, d, v) for k, s, o, d, v in rows.tuples().all()}
+    return {k: Staged(*rest) for k, *rest in rows.tuples().all()}
 
 
 def mark_seen(conn: Connection, tenant_id: str, kind: str, run_id: int, keys: list[str]) -> None:

@@ -113,7 +113,7 @@ def _source_stage(
         report.count(items)
         sink(items)
 
-    plan = plan_repair(engine, tenant_id, run_id, lambda: iter_source(spec), counted)
+    plan = plan_repair(engine, tenant_id, run_id, lambda kind: iter_source(spec, (kind,)), counted)
     if report.dry_run:
         return was_empty
     if not force and safety.trips(plan.destructive, report.members):
@@ -123,7 +123,7 @@ def _source_stage(
             engine,
             tenant_id,
             run_id,
-            lambda: iter_source(spec),
+            lambda kind: iter_source(spec, (kind,)),
             publish=partial(publish, engine),
             fence=fence,
         )

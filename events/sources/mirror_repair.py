@@ -38,7 +38,8 @@ from storage.db import unit_of_work
 from storage.schema import mirror_group_members as mgm
 
 BATCH = 500
-Source = Callable[[], Iterable[tuple[str, dict[str, Any]]]]  # a fresh read of the source
+# A fresh read of the source's resources of one kind.
+Source = Callable[[ResourceType], Iterable[tuple[str, dict[str, Any]]]]
 Sink = Callable[[Sequence[DriftItem]], None]  # stores a batch's items
 KINDS: tuple[ResourceType, ...] = ("User", "Group")
 
@@ -127,8 +128,11 @@ def _compare(
     run_id: int,
     batch: list[_Entry],
     summary: RepairSummary,
+    applying: bool = False,
 ) -> list[Operation]:
-    """The writes one batch needs; records in step what it saw (staging) as it goes."""
+    """The writes one batch needs; records in step what it saw (staging) as it goes.
+    `applying`: a new user this run's plan already validated is created unparsed (the
+    ingest validates it as it writes)."""
     kind = batch[0].kind
     keys = [e.key for e in batch]
     current = source_keys.current(conn, tenant_id, kind, keys)
@@ -148,6 +152,9 @@ def _compare(
         unchanged = have and was and (was.digest, was.mirror_version) == (e.digest, have[2])
         if unchanged and same_members:
             seen.append(e.key)  # the same body and mirror version as last time: not parsed
+            continue
+        if applying and kind == "User" and have is None and was and was.seen_run == run_id:
+            ops.append(("create_user", e, _item("User", e.source_id, e.key, "created")))
             continue
         if not _parse(e, summary):
             continue
@@ -219,7 +226,7 @@ def plan_repair(
     """Compare the source with the mirror; items to `sink`; only the staging is written."""
     summary = RepairSummary()
     for kind in KINDS:
-        for batch in _batches(_entries(source(), kind)):
+        for batch in _batches(_entries(source(kind), kind)):
             with unit_of_work(engine) as conn:
                 ops = _compare(conn, tenant_id, run_id, batch, summary)
             _count(summary, ops, sink)
@@ -270,9 +277,9 @@ def apply_repair(
         )
 
     for kind in KINDS:
-        for batch in _batches(_entries(source(), kind)):
+        for batch in _batches(_entries(source(kind), kind)):
             with session() as s:
-                for name, what, _ in _compare(s.conn, tenant_id, run_id, batch, summary):
+                for name, what, _ in _compare(s.conn, tenant_id, run_id, batch, summary, True):
                     _write(s, run_id, name, what)
                     applied[name] = applied.get(name, 0) + 1
         while True:

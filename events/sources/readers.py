@@ -28,6 +28,7 @@ from reconciler.errors import InvalidValue
 
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
 PAGE_SIZE = 200
+KINDS = ("User", "Group")
 
 
 def kind_of(resource: dict[str, Any]) -> str:
@@ -86,13 +87,15 @@ def _page(client: httpx.Client, path: str, start: int) -> dict[str, Any]:
     return body
 
 
-def iter_scim_endpoint(spec: SourceSpec) -> Iterator[tuple[str, dict[str, Any]]]:
+def iter_scim_endpoint(
+    spec: SourceSpec, kinds: tuple[str, ...] = KINDS
+) -> Iterator[tuple[str, dict[str, Any]]]:
     headers = {"Accept": "application/scim+json"}
     if spec.token:
         headers["Authorization"] = f"Bearer {spec.token}"
     with httpx.Client(base_url=spec.target, headers=headers, timeout=30) as client:
-        for kind, path in (("User", "/Users"), ("Group", "/Groups")):
-            start = 1
+        for kind in kinds:
+            path, start = f"/{kind}s", 1
             while True:
                 page = _page(client, path, start)
                 resources = page.get("Resources") or []
@@ -103,20 +106,25 @@ def iter_scim_endpoint(spec: SourceSpec) -> Iterator[tuple[str, dict[str, Any]]]
                     break
 
 
-def _ndjson(path: Path) -> Iterator[dict[str, Any]]:
+def _ndjson(path: Path, skip: str | None = None) -> Iterator[dict[str, Any]]:
+    """The resources of an NDJSON file; lines holding `skip` are passed over unparsed (a
+    pass over the users need not decode 2,000 groups of members)."""
     with path.open() as lines:
         for line in lines:
-            if line.strip():
+            if line.strip() and (skip is None or skip not in line):
                 yield json.loads(line)
 
 
-def iter_file(spec: SourceSpec) -> Iterator[tuple[str, dict[str, Any]]]:
+def iter_file(
+    spec: SourceSpec, kinds: tuple[str, ...] = KINDS
+) -> Iterator[tuple[str, dict[str, Any]]]:
     path = Path(spec.target)
     if not path.exists():
         raise InvalidValue(f"no snapshot file at {path}")
     if path.suffix in (".ndjson", ".jsonl"):
-        for wanted in ("User", "Group"):  # groups after every user is known
-            for resource in _ndjson(path):
+        for wanted in kinds:  # one pass per kind: groups after every user is known
+            skip = f'"{GROUP_SCHEMA}"' if wanted == "User" else None
+            for resource in _ndjson(path, skip):
                 if kind_of(resource) == wanted:
                     yield wanted, resource
         return
@@ -129,12 +137,16 @@ def iter_file(spec: SourceSpec) -> Iterator[tuple[str, dict[str, Any]]]:
         items = list(document)
     items.sort(key=lambda r: kind_of(r) == "Group")
     for resource in items:
-        yield kind_of(resource), resource
+        if kind_of(resource) in kinds:
+            yield kind_of(resource), resource
 
 
-def iter_source(spec: SourceSpec) -> Iterator[tuple[str, dict[str, Any]]]:
+def iter_source(
+    spec: SourceSpec, kinds: tuple[str, ...] = KINDS
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The source's resources of these kinds, users before groups."""
     if spec.kind == "scim":
-        return iter_scim_endpoint(spec)
+        return iter_scim_endpoint(spec, kinds)
     if spec.kind == "file":
-        return iter_file(spec)
+        return iter_file(spec, kinds)
     raise InvalidValue("the mirror is read by the reconciler itself")

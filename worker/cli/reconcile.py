@@ -1,5 +1,8 @@
 """`scimsync reconcile TENANT` (a run), `reconcile show RUN`, `reconcile list TENANT`.
 
+Errors are raised, not printed: the CLI's one error layer (worker/cli/errors.py) turns
+them into one line (or JSON) and an exit code.
+
 Exit codes of a run, for scripts (like `terraform plan -detailed-exitcode`):
 0 in sync, or drift repaired / imported; 1 error or failed run; 2 usage error (a
 `--source` that is not one is refused before any run is recorded); 3 a dry run found
@@ -16,7 +19,7 @@ from typing import Any, TextIO
 
 import click
 
-from reconciler.errors import InvalidValue, Refusal
+from reconciler.errors import InvalidValue, NotFound
 from reconciler.full_run import Outcome
 from worker.cli.output import emit, json_option
 from worker.reconcile_jobs import REPORTED_ITEMS, AlreadyRunning, check_source, run_reconcile
@@ -154,7 +157,7 @@ def register(main: click.Group) -> None:
             report = run_reconcile(
                 tenant_id, dry_run=dry_run, force=force, source=source, progress=progress
             )
-        except (AlreadyRunning, Refusal) as exc:
+        except AlreadyRunning as exc:  # not an error of the request: try again later
             raise click.ClickException(str(exc)) from None
         finally:
             if progress is not None:
@@ -174,7 +177,7 @@ def register(main: click.Group) -> None:
         """A stored run and every one of its items (read a page at a time)."""
         run = get_run(run_id)
         if run is None:
-            raise click.ClickException(f"no reconcile run {run_id}")
+            raise NotFound(f"no reconcile run {run_id}")
         items = iter_items(run_id, kinds=kinds, destructive=True if destructive else None)
         if ndjson:
             for item in items:

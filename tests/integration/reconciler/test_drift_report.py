@@ -168,6 +168,10 @@ def test_exit_codes_show_and_list(drifted: dict[str, Any], engine: Any, redis_cl
     listed = json.loads(cli("reconcile", "list", tenant.id, "--json").output)
     assert [r["outcome"] for r in listed[:2]] == ["halted", "drift_found"]
     assert len(listed) == runs_before + 2
+    missing = cli("reconcile", "show", "999999")
+    assert missing.exit_code == 1 and "no reconcile run 999999" in missing.output
+    unknown = cli("reconcile", "no-such-tenant", "--json")
+    assert unknown.exit_code == 1 and json.loads(unknown.output)["error"] == "not_found"
     assert cli("reconcile", tenant.id, "--force").exit_code == EXIT_OK
     assert cli("reconcile", tenant.id).exit_code == EXIT_OK
 

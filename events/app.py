@@ -21,6 +21,8 @@ from events import http_errors
 from events import runtime as runtimes
 from events.admin import routes as admin_routes
 from events.admin import trace as admin_trace
+from events.admin_ui import accept as invitation_pages
+from events.admin_ui import pages as admin_pages
 from events.hooks import routes as webhooks
 from events.ops import dashboard, dashboard_trace
 from events.ops import routes as ops_routes
@@ -37,6 +39,7 @@ from worker.metrics.endpoint import render_metrics
 from worker.metrics.pipeline import RATE_LIMITED, REQUEST_DURATION, REQUESTS
 from worker.publish import BatchedPublisher
 from worker.settings import Settings, get_settings
+from worker.tasks import queue_invitation
 
 
 class PrometheusRequestMetrics:
@@ -67,6 +70,7 @@ def build_runtime(settings: Settings) -> Runtime:
         metrics=metrics,
         render_metrics=render_metrics,
         operations=operations,
+        send_invitation=queue_invitation,
     )
 
 
@@ -120,6 +124,8 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.include_router(webhooks.router)  # signed pushes and Okta Event Hooks
     app.include_router(admin_routes.router)  # the Members page: /api/v1/workspaces/...
     app.include_router(admin_trace.router)  # .../trace?q=: what happened to a person
+    app.include_router(admin_pages.router)  # the workspace admin's pages: /workspaces/...
+    app.include_router(invitation_pages.router)  # the invitee's accept page: /invitations/...
     app.include_router(dashboard.router)  # the operator page: /dashboard
     app.include_router(dashboard_trace.router)  # /dashboard/trace: what happened to a person
     return app

@@ -231,6 +231,7 @@ members = Table(
     Column("status_before_deactivation", String(12)),
     Column("role", String(10), nullable=False, default="member"),  # owner | admin | member
     Column("has_password", Boolean, nullable=False, default=False),
+    Column("password_hash", String(200)),  # argon2, set by accepting an invitation
     Column("scim_user_id", Id),
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
@@ -294,7 +295,14 @@ invitations = Table(
     Column("email", String(320), nullable=False),
     Column("created_at", Timestamp, nullable=False),
     Column("accepted_at", Timestamp),
+    # The link: only the SHA-256 of its token is kept; each send replaces it.
+    Column("token_hash", String(64)),
+    Column("sent_at", Timestamp),
+    Column("expires_at", Timestamp),
+    Column("revoked_at", Timestamp),
+    Column("sends", Integer, nullable=False, default=0),
     Index("ix_invitations_member", "tenant_id", "member_id"),
+    Index("ix_invitations_token", "token_hash", unique=True),
 )
 
 # --- operations --------------------------------------------------------------

@@ -12,6 +12,7 @@ from storage import outbox, tenants
 from storage.clock import as_utc, utcnow
 from storage.db import unit_of_work
 from storage.reconcile_store import last_started
+from worker import mail
 from worker.celery_app import app
 from worker.connections import get_engine, redis_client
 from worker.metrics import hooks as metrics_hooks
@@ -146,3 +147,24 @@ def schedule_reconciles() -> dict[str, int]:
     for tenant_id in due:
         reconcile_tenant.delay(tenant_id)
     return {"queued": len(due)}
+
+
+@app.task(
+    name="scimsync.deliver_invitation",
+    autoretry_for=mail.TRANSIENT_MAIL_ERRORS,
+    retry_backoff=2,
+    retry_backoff_max=MAX_COUNTDOWN,
+    retry_jitter=True,
+    max_retries=get_settings().mail_max_retries,
+)
+def deliver_invitation(tenant_id: str, invitation_id: str) -> dict[str, Any]:
+    """Mail one invitation (SMTP, or an .eml file in the embedded default); retried with
+    backoff while the mail server is unreachable."""
+    structlog.contextvars.bind_contextvars(tenant_id=tenant_id)
+    done = mail.deliver_invitation(get_engine(), get_settings(), tenant_id, invitation_id)
+    return {"sent": done is not None, "invitation_id": invitation_id}
+
+
+def queue_invitation(tenant_id: str, invitation_id: str) -> None:
+    """Called after the admin's transaction commits (the API's `Runtime.send_invitation`)."""
+    deliver_invitation.delay(tenant_id, invitation_id)

@@ -238,23 +238,27 @@ async def delete_member(request: Request, tenant_id: str, member_id: str) -> Res
 
 
 @router.post("/scim/pause")
-async def pause(request: Request, tenant_id: str) -> Response:
+async def pause(request: Request, tenant_id: str, rt: Runtime = Depends(runtime)) -> Response:
     def act(s: AdminSession, fields: dict[str, str]) -> str:
         with invitation_unit_of_work(s.engine) as store:
             sso.pause_scim(store, tenant_id=s.tenant_id, actor=s.actor)
         return "Provisioning paused: SCIM-managed members and groups stay locked"
 
-    return await _member_action(request, tenant_id, "active", act)
+    response = await _member_action(request, tenant_id, "active", act)
+    rt.credentials.forget(tenant_id)  # the IdP's token stops working now, not in a second
+    return response
 
 
 @router.post("/scim/disconnect")
-async def disconnect(request: Request, tenant_id: str) -> Response:
+async def disconnect(request: Request, tenant_id: str, rt: Runtime = Depends(runtime)) -> Response:
     def act(s: AdminSession, fields: dict[str, str]) -> str:
         with invitation_unit_of_work(s.engine) as store:
             sso.disconnect_scim(store, tenant_id=s.tenant_id, actor=s.actor)
         return "SCIM disconnected: every member and group is now managed here"
 
-    return await _member_action(request, tenant_id, "active", act)
+    response = await _member_action(request, tenant_id, "active", act)
+    rt.credentials.forget(tenant_id)
+    return response
 
 
 # --- groups ----------------------------------------------------------------------------------

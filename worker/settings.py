@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     reconcile_safety_ratio: float = DEFAULT_SAFETY_RATIO
     reconcile_check_seconds: float = 60.0
 
+    # The provisioning trace: how long its rows are kept (0 keeps them for ever).
+    trace_retention_days: int = Field(default=30, ge=0)
+    trace_purge_interval_seconds: float = 3600.0
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -8,7 +8,7 @@ from typing import Any
 
 import structlog
 
-from storage import outbox, tenants
+from storage import outbox, tenants, trace_retention
 from storage.clock import as_utc, utcnow
 from storage.db import unit_of_work
 from storage.reconcile_store import last_started
@@ -168,3 +168,25 @@ def deliver_invitation(tenant_id: str, invitation_id: str) -> dict[str, Any]:
 def queue_invitation(tenant_id: str, invitation_id: str) -> None:
     """Called after the admin's transaction commits (the API's `Runtime.send_invitation`)."""
     deliver_invitation.delay(tenant_id, invitation_id)
+
+
+@app.task(name="scimsync.purge_trace", ignore_result=True)
+def purge_trace(*, now: Any = None, batch: int = 5000) -> dict[str, int]:
+    """Beat, hourly: drop trace rows (applied events, audit rows, trace refs) older than
+    SCIMSYNC_TRACE_RETENTION_DAYS, one committed batch at a time."""
+    days = get_settings().trace_retention_days
+    if days == 0:
+        return {"events": 0, "audit_rows": 0, "trace_refs": 0}
+    cutoff = (now or utcnow()) - timedelta(days=days)
+    total = trace_retention.Purged()
+    while True:
+        with unit_of_work(get_engine()) as conn:
+            purged = trace_retention.purge_batch(conn, cutoff, batch)
+        total.events += purged.events
+        total.audit_rows += purged.audit_rows
+        total.trace_refs += purged.trace_refs
+        if purged.total == 0:
+            break
+    if total.total:
+        log.info("trace_purged", **vars(total), cutoff=cutoff.isoformat())
+    return vars(total)

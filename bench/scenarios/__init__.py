@@ -59,6 +59,7 @@ def registry() -> dict[str, Scenario]:
         lag,
         lookup,
         reconcile,
+        trace,
     )
 
     return {
@@ -69,7 +70,17 @@ def registry() -> dict[str, Scenario]:
         "reconcile": reconcile.run,
         "big_group": big_group.run,
         "initial_import": initial_import.run,
+        "trace": trace.run,
     }
 
 
-NAMES = ("ingest", "lookup", "apply", "lag", "reconcile", "big_group", "initial_import")
+NAMES = (
+    "ingest",
+    "lookup",
+    "apply",
+    "lag",
+    "reconcile",
+    "big_group",
+    "initial_import",
+    "trace",
+)

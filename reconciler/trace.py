@@ -342,9 +342,7 @@ def _describe(
         return f"renamed to '{d.get('name')}'", None, 7
     if name == "delete_group":
         return f"group '{d.get('name')}' deleted", None, 7
-    if name in ("invite_member", "accept_invitation", "set_group_permissions"):
-        return name.replace("_", " "), None, None
-    return name.replace("_", " "), None, None
+    return name.replace("_", " "), None, None  # admin actions: invite member, accept ...
 
 
 def _refusal_entries(facts: TraceFacts) -> list[TraceEntry]:

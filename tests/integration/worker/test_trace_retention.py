@@ -13,9 +13,15 @@ from sqlalchemy import func, select
 from storage.clock import utcnow
 from storage.schema import audit_log, change_events, trace_refs
 from tests.support.trace_story import tell
-from worker.celery_app import app
 from worker.settings import get_settings
-from worker.tasks import purge_trace
+
+
+def purge_trace(**options: Any) -> dict[str, int]:
+    # Imported when called: importing worker.tasks while collecting would configure the
+    # Celery app before any test set SCIMSYNC_REDIS_URL, and every later publish would miss.
+    from worker.tasks import purge_trace as task
+
+    return task(**options)
 
 
 def counts(engine: Any) -> dict[str, int]:
@@ -54,4 +60,6 @@ def test_zero_keeps_everything_and_beat_runs_the_purge(
     before = counts(engine)
     purge_trace(now=utcnow() + timedelta(days=3650))
     assert counts(engine) == before
-    assert app.conf.beat_schedule["purge-trace"]["task"] == "scimsync.purge_trace"
+    from worker.celery_app import _from_settings
+
+    assert _from_settings()["beat_schedule"]["purge-trace"]["task"] == "scimsync.purge_trace"

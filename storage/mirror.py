@@ -68,6 +68,53 @@ class _MirrorTable:
     """
 
     table: Table
+    # (column, SCIM attribute) pairs no two resources of one tenant may share (a unique
+    # index each): an IdP's retried create must meet 409 `uniqueness`, not a second copy.
+    unique: tuple[tuple[str, str], ...] = ()
+
+    def taken(
+        self,
+        conn: Connection,
+        tenant_id: str,
+        columns: dict[str, Any],
+        *,
+        other_than: str | None = None,
+    ) -> Uniqueness:
+        """The refusal naming the attribute whose value another resource already holds."""
+        for column, attribute in self.unique:
+            value = columns.get(column)
+            if value is None:
+                continue
+            query = select(self.table.c.id).where(
+                self.table.c.tenant_id == tenant_id, self.table.c[column] == value
+            )
+            if other_than is not None:
+                query = query.where(self.table.c.id != other_than)
+            if conn.execute(query.limit(1)).first() is not None:
+                return Uniqueness(f"{attribute} {value!r} is already taken")
+        return Uniqueness("a unique attribute's value is already taken")
+
+    def insert_unless_taken(self, conn: Connection, row: dict[str, Any]) -> None:
+        """INSERT the new row, or refuse with `uniqueness` when a unique value is taken.
+
+        ON CONFLICT DO NOTHING rather than a savepoint around a failing INSERT: two
+        statements fewer on every create, and the transaction stays usable.
+        """
+        inserted = conn.execute(_insert_unless_taken(self.table, conn.dialect.name), row).first()
+        if inserted is None:
+            raise self.taken(conn, row["tenant_id"], row)
+
+    @contextmanager
+    def staying_unique(
+        self, conn: Connection, tenant_id: str, resource_id: str, columns: dict[str, Any]
+    ) -> Iterator[None]:
+        """Turn a clash on a unique index during an UPDATE (a rename onto a taken name)
+        into `uniqueness`; the savepoint keeps the transaction usable after it."""
+        try:
+            with conn.begin_nested():
+                yield
+        except IntegrityError as exc:
+            raise self.taken(conn, tenant_id, columns, other_than=resource_id) from exc
 
     def _row_is(self, tenant_id: str, resource_id: str) -> ColumnElement[bool]:
         return and_(self.table.c.tenant_id == tenant_id, self.table.c.id == resource_id)
@@ -126,21 +173,6 @@ class _MirrorTable:
         )
         return int(total), [_as_resource(r) for r in rows]
 
-    def insert_row(
-        self,
-        conn: Connection,
-        tenant_id: str,
-        resource: dict[str, Any],
-        columns: dict[str, Any],
-        now: datetime,
-    ) -> str:
-        """Store a new resource as version 1; returns its new id."""
-        row = self.new_row(tenant_id, resource, columns, now)
-        # Values as parameters of the table's one INSERT: SQLAlchemy compiles it once,
-        # where `.values(...)` would build and cache-key a new statement every call.
-        conn.execute(self.table.insert(), row)
-        return str(row["id"])
-
     @staticmethod
     def new_row(
         tenant_id: str, resource: dict[str, Any], columns: dict[str, Any], now: datetime
@@ -172,27 +204,22 @@ class _MirrorTable:
         conn.execute(delete(self.table).where(self._row_is(tenant_id, resource_id)))
 
 
-_USERS = _MirrorTable(mirror_users)
-_GROUPS = _MirrorTable(mirror_groups)
+_USERS = _MirrorTable(mirror_users, (("user_name_ci", "userName"), ("external_id", "externalId")))
+_GROUPS = _MirrorTable(
+    mirror_groups, (("display_name_ci", "displayName"), ("external_id", "externalId"))
+)
+
+
+@lru_cache(maxsize=8)
+def _insert_unless_taken(table: Table, dialect: str) -> Any:
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    return insert.on_conflict_do_nothing().returning(table.c.id)
 
 
 # --- users -------------------------------------------------------------------
 
 get_user = _USERS.get
 list_users = _USERS.page
-
-
-@contextmanager
-def _user_name_must_be_free(conn: Connection, resource: dict[str, Any]) -> Iterator[None]:
-    """Turn a clash on the userName unique constraint into SCIM's `uniqueness` error.
-
-    The savepoint keeps the transaction usable after the refused statement.
-    """
-    try:
-        with conn.begin_nested():
-            yield
-    except IntegrityError as exc:
-        raise Uniqueness(f"userName {resource.get('userName')!r} is already taken") from exc
 
 
 def _delete_user_values(conn: Connection, tenant_id: str, user_id: str) -> None:
@@ -219,21 +246,10 @@ def insert_user(
 ) -> MirrorResource:
     columns = user_columns(resource) | {"has_password": has_password}
     row = _USERS.new_row(tenant_id, resource, columns, now)
-    # ON CONFLICT rather than a savepoint around a failing INSERT: two statements fewer
-    # on every create, and the transaction stays usable when the name is taken.
-    if conn.execute(_insert_user_unless_name_taken(conn.dialect.name), row).first() is None:
-        raise Uniqueness(f"userName {resource.get('userName')!r} is already taken")
+    _USERS.insert_unless_taken(conn, row)
     user_id = str(row["id"])
     _write_user_values(conn, tenant_id, user_id, resource)
     return MirrorResource(user_id, 1, now, now, resource, has_password)
-
-
-@lru_cache(maxsize=2)
-def _insert_user_unless_name_taken(dialect: str) -> Any:
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(mirror_users)
-    return insert.on_conflict_do_nothing(
-        index_elements=[mirror_users.c.tenant_id, mirror_users.c.user_name_ci]
-    ).returning(mirror_users.c.id)
 
 
 def replace_user(
@@ -246,7 +262,7 @@ def replace_user(
     now: datetime,
 ) -> MirrorResource:
     columns = user_columns(resource) | {"has_password": has_password}
-    with _user_name_must_be_free(conn, resource):
+    with _USERS.staying_unique(conn, tenant_id, current.id, columns):
         version = _USERS.update_row(conn, tenant_id, current, resource, columns, now)
     _delete_user_values(conn, tenant_id, current.id)
     _write_user_values(conn, tenant_id, current.id, resource)
@@ -277,8 +293,9 @@ list_groups = _GROUPS.page
 def insert_group(
     conn: Connection, tenant_id: str, resource: dict[str, Any], *, now: datetime
 ) -> MirrorResource:
-    group_id = _GROUPS.insert_row(conn, tenant_id, resource, group_columns(resource), now)
-    return MirrorResource(group_id, 1, now, now, resource)
+    row = _GROUPS.new_row(tenant_id, resource, group_columns(resource), now)
+    _GROUPS.insert_unless_taken(conn, row)
+    return MirrorResource(str(row["id"]), 1, now, now, resource)
 
 
 def update_group(
@@ -289,7 +306,9 @@ def update_group(
     *,
     now: datetime,
 ) -> MirrorResource:
-    version = _GROUPS.update_row(conn, tenant_id, current, resource, group_columns(resource), now)
+    columns = group_columns(resource)
+    with _GROUPS.staying_unique(conn, tenant_id, current.id, columns):
+        version = _GROUPS.update_row(conn, tenant_id, current, resource, columns, now)
     return MirrorResource(current.id, version, current.created_at, now, resource)
 
 

@@ -91,7 +91,8 @@ mirror_users = Table(
     Column("updated_at", Timestamp, nullable=False),
     Column("resource", JSON, nullable=False),  # SCIM body without meta and password
     UniqueConstraint("tenant_id", "user_name_ci"),
-    Index("ix_mirror_users_external_id", "tenant_id", "external_id"),
+    # Unique like userName: a retried create must meet 409, not make a second user.
+    Index("uq_mirror_users_external_id", "tenant_id", "external_id", unique=True),
     Index("ix_mirror_users_email", "tenant_id", "email_ci"),
 )
 # `displayName eq` on /Users compares lower(display_name) (not caseExact, no folded copy
@@ -135,8 +136,10 @@ mirror_groups = Table(
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
     Column("resource", JSON, nullable=False),  # SCIM body without meta and members
-    Index("ix_mirror_groups_name", "tenant_id", "display_name_ci"),
-    Index("ix_mirror_groups_external_id", "tenant_id", "external_id"),
+    # One group per name and per externalId in a tenant: a retried create answers 409
+    # `uniqueness` (the IdP retries what it did not see answered), never a second group.
+    Index("uq_mirror_groups_name", "tenant_id", "display_name_ci", unique=True),
+    Index("uq_mirror_groups_external_id", "tenant_id", "external_id", unique=True),
 )
 
 # Group membership, set-based: one row per member.

@@ -6,8 +6,7 @@ membership is a set of rows, changed with set-based statements only.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property, lru_cache
@@ -27,14 +26,14 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql
 
-from reconciler.errors import InvalidValue, Uniqueness
+from reconciler.errors import InvalidValue
 from reconciler.ids import new_id
 from storage.projection import group_columns, user_columns, user_value_rows
 from storage.schema import mirror_group_members, mirror_groups, mirror_user_values, mirror_users
 from storage.sql import chunked, insert_ignoring_duplicates
+from storage.unique_values import UniqueValues
 
 
 @dataclass(frozen=True)
@@ -64,57 +63,10 @@ class _MirrorTable:
 
     The reads serve both kinds as they are (`get_user` is `_USERS.get`); the user and
     group writes below wrap the shared row statements in what differs between them
-    (user values, memberships, userName uniqueness).
+    (user values, memberships; unique values are storage/unique_values.py's).
     """
 
     table: Table
-    # (column, SCIM attribute) pairs no two resources of one tenant may share (a unique
-    # index each): an IdP's retried create must meet 409 `uniqueness`, not a second copy.
-    unique: tuple[tuple[str, str], ...] = ()
-
-    def taken(
-        self,
-        conn: Connection,
-        tenant_id: str,
-        columns: dict[str, Any],
-        *,
-        other_than: str | None = None,
-    ) -> Uniqueness:
-        """The refusal naming the attribute whose value another resource already holds."""
-        for column, attribute in self.unique:
-            value = columns.get(column)
-            if value is None:
-                continue
-            query = select(self.table.c.id).where(
-                self.table.c.tenant_id == tenant_id, self.table.c[column] == value
-            )
-            if other_than is not None:
-                query = query.where(self.table.c.id != other_than)
-            if conn.execute(query.limit(1)).first() is not None:
-                return Uniqueness(f"{attribute} {value!r} is already taken")
-        return Uniqueness("a unique attribute's value is already taken")
-
-    def insert_unless_taken(self, conn: Connection, row: dict[str, Any]) -> None:
-        """INSERT the new row, or refuse with `uniqueness` when a unique value is taken.
-
-        ON CONFLICT DO NOTHING rather than a savepoint around a failing INSERT: two
-        statements fewer on every create, and the transaction stays usable.
-        """
-        inserted = conn.execute(_insert_unless_taken(self.table, conn.dialect.name), row).first()
-        if inserted is None:
-            raise self.taken(conn, row["tenant_id"], row)
-
-    @contextmanager
-    def staying_unique(
-        self, conn: Connection, tenant_id: str, resource_id: str, columns: dict[str, Any]
-    ) -> Iterator[None]:
-        """Turn a clash on a unique index during an UPDATE (a rename onto a taken name)
-        into `uniqueness`; the savepoint keeps the transaction usable after it."""
-        try:
-            with conn.begin_nested():
-                yield
-        except IntegrityError as exc:
-            raise self.taken(conn, tenant_id, columns, other_than=resource_id) from exc
 
     def _row_is(self, tenant_id: str, resource_id: str) -> ColumnElement[bool]:
         return and_(self.table.c.tenant_id == tenant_id, self.table.c.id == resource_id)
@@ -204,19 +156,16 @@ class _MirrorTable:
         conn.execute(delete(self.table).where(self._row_is(tenant_id, resource_id)))
 
 
-_USERS = _MirrorTable(mirror_users, (("user_name_ci", "userName"), ("external_id", "externalId")))
-_GROUPS = _MirrorTable(
+_USERS = _MirrorTable(mirror_users)
+_GROUPS = _MirrorTable(mirror_groups)
+# What no two resources of one tenant may share: an IdP's retried create meets 409.
+_USER_KEYS = UniqueValues(
+    mirror_users, (("user_name_ci", "userName"), ("external_id", "externalId"))
+)
+_GROUP_KEYS = UniqueValues(
     mirror_groups, (("display_name_ci", "displayName"), ("external_id", "externalId"))
 )
 
-
-@lru_cache(maxsize=8)
-def _insert_unless_taken(table: Table, dialect: str) -> Any:
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-    return insert.on_conflict_do_nothing().returning(table.c.id)
-
-
-# --- users -------------------------------------------------------------------
 
 get_user = _USERS.get
 list_users = _USERS.page
@@ -246,7 +195,7 @@ def insert_user(
 ) -> MirrorResource:
     columns = user_columns(resource) | {"has_password": has_password}
     row = _USERS.new_row(tenant_id, resource, columns, now)
-    _USERS.insert_unless_taken(conn, row)
+    _USER_KEYS.insert(conn, row)
     user_id = str(row["id"])
     _write_user_values(conn, tenant_id, user_id, resource)
     return MirrorResource(user_id, 1, now, now, resource, has_password)
@@ -262,7 +211,7 @@ def replace_user(
     now: datetime,
 ) -> MirrorResource:
     columns = user_columns(resource) | {"has_password": has_password}
-    with _USERS.staying_unique(conn, tenant_id, current.id, columns):
+    with _USER_KEYS.kept_on_update(conn, tenant_id, current.id, columns):
         version = _USERS.update_row(conn, tenant_id, current, resource, columns, now)
     _delete_user_values(conn, tenant_id, current.id)
     _write_user_values(conn, tenant_id, current.id, resource)
@@ -294,7 +243,7 @@ def insert_group(
     conn: Connection, tenant_id: str, resource: dict[str, Any], *, now: datetime
 ) -> MirrorResource:
     row = _GROUPS.new_row(tenant_id, resource, group_columns(resource), now)
-    _GROUPS.insert_unless_taken(conn, row)
+    _GROUP_KEYS.insert(conn, row)
     return MirrorResource(str(row["id"]), 1, now, now, resource)
 
 
@@ -307,7 +256,7 @@ def update_group(
     now: datetime,
 ) -> MirrorResource:
     columns = group_columns(resource)
-    with _GROUPS.staying_unique(conn, tenant_id, current.id, columns):
+    with _GROUP_KEYS.kept_on_update(conn, tenant_id, current.id, columns):
         version = _GROUPS.update_row(conn, tenant_id, current, resource, columns, now)
     return MirrorResource(current.id, version, current.created_at, now, resource)
 

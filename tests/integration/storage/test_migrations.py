@@ -34,12 +34,12 @@ def test_migrations_form_one_chain(database_url: str) -> None:
 
 
 def test_duplicate_mirror_groups_migrate_to_one_per_name(tmp_path: Path) -> None:
-    """0004 makes names and externalIds unique; a mirror that a retried create had already
+    """0006 makes names and externalIds unique; a mirror that a retried create had already
     doubled still upgrades, and a lookup by name or externalId then finds the oldest copy."""
     admin = os.environ.get("SCIMSYNC_DATABASE_URL")
     url = _fresh_postgres_database(admin) if admin else f"sqlite:///{tmp_path / 'old.db'}"
     try:
-        upgrade(url, "0003")
+        upgrade(url, "0005")
         engine = make_engine(url)
         now = datetime(2026, 1, 1, tzinfo=UTC)
         rows = [

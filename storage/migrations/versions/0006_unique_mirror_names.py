@@ -7,8 +7,8 @@ younger copy keeps its SCIM body but no longer answers to the name or externalId
 (its `display_name_ci` gets its id appended, its `external_id` column is cleared), so the
 IdP's lookup by name or externalId finds one resource, the one it created first.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0006
+Revises: 0005
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

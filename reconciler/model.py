@@ -136,6 +136,7 @@ class AdminSeat:
     member_id: str
     owner: bool
     idp_active: bool
+    scim_user_id: str | None = None
 
 
 # --- snapshots: one resource's desired and actual side, as the planner sees it ----

@@ -36,6 +36,9 @@ class Sizes:
     import_users: int = 20_000
     import_groups: int = 500
     import_concurrency: int = 8
+    trace_users: int = 100_000
+    trace_events: int = 1_000_000
+    trace_lookups: int = 500
 
 
 FULL = Sizes()
@@ -58,6 +61,9 @@ QUICK = Sizes(
     big_group_added=100,
     import_users=300,
     import_groups=10,
+    trace_users=2000,
+    trace_events=20_000,
+    trace_lookups=100,
 )
 
 # Where a full run is smaller than issue 9 asks, and why, by scenario: shown in the report.

@@ -109,6 +109,7 @@ class Service:
     runtime: Any
     clock: StageClock
     groups: list[str]
+    connect: Callable[[], Client]  # another connection to the same app
     created: list[str] = field(default_factory=list)
     next_user: int = 0
 
@@ -157,17 +158,22 @@ async def _service(backend: str, root: Path) -> AsyncIterator[Service]:
         app = create_app(runtime)
         config = uvicorn.Config(app, http="httptools", lifespan="off", access_log=False)
         config.load()
-        protocol = HttpToolsProtocol(config, ServerState(), {})
-        transport = MemoryTransport()
-        protocol.connection_made(transport)
-        client = Client(protocol, transport, tenant.id, tenant.token)
+        server_state = ServerState()
+
+        def connect() -> Client:
+            protocol = HttpToolsProtocol(config, server_state, {})
+            transport = MemoryTransport()
+            protocol.connection_made(transport)
+            return Client(protocol, transport, tenant.id, tenant.token)
+
+        client = connect()
         async with app.router.lifespan_context(app):
             groups = []
             for g in range(GROUPS):
                 status, body = await client.send("POST", "/Groups", group_body(g))
                 assert status == 201, body
                 groups.append(body["id"])
-            service = Service(client, runtime, clock, groups)
+            service = Service(client, runtime, clock, groups, connect)
             await _timed_round([service.post_user] * 50, 201)  # warm up: caches, pools, threads
             await _timed_round(service.patches(50), 200)
             yield service
@@ -195,9 +201,39 @@ async def _profile(backend: str, n: int, rounds: int, root: Path) -> dict[str, A
                     fig.sql.update(counts.sql)
                     fig.redis += counts.redis
                     fig.requests += n
+        concurrent = await _concurrent_posts(service, counts, n)
     result = {name: fig.as_json() for name, fig in figures.items()}
     result["GET /healthz"] = {"cpu_us_per_request": min(floor) * 1e6}
+    result[f"POST /Users, {IN_FLIGHT} in flight"] = concurrent
     return result
+
+
+IN_FLIGHT = 8
+
+
+async def _concurrent_posts(service: Service, counts: RoundTrips, n: int) -> dict[str, Any]:
+    """`n` POSTs over IN_FLIGHT connections at once: what concurrent requests share
+    (the kick's Redis round trip, KickBatcher in worker/publish.py)."""
+    clients = [service.connect() for _ in range(IN_FLIGHT)]
+
+    async def one_connection(client: Client, count: int) -> None:
+        for _ in range(count):
+            service.next_user += 1
+            status, body = await client.send("POST", "/Users", user_body(service.next_user))
+            if status != 201:
+                raise RuntimeError(f"expected 201, got {status}: {body}")
+
+    # Warm up: each thread of the pool opens its own Redis and SQL connections once.
+    await asyncio.gather(*(one_connection(c, 2) for c in clients))
+    counts.reset()
+    per_client = max(1, n // IN_FLIGHT)
+    with instrument(StageClock(), counts, service.runtime.engine):
+        await asyncio.gather(*(one_connection(c, per_client) for c in clients))
+    total = per_client * IN_FLIGHT
+    return {
+        "redis_round_trips_per_request": counts.redis / total,
+        "sql_per_request": {k: v / total for k, v in counts.sql.items()},
+    }
 
 
 async def _fixed(backend: str, posts: int, patches: int, root: Path) -> dict[str, Any]:
@@ -246,6 +282,7 @@ def _instructions(backend: str) -> dict[str, Any]:
 def table(results: dict[str, dict[str, Any]]) -> str:
     """The Markdown table: one column per backend and request, µs of CPU per request."""
     columns = [(b, r) for b, per in results.items() for r in per if "stages_us" in per[r]]
+    concurrent = f"POST /Users, {IN_FLIGHT} in flight"
     header = "| stage | " + " | ".join(f"{r} · {b}" for b, r in columns) + " |"
     lines = [header, "|---" * (len(columns) + 1) + "|"]
 
@@ -278,6 +315,16 @@ def table(results: dict[str, dict[str, Any]]) -> str:
     )
     row("SQL statements / request", lambda f: _sql(f["sql_per_request"]))
     row("Redis round trips / request", lambda f: f"{f['redis_round_trips_per_request']:.2f}")
+    lines.append(
+        f"| Redis round trips / request, {IN_FLIGHT} POSTs in flight | "
+        + " | ".join(
+            f"{results[b][concurrent]['redis_round_trips_per_request']:.2f}"
+            if r.startswith("POST") and concurrent in results[b]
+            else ""
+            for b, r in columns
+        )
+        + " |"
+    )
     return "\n".join(lines)
 
 

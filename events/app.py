@@ -22,6 +22,8 @@ from events import runtime as runtimes
 from events.admin import reconcile_runs as admin_reconcile_runs
 from events.admin import routes as admin_routes
 from events.admin import trace as admin_trace
+from events.admin_ui import accept as invitation_pages
+from events.admin_ui import pages as admin_pages
 from events.hooks import routes as webhooks
 from events.ops import dashboard, dashboard_trace
 from events.ops import routes as ops_routes
@@ -38,6 +40,7 @@ from worker.metrics.endpoint import render_metrics
 from worker.metrics.pipeline import RATE_LIMITED, REQUEST_DURATION, REQUESTS
 from worker.publish import BatchedPublisher
 from worker.settings import Settings, get_settings
+from worker.tasks import queue_invitation
 
 
 class PrometheusRequestMetrics:
@@ -68,6 +71,7 @@ def build_runtime(settings: Settings) -> Runtime:
         metrics=metrics,
         render_metrics=render_metrics,
         operations=operations,
+        send_invitation=queue_invitation,
     )
 
 
@@ -122,6 +126,8 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.include_router(admin_routes.router)  # the Members page: /api/v1/workspaces/...
     app.include_router(admin_trace.router)  # .../trace?q=: what happened to a person
     app.include_router(admin_reconcile_runs.router)  # drift reports, for the admin token
+    app.include_router(admin_pages.router)  # the workspace admin's pages: /workspaces/...
+    app.include_router(invitation_pages.router)  # the invitee's accept page: /invitations/...
     app.include_router(dashboard.router)  # the operator page: /dashboard
     app.include_router(dashboard_trace.router)  # /dashboard/trace: what happened to a person
     return app

@@ -3,23 +3,30 @@
 What the caller must do decides the answer (reconciler/errors.py):
 - a `Refusal` (and a `RuleViolation` of the core, a scim2-models `SCIMException`, a
   request FastAPI could not parse, a value the database refused) is a 4xx, never retried;
-- `Transient` is a 503 with `Retry-After`: try again;
+- `Transient` is a 503 with `Retry-After`: try again. So is every fault of the world rather
+  than of the request (`is_transient`): the database or Redis unreachable or dropping the
+  connection, the connection pool exhausted, a lock wait timed out. A 500 reads as a bug to
+  an IdP (Entra quarantines an app after repeated ones), a 503 as "retry";
 - anything else, `Permanent` included (a worker's dead letter, never a request's), is a
   logged 500 with a generic detail.
 
 SCIM routes answer with scim2-models' `Error` message (RFC 7644 §3.12: `status` as a
 string, `scimType` where the RFC has one); the other routes with `{"error", "detail"}`.
-Nothing internal (traceback, SQL, paths) ever reaches a body.
+Nothing internal (traceback, SQL, paths) ever reaches a body, and no body claims a write
+was or was not applied: when a connection drops around COMMIT nobody knows, and the IdP's
+retry of a create is answered 409 `uniqueness` if the first one did land.
 """
 
 from __future__ import annotations
 
+import redis
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from scim2_models import Error, SCIMException
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from reconciler.errors import (
@@ -34,8 +41,29 @@ from reconciler.model import RuleViolation
 
 log = structlog.get_logger(__name__)
 SCIM_MEDIA_TYPE = "application/scim+json"
-INTERNAL_ERROR = "internal error; the request was not applied"
+INTERNAL_ERROR = "internal error"
+UNAVAILABLE = "temporarily unavailable; retry later"
 TRANSIENT_RETRY_AFTER = 5  # seconds: a database or Redis hiccup, not an outage to wait out
+TRANSIENT_TYPES = (
+    Transient,
+    OperationalError,
+    PoolTimeout,
+    redis.ConnectionError,
+    redis.TimeoutError,
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A fault of the world, not of the request: worth the same request again later.
+
+    `OperationalError` covers a refused or dropped database connection, PostgreSQL's
+    `lock_timeout` / serialisation failures and SQLite's "database is locked"; a pool
+    timeout is the pool exhausted; any other driver error that invalidated its
+    connection is a connection lost mid-statement.
+    """
+    if isinstance(exc, TRANSIENT_TYPES):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 def is_scim(request: Request) -> bool:
@@ -137,15 +165,28 @@ def install(app: FastAPI) -> None:
         log.info("value_refused_by_database", path=request.url.path)
         return refusal_response(request, InvalidValue("a value is too long or out of range"))
 
-    @app.exception_handler(Transient)
-    async def _transient(request: Request, exc: Transient) -> JSONResponse:
-        log.warning("transient_error", path=request.url.path, error=type(exc).__name__)
-        detail, retry = "temporarily unavailable; retry later", str(TRANSIENT_RETRY_AFTER)
-        return error_response(
-            request, 503, detail, code="unavailable", headers={"Retry-After": retry}
-        )
+    async def _maybe_transient(request: Request, exc: Exception) -> JSONResponse:
+        if is_transient(exc):
+            return unavailable_response(request, exc)
+        return internal_error_response(request)
+
+    # Registered per class, so that these are answered inside the middleware stack (the
+    # request's metrics and id see a 503) rather than by the server's last-resort handler.
+    for transient in (*TRANSIENT_TYPES, DBAPIError):
+        app.add_exception_handler(transient, _maybe_transient)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled_error", path=request.url.path)
-        return error_response(request, 500, INTERNAL_ERROR, code="internal_error")
+        return await _maybe_transient(request, exc)
+
+
+def internal_error_response(request: Request) -> JSONResponse:
+    log.exception("unhandled_error", path=request.url.path)
+    return error_response(request, 500, INTERNAL_ERROR, code="internal_error")
+
+
+def unavailable_response(request: Request, exc: BaseException) -> JSONResponse:
+    """503 + Retry-After; the log names the fault's type, the body nothing internal."""
+    log.warning("transient_error", path=request.url.path, error=type(exc).__name__)
+    retry = {"Retry-After": str(TRANSIENT_RETRY_AFTER)}
+    return error_response(request, 503, UNAVAILABLE, code="unavailable", headers=retry)

@@ -67,6 +67,9 @@ class OperatorActions(Protocol):
     def replay_dead_letters(self, ids: Sequence[int] | None) -> dict[str, Any]: ...
 
 
+InvitationQueue = Callable[[str, str], None]
+"""Queue the mail of invitation (tenant_id, invitation_id); called after commit only."""
+
 MetricsRenderer = Callable[[], tuple[bytes, str]]
 """The `/metrics` body and its content type (blocking: SQL and Redis reads)."""
 
@@ -81,6 +84,7 @@ class Runtime:
     metrics: RequestMetrics
     render_metrics: MetricsRenderer
     operations: OperatorActions
+    send_invitation: InvitationQueue
     # SCIM tokens this process accepted in the last second (events/credentials.py).
     credentials: CredentialCache = field(default_factory=CredentialCache)
 

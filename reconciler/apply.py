@@ -85,11 +85,14 @@ def apply_with_store(
     while pending:
         outcome.rounds += 1
         pending = _apply_round(store, policy, pending, waiting, outcome, actor, make_id, admin_keys)
-    if len(admin_keys) > 1:
+    if admin_keys:
         # The last-admin guard of one admin depends on the others: an admin kept active
-        # because no other was, before another admin became active in this batch, is
-        # planned once more so that the batch ends where applying in order would.
-        pending = sorted(admin_keys)
+        # because no other was, before another admin became active in this batch or in
+        # an earlier one, is planned once more so that the batch ends where applying in
+        # order would.
+        pending = sorted(admin_keys | _held_admins(store, tenant_id, admin_keys))
+        if len(pending) < 2:
+            return outcome
         while pending:
             outcome.rounds += 1
             pending = _apply_round(store, policy, pending, waiting, outcome, actor, make_id, set())
@@ -98,6 +101,21 @@ def apply_with_store(
 
 
 Plan = list[Action] | RuleViolation | DependsOn
+
+
+def _held_admins(
+    store: WorkspaceStore, tenant_id: str, admin_keys: set[ResourceKey]
+) -> set[ResourceKey]:
+    """The SCIM users of active admins whose IdP wants them inactive: kept active by the
+    last-admin guard, which a newly active admin may have lifted."""
+    held: set[ResourceKey] = set()
+    for snapshot in store.load_users(tenant_id, [scim_id for _, scim_id in admin_keys]).values():
+        held |= {
+            ("User", seat.scim_user_id)
+            for seat in snapshot.active_admins
+            if not seat.idp_active and seat.scim_user_id is not None
+        }
+    return held
 
 
 def plan_keys(

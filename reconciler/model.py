@@ -136,6 +136,7 @@ class AdminSeat:
     member_id: str
     owner: bool
     idp_active: bool
+    scim_user_id: str | None = None
 
 
 # --- snapshots: one resource's desired and actual side, as the planner sees it ----
@@ -265,6 +266,16 @@ class DeleteGroup:
 
 
 @dataclass(frozen=True)
+class UnlinkGroup:
+    """The group stops being SCIM-managed (SCIM disconnected): native, renamed to `name`,
+    its members kept as native memberships."""
+
+    kind: ClassVar[str] = "unlink_group"
+    group_id: str
+    name: str
+
+
+@dataclass(frozen=True)
 class SyncGroupMembers:
     """Make this group's SCIM memberships equal its mirror members who are linked members."""
 
@@ -295,6 +306,7 @@ Action = (
     | CreateGroup
     | RenameGroup
     | DeleteGroup
+    | UnlinkGroup
     | SyncGroupMembers
     | RecordRefusal
 )

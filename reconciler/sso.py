@@ -13,7 +13,7 @@ from reconciler import rules
 from reconciler.admin import load_policy
 from reconciler.admin_store import AdminStore, IssuedToken
 from reconciler.cascade import CascadeReport, plan_group_sso_removal, plan_member_sso_removal
-from reconciler.model import Action, TenantPolicy
+from reconciler.model import Action, TenantPolicy, UnlinkGroup, UnlinkMember
 
 
 def _tenant_target(tenant_id: str) -> str:
@@ -66,17 +66,62 @@ def rotate_scim_token(store: AdminStore, *, tenant_id: str, actor: str) -> Issue
     return issued
 
 
-def disable_scim(store: AdminStore, *, tenant_id: str, actor: str) -> None:
-    """Revokes the SCIM tokens; members and groups stay as they are (and stay SCIM-managed)."""
+def disable_scim(
+    store: AdminStore, *, tenant_id: str, actor: str, action: str = "disable_scim"
+) -> None:
+    """Revokes the SCIM tokens; members and groups stay as they are (and stay SCIM-managed).
+
+    This is *pause* on the Members page ("provisioning paused"): the locks stay, and
+    enabling SCIM again lets the IdP pick up where it stopped."""
     load_policy(store, tenant_id)
     revoked = store.disable_scim(tenant_id)
     store.audit(
         tenant_id,
         actor=actor,
-        action="disable_scim",
+        action=action,
         target=_tenant_target(tenant_id),
         detail={"tokens_revoked": revoked},
     )
+
+
+def pause_scim(store: AdminStore, *, tenant_id: str, actor: str) -> None:
+    disable_scim(store, tenant_id=tenant_id, actor=actor, action="pause_scim")
+
+
+def disconnect_scim(store: AdminStore, *, tenant_id: str, actor: str) -> CascadeReport:
+    """SCIM off for good while SSO stays: every SCIM-managed member and group becomes
+    native, so admins can edit them again. A group drops its ` (SCIM)` suffix where the
+    bare name is free, else is named "<name> (from IdP)"."""
+    load_policy(store, tenant_id)
+    report = CascadeReport(tenant_id)
+    report.tokens_revoked = store.disable_scim(tenant_id)
+    for groups in store.scim_group_pages(tenant_id):
+        planned: list[Action] = []
+        for group in groups:
+            taken = store.group_names_taken(
+                tenant_id, _native_name(group.name), other_than=group.id
+            )
+            planned.append(UnlinkGroup(group.id, _free_native_name(group.name, taken)))
+        _apply(store, report, planned, actor)
+    for members in store.sso_removal_member_pages(tenant_id):
+        _apply(store, report, [UnlinkMember(m.id) for m in members if m.scim_managed], actor)
+    store.audit(
+        tenant_id,
+        actor=actor,
+        action="disconnect_scim",
+        target=_tenant_target(tenant_id),
+        detail={"counts": report.counts, "tokens_revoked": report.tokens_revoked},
+    )
+    return report
+
+
+def _native_name(name: str) -> str:
+    return rules.strip_reserved_suffix(name) or name
+
+
+def _free_native_name(name: str, taken: set[str]) -> str:
+    bare = _native_name(name)
+    return bare if bare.lower() not in taken else f"{bare} (from IdP)"
 
 
 def remove_sso(store: AdminStore, *, tenant_id: str, actor: str) -> CascadeReport:

@@ -182,11 +182,12 @@ def _who(facts: TraceFacts, event: EventFact) -> str:
 
 def _event_entries(facts: TraceFacts) -> list[TraceEntry]:
     out: list[TraceEntry] = []
-    previous: dict[str, dict[str, Any]] = {}
+    previous: dict[str, dict[str, str]] = {}  # resource id -> its last version, flattened
     for event in sorted(facts.events, key=lambda e: e.id):
-        out.append(_request_entry(facts, event, previous.get(event.resource_id)))
+        flat = words.flatten(event.payload)
+        out.append(_request_entry(facts, event, flat, previous.get(event.resource_id)))
         if event.operation != "delete":
-            previous[event.resource_id] = event.payload
+            previous[event.resource_id] = flat
         joined = _membership_entry(facts, event)
         if joined is not None:
             out.append(joined)
@@ -194,7 +195,7 @@ def _event_entries(facts: TraceFacts) -> list[TraceEntry]:
 
 
 def _request_entry(
-    facts: TraceFacts, event: EventFact, before: dict[str, Any] | None
+    facts: TraceFacts, event: EventFact, flat: dict[str, str], before: dict[str, str] | None
 ) -> TraceEntry:
     req = event.request
     status = words.HTTP_STATUS.get(event.operation)
@@ -211,13 +212,13 @@ def _request_entry(
         what += f": deleted the {event.resource_type.lower()}"
     elif event.resource_type == "User" or event.operation == "create":
         base = None if event.operation == "create" else (before or {})
-        changed = words.changes(base, event.payload)
+        changed = words.diff(base, flat)
         if changed:
             what += ": " + "; ".join(changed)
     else:
         added, removed = event.payload.get("members_added"), event.payload.get("members_removed")
         parts = [f"+{added} members" if added else "", f"-{removed} members" if removed else ""]
-        renamed = words.changes(before or {}, event.payload) if before else []
+        renamed = words.diff(before, flat) if before else []
         what += ": " + "; ".join([p for p in parts if p] + renamed or ["no change"])
     refs: dict[str, Any] = {"event_id": event.id, "state": event.state, "status": status}
     refs.update({k: v for k, v in req.items() if k in ("request_id", "method", "path") and v})
@@ -341,9 +342,7 @@ def _describe(
         return f"renamed to '{d.get('name')}'", None, 7
     if name == "delete_group":
         return f"group '{d.get('name')}' deleted", None, 7
-    if name in ("invite_member", "accept_invitation", "set_group_permissions"):
-        return name.replace("_", " "), None, None
-    return name.replace("_", " "), None, None
+    return name.replace("_", " "), None, None  # admin actions: invite member, accept ...
 
 
 def _refusal_entries(facts: TraceFacts) -> list[TraceEntry]:

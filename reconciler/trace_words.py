@@ -6,6 +6,7 @@ is named by its number in docs/architecture.md §4 so an operator can look it up
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 IDP_NAMES = {
@@ -49,6 +50,7 @@ def refusal_words(code: str, reason: str) -> tuple[str, int | None]:
     return words, rule
 
 
+@lru_cache(maxsize=4096)
 def is_secret(name: str) -> bool:
     lowered = name.lower()
     return any(marker in lowered for marker in _SECRET_MARKERS)
@@ -89,10 +91,13 @@ def flatten(resource: dict[str, Any], prefix: str = "") -> dict[str, str]:
 
 def changes(before: dict[str, Any] | None, after: dict[str, Any]) -> list[str]:
     """What a write changed, one `name: old → new` per attribute; a create lists what it set."""
-    new = flatten(after)
-    if before is None:
+    return diff(None if before is None else flatten(before), flatten(after))
+
+
+def diff(old: dict[str, str] | None, new: dict[str, str]) -> list[str]:
+    """`changes` over resources already flattened (a timeline flattens each version once)."""
+    if old is None:
         return [f"{name}={value}" for name, value in new.items()]
-    old = flatten(before)
     out = []
     for name in sorted(old.keys() | new.keys()):
         if old.get(name) != new.get(name):

@@ -6,8 +6,7 @@ membership is a set of rows, changed with set-based statements only.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property, lru_cache
@@ -27,14 +26,14 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql
 
-from reconciler.errors import InvalidValue, Uniqueness
+from reconciler.errors import InvalidValue
 from reconciler.ids import new_id
 from storage.projection import group_columns, user_columns, user_value_rows
 from storage.schema import mirror_group_members, mirror_groups, mirror_user_values, mirror_users
 from storage.sql import chunked, insert_ignoring_duplicates
+from storage.unique_values import UniqueValues
 
 
 @dataclass(frozen=True)
@@ -64,7 +63,7 @@ class _MirrorTable:
 
     The reads serve both kinds as they are (`get_user` is `_USERS.get`); the user and
     group writes below wrap the shared row statements in what differs between them
-    (user values, memberships, userName uniqueness).
+    (user values, memberships; unique values are storage/unique_values.py's).
     """
 
     table: Table
@@ -126,21 +125,6 @@ class _MirrorTable:
         )
         return int(total), [_as_resource(r) for r in rows]
 
-    def insert_row(
-        self,
-        conn: Connection,
-        tenant_id: str,
-        resource: dict[str, Any],
-        columns: dict[str, Any],
-        now: datetime,
-    ) -> str:
-        """Store a new resource as version 1; returns its new id."""
-        row = self.new_row(tenant_id, resource, columns, now)
-        # Values as parameters of the table's one INSERT: SQLAlchemy compiles it once,
-        # where `.values(...)` would build and cache-key a new statement every call.
-        conn.execute(self.table.insert(), row)
-        return str(row["id"])
-
     @staticmethod
     def new_row(
         tenant_id: str, resource: dict[str, Any], columns: dict[str, Any], now: datetime
@@ -174,25 +158,17 @@ class _MirrorTable:
 
 _USERS = _MirrorTable(mirror_users)
 _GROUPS = _MirrorTable(mirror_groups)
+# What no two resources of one tenant may share: an IdP's retried create meets 409.
+_USER_KEYS = UniqueValues(
+    mirror_users, (("user_name_ci", "userName"), ("external_id", "externalId"))
+)
+_GROUP_KEYS = UniqueValues(
+    mirror_groups, (("display_name_ci", "displayName"), ("external_id", "externalId"))
+)
 
-
-# --- users -------------------------------------------------------------------
 
 get_user = _USERS.get
 list_users = _USERS.page
-
-
-@contextmanager
-def _user_name_must_be_free(conn: Connection, resource: dict[str, Any]) -> Iterator[None]:
-    """Turn a clash on the userName unique constraint into SCIM's `uniqueness` error.
-
-    The savepoint keeps the transaction usable after the refused statement.
-    """
-    try:
-        with conn.begin_nested():
-            yield
-    except IntegrityError as exc:
-        raise Uniqueness(f"userName {resource.get('userName')!r} is already taken") from exc
 
 
 def _delete_user_values(conn: Connection, tenant_id: str, user_id: str) -> None:
@@ -219,21 +195,10 @@ def insert_user(
 ) -> MirrorResource:
     columns = user_columns(resource) | {"has_password": has_password}
     row = _USERS.new_row(tenant_id, resource, columns, now)
-    # ON CONFLICT rather than a savepoint around a failing INSERT: two statements fewer
-    # on every create, and the transaction stays usable when the name is taken.
-    if conn.execute(_insert_user_unless_name_taken(conn.dialect.name), row).first() is None:
-        raise Uniqueness(f"userName {resource.get('userName')!r} is already taken")
+    _USER_KEYS.insert(conn, row)
     user_id = str(row["id"])
     _write_user_values(conn, tenant_id, user_id, resource)
     return MirrorResource(user_id, 1, now, now, resource, has_password)
-
-
-@lru_cache(maxsize=2)
-def _insert_user_unless_name_taken(dialect: str) -> Any:
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(mirror_users)
-    return insert.on_conflict_do_nothing(
-        index_elements=[mirror_users.c.tenant_id, mirror_users.c.user_name_ci]
-    ).returning(mirror_users.c.id)
 
 
 def replace_user(
@@ -246,7 +211,7 @@ def replace_user(
     now: datetime,
 ) -> MirrorResource:
     columns = user_columns(resource) | {"has_password": has_password}
-    with _user_name_must_be_free(conn, resource):
+    with _USER_KEYS.kept_on_update(conn, tenant_id, current.id, columns):
         version = _USERS.update_row(conn, tenant_id, current, resource, columns, now)
     _delete_user_values(conn, tenant_id, current.id)
     _write_user_values(conn, tenant_id, current.id, resource)
@@ -277,8 +242,9 @@ list_groups = _GROUPS.page
 def insert_group(
     conn: Connection, tenant_id: str, resource: dict[str, Any], *, now: datetime
 ) -> MirrorResource:
-    group_id = _GROUPS.insert_row(conn, tenant_id, resource, group_columns(resource), now)
-    return MirrorResource(group_id, 1, now, now, resource)
+    row = _GROUPS.new_row(tenant_id, resource, group_columns(resource), now)
+    _GROUP_KEYS.insert(conn, row)
+    return MirrorResource(str(row["id"]), 1, now, now, resource)
 
 
 def update_group(
@@ -289,7 +255,9 @@ def update_group(
     *,
     now: datetime,
 ) -> MirrorResource:
-    version = _GROUPS.update_row(conn, tenant_id, current, resource, group_columns(resource), now)
+    columns = group_columns(resource)
+    with _GROUP_KEYS.kept_on_update(conn, tenant_id, current.id, columns):
+        version = _GROUPS.update_row(conn, tenant_id, current, resource, columns, now)
     return MirrorResource(current.id, version, current.created_at, now, resource)
 
 

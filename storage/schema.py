@@ -92,7 +92,8 @@ mirror_users = Table(
     Column("updated_at", Timestamp, nullable=False),
     Column("resource", JSON, nullable=False),  # SCIM body without meta and password
     UniqueConstraint("tenant_id", "user_name_ci"),
-    Index("ix_mirror_users_external_id", "tenant_id", "external_id"),
+    # Unique like userName: a retried create must meet 409, not make a second user.
+    Index("uq_mirror_users_external_id", "tenant_id", "external_id", unique=True),
     Index("ix_mirror_users_email", "tenant_id", "email_ci"),
 )
 # `displayName eq` on /Users compares lower(display_name) (not caseExact, no folded copy
@@ -136,8 +137,10 @@ mirror_groups = Table(
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
     Column("resource", JSON, nullable=False),  # SCIM body without meta and members
-    Index("ix_mirror_groups_name", "tenant_id", "display_name_ci"),
-    Index("ix_mirror_groups_external_id", "tenant_id", "external_id"),
+    # One group per name and per externalId in a tenant: a retried create answers 409
+    # `uniqueness` (the IdP retries what it did not see answered), never a second group.
+    Index("uq_mirror_groups_name", "tenant_id", "display_name_ci", unique=True),
+    Index("uq_mirror_groups_external_id", "tenant_id", "external_id", unique=True),
 )
 
 # Group membership, set-based: one row per member.
@@ -232,6 +235,7 @@ members = Table(
     Column("status_before_deactivation", String(12)),
     Column("role", String(10), nullable=False, default="member"),  # owner | admin | member
     Column("has_password", Boolean, nullable=False, default=False),
+    Column("password_hash", String(200)),  # argon2, set by accepting an invitation
     Column("scim_user_id", Id),
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
@@ -295,7 +299,14 @@ invitations = Table(
     Column("email", String(320), nullable=False),
     Column("created_at", Timestamp, nullable=False),
     Column("accepted_at", Timestamp),
+    # The link: only the SHA-256 of its token is kept; each send replaces it.
+    Column("token_hash", String(64)),
+    Column("sent_at", Timestamp),
+    Column("expires_at", Timestamp),
+    Column("revoked_at", Timestamp),
+    Column("sends", Integer, nullable=False, default=0),
     Index("ix_invitations_member", "tenant_id", "member_id"),
+    Index("ix_invitations_token", "token_hash", unique=True),
 )
 
 # --- operations --------------------------------------------------------------

@@ -281,3 +281,17 @@ def create_workspace(
         "owner_email": tenant.owner_email,
         "admin_token": admin.token,
     }
+
+
+def live_token_hash(conn: Connection, tenant_id: str, token_id: str, kind: TokenKind) -> str | None:
+    """The stored hash of a live token, by id: the key a browser session made from that
+    token is signed with, so the session dies when the token is rotated or revoked."""
+    row = conn.execute(
+        select(api_tokens.c.token_hash).where(
+            api_tokens.c.id == token_id,
+            api_tokens.c.tenant_id == tenant_id,
+            api_tokens.c.kind == kind,
+            api_tokens.c.revoked_at.is_(None),
+        )
+    ).first()
+    return str(row.token_hash) if row is not None else None

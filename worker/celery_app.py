@@ -37,6 +37,11 @@ def _from_settings() -> dict[str, Any]:
                 "schedule": settings.reconcile_check_seconds,
                 "options": {"expires": settings.reconcile_check_seconds * 2},
             },
+            "purge-trace": {
+                "task": "scimsync.purge_trace",
+                "schedule": settings.trace_purge_interval_seconds,
+                "options": {"expires": settings.trace_purge_interval_seconds},
+            },
         },
     }
 

@@ -48,6 +48,19 @@ class Settings(BaseSettings):
         "rotate it by changing this setting and restarting the API.",
     )
 
+    # Invitation mail. No SMTP host: the embedded default writes each mail as an .eml file
+    # under mail_dir (default var_dir/mail) and prints its link.
+    smtp_host: str | None = Field(default=None, description="SMTP server; unset: .eml files.")
+    smtp_port: int = 587
+    smtp_starttls: bool = Field(default=True, description="STARTTLS before logging in.")
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "scim-sync <no-reply@localhost>"
+    smtp_timeout_seconds: float = 10.0
+    mail_dir: Path | None = Field(default=None, description="Where .eml files go without SMTP.")
+    mail_max_retries: int = 6
+    invitation_ttl_hours: int = Field(default=72, ge=1, description="How long a link works.")
+
     # Ingest limits (advertised in /ServiceProviderConfig where SCIM has a field).
     max_body_bytes: int = 1024 * 1024
     max_results: int = 1000
@@ -95,6 +108,10 @@ class Settings(BaseSettings):
         '{"okta": "scim:https://..."}; a task names one, never a URL or a path.',
     )
 
+    # The provisioning trace: how long its rows are kept (0 keeps them for ever).
+    trace_retention_days: int = Field(default=30, ge=0)
+    trace_purge_interval_seconds: float = 3600.0
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -108,6 +125,10 @@ class Settings(BaseSettings):
         if self.resolved_database_url.startswith("postgresql"):
             return len(os.sched_getaffinity(0))
         return 1
+
+    @property
+    def resolved_mail_dir(self) -> Path:
+        return self.mail_dir or self.var_dir / "mail"
 
     @property
     def base_url(self) -> str:

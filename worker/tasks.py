@@ -8,10 +8,11 @@ from typing import Any
 
 import structlog
 
-from storage import outbox, tenants
+from storage import outbox, tenants, trace_retention
 from storage.clock import as_utc, utcnow
 from storage.db import unit_of_work
 from storage.reconcile_store import last_started
+from worker import mail
 from worker.celery_app import app
 from worker.connections import get_engine, redis_client
 from worker.metrics import hooks as metrics_hooks
@@ -156,3 +157,46 @@ def schedule_reconciles() -> dict[str, int]:
     for tenant_id in due:
         reconcile_tenant.delay(tenant_id)
     return {"queued": len(due)}
+
+
+@app.task(
+    name="scimsync.deliver_invitation",
+    autoretry_for=mail.TRANSIENT_MAIL_ERRORS,
+    retry_backoff=2,
+    retry_backoff_max=MAX_COUNTDOWN,
+    retry_jitter=True,
+    max_retries=get_settings().mail_max_retries,
+)
+def deliver_invitation(tenant_id: str, invitation_id: str) -> dict[str, Any]:
+    """Mail one invitation (SMTP, or an .eml file in the embedded default); retried with
+    backoff while the mail server is unreachable."""
+    structlog.contextvars.bind_contextvars(tenant_id=tenant_id)
+    done = mail.deliver_invitation(get_engine(), get_settings(), tenant_id, invitation_id)
+    return {"sent": done is not None, "invitation_id": invitation_id}
+
+
+def queue_invitation(tenant_id: str, invitation_id: str) -> None:
+    """Called after the admin's transaction commits (the API's `Runtime.send_invitation`)."""
+    deliver_invitation.delay(tenant_id, invitation_id)
+
+
+@app.task(name="scimsync.purge_trace", ignore_result=True)
+def purge_trace(*, now: Any = None, batch: int = 5000) -> dict[str, int]:
+    """Beat, hourly: drop trace rows (applied events, audit rows, trace refs) older than
+    SCIMSYNC_TRACE_RETENTION_DAYS, one committed batch at a time."""
+    days = get_settings().trace_retention_days
+    if days == 0:
+        return {"events": 0, "audit_rows": 0, "trace_refs": 0}
+    cutoff = (now or utcnow()) - timedelta(days=days)
+    total = trace_retention.Purged()
+    while True:
+        with unit_of_work(get_engine()) as conn:
+            purged = trace_retention.purge_batch(conn, cutoff, batch)
+        total.events += purged.events
+        total.audit_rows += purged.audit_rows
+        total.trace_refs += purged.trace_refs
+        if purged.total == 0:
+            break
+    if total.total:
+        log.info("trace_purged", **vars(total), cutoff=cutoff.isoformat())
+    return vars(total)

@@ -60,6 +60,7 @@ def registry() -> dict[str, Scenario]:
         lag,
         lookup,
         reconcile,
+        trace,
     )
 
     return {
@@ -71,6 +72,7 @@ def registry() -> dict[str, Scenario]:
         "big_group": big_group.run,
         "initial_import": initial_import.run,
         "file_source": file_source.run,
+        "trace": trace.run,
     }
 
 
@@ -83,4 +85,5 @@ NAMES = (
     "big_group",
     "initial_import",
     "file_source",
+    "trace",
 )

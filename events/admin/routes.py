@@ -18,11 +18,13 @@ from sqlalchemy import Engine
 from events.admin import models as m
 from events.runtime import Runtime, runtime, runtime_of
 from events.scim_api.context import bearer
-from reconciler import admin, sso
+from reconciler import admin, invitations, sso
 from reconciler.model import MemberStatus
 from storage import tenants
+from storage.clock import utcnow
 from storage.db import unit_of_work
 from storage.workspace.admin_store import admin_unit_of_work
+from storage.workspace.invitations import invitation_unit_of_work
 
 router = APIRouter(prefix="/api/v1/workspaces/{tenant_id}", tags=["admin"])
 
@@ -64,8 +66,11 @@ def get_member(ctx: Admin, member_id: str) -> m.MemberDetailOut:
 
 
 @router.post("/members", status_code=201)
-def invite_member(ctx: Admin, body: m.InviteRequest) -> m.MemberDetailOut:
-    with admin_unit_of_work(ctx.engine) as store:
+def invite_member(
+    ctx: Admin, body: m.InviteRequest, rt: Runtime = Depends(runtime)
+) -> m.MemberDetailOut:
+    """A pending member and the invitation mail (queued once the transaction commits)."""
+    with invitation_unit_of_work(ctx.engine) as store:
         detail = admin.invite_member(
             store,
             tenant_id=ctx.tenant_id,
@@ -73,6 +78,14 @@ def invite_member(ctx: Admin, body: m.InviteRequest) -> m.MemberDetailOut:
             display_name=body.display_name,
             actor=ctx.actor,
         )
+        sent = invitations.request_send(
+            store,
+            tenant_id=ctx.tenant_id,
+            member_id=detail.member.id,
+            actor=ctx.actor,
+            now=utcnow(),
+        )
+    rt.send_invitation(ctx.tenant_id, sent.id)
     return m.MemberDetailOut.of_detail(detail)
 
 

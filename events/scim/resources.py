@@ -15,7 +15,6 @@ from scim2_models import Context, EnterpriseUser, Group, User
 
 from reconciler.errors import InvalidValue
 from storage.mirror import MirrorResource
-from storage.projection import rule_email
 
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -57,6 +56,43 @@ def _ensure_schemas(body: dict[str, Any], core: str) -> dict[str, Any]:
     return body
 
 
+def _is_urn_key(key: Any) -> bool:
+    return isinstance(key, str) and (key.lower().startswith("urn:") or "://" in key)
+
+
+def _set_aside_extensions(
+    body: dict[str, Any], known: tuple[str, ...]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The body with only the schemas we validate, and the other extensions' attributes.
+
+    IdPs put their own URNs on requests (Entra's ADSCIM Group schema, a tenant's custom
+    user extension). Refusing them breaks provisioning; validating them is impossible.
+    An unknown URN listed in `schemas` alone is dropped; one carrying attributes is kept
+    verbatim in the mirror (and returned on GET) without being interpreted.
+    """
+    known_lower = {k.lower() for k in known}
+    extras = {k: v for k, v in body.items() if _is_urn_key(k) and k.lower() not in known_lower}
+    schemas = [s for s in body["schemas"] if not isinstance(s, str) or s.lower() in known_lower]
+    rest = {k: v for k, v in body.items() if k not in extras}
+    for urn, value in extras.items():
+        if not isinstance(value, dict):
+            raise InvalidValue(f"{urn!r} must be an object of attributes")
+    return {**rest, "schemas": schemas}, extras
+
+
+def _without_schemas_key(extension: Any) -> Any:
+    """Some clients send an extension's value with its own `schemas` key: not an attribute."""
+    if isinstance(extension, dict):
+        return {k: v for k, v in extension.items() if k != "schemas"}
+    return extension
+
+
+def _with_extras(resource: dict[str, Any], extras: dict[str, Any]) -> dict[str, Any]:
+    if not extras:
+        return resource
+    return {**resource, **extras, "schemas": [*resource["schemas"], *extras]}
+
+
 def _with_manager_ref(extension: Any) -> Any:
     """Issue 6: RFC 7643 §4.3 makes `manager.$ref` REQUIRED, yet Entra and Okta send only
     the manager's id (the PATCH engine turns Entra's bare id into `{"value": id}`). The
@@ -70,29 +106,31 @@ def _with_manager_ref(extension: Any) -> Any:
 
 def parse_user(body: dict[str, Any]) -> ParsedUser:
     body = _ensure_schemas(body, USER_SCHEMA)
+    body, extras = _set_aside_extensions(body, (USER_SCHEMA, ENTERPRISE_SCHEMA))
     extension = body.get(ENTERPRISE_SCHEMA)
     if extension is not None and ENTERPRISE_SCHEMA not in body["schemas"]:
         body = {**body, "schemas": [*body["schemas"], ENTERPRISE_SCHEMA]}
     if extension is not None:
+        extension = _without_schemas_key(extension)
         body = {**body, ENTERPRISE_SCHEMA: _with_manager_ref(extension)}
     try:
         model = UserModel.model_validate(body, scim_ctx=Context.RESOURCE_CREATION_REQUEST)
     except ValidationError as exc:
         raise InvalidValue(_describe(exc)) from None
-    resource = model.model_dump(scim_ctx=Context.RESOURCE_CREATION_REQUEST)
+    resource = _with_extras(model.model_dump(scim_ctx=Context.RESOURCE_CREATION_REQUEST), extras)
     password = resource.pop("password", None)
     resource.pop("id", None)
     resource.pop("meta", None)
     _require_text(resource, "userName")
-    if rule_email(resource) is None:
-        raise InvalidValue(
-            "the user has no email: send emails[] (primary) or a userName that is an email address"
-        )
+    # No email is no refusal: /Schemas says `emails` is optional, and a schema-driven client
+    # must not be lied to. Such a user is kept in the mirror and becomes a member once it
+    # has an address; until then its apply is held as `no_email` (docs/architecture.md).
     return ParsedUser(resource=resource, password_set=bool(password))
 
 
 def parse_group(body: dict[str, Any]) -> ParsedGroup:
     body = _ensure_schemas(body, GROUP_SCHEMA)
+    body, extras = _set_aside_extensions(body, (GROUP_SCHEMA,))
     members = body.get("members")
     try:
         model = Group.model_validate(
@@ -101,7 +139,7 @@ def parse_group(body: dict[str, Any]) -> ParsedGroup:
         )
     except ValidationError as exc:
         raise InvalidValue(_describe(exc)) from None
-    resource = model.model_dump(scim_ctx=Context.RESOURCE_CREATION_REQUEST)
+    resource = _with_extras(model.model_dump(scim_ctx=Context.RESOURCE_CREATION_REQUEST), extras)
     resource.pop("id", None)
     resource.pop("meta", None)
     resource.pop("members", None)

@@ -36,6 +36,7 @@ from scim2_models import (
     Schema,
     ServiceProviderConfig,
     Sort,
+    Uniqueness,
     User,
 )
 
@@ -49,8 +50,9 @@ DISCOVERY = ("ServiceProviderConfig", "ResourceTypes", "Schemas")
 RESPONSE = Context.RESOURCE_QUERY_RESPONSE
 DOCUMENTATION = "https://github.com/scim-sync/scim-sync#readme"
 EMAIL_RULE = (
-    " This service requires an email for every user: the primary email, else the first"
-    " one, else a userName that is an email address; a user with none is refused."
+    " A user's workspace email is its primary email, else the first one, else a userName"
+    " that is an email address. A user with none is accepted and kept, and joins the"
+    " workspace once it has one."
 )
 
 
@@ -107,6 +109,8 @@ def _as_served(user: Schema, enterprise: Schema, group: Schema) -> tuple[Schema,
     _find(manager.sub_attributes, "$ref").required = Required.false
     # A member is its id (refused without one); type and $ref are rendered from what it
     # is, and a display name is neither stored nor returned.
+    # One group per name in a tenant, as enforced (a retried create answers 409).
+    _find(group.attributes, "displayName").uniqueness = Uniqueness.server
     members = _find(group.attributes, "members")
     _find(members.sub_attributes, "value").required = Required.true
     members.sub_attributes = [a for a in members.sub_attributes or [] if a.name != "display"]

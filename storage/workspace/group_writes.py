@@ -25,6 +25,7 @@ from reconciler.model import (
     RenameGroup,
     SyncGroupMembers,
     SyncUserMemberships,
+    UnlinkGroup,
 )
 from storage.schema import (
     Id,
@@ -118,6 +119,23 @@ class GroupWrites:
             stmt.values(name=bindparam("b_name"), name_ci=bindparam("b_name_ci")),
             [{"b_id": a.group_id, "b_name": a.name, "b_name_ci": a.name.lower()} for a in batch],
         )
+        return [(a, {}) for a in batch]
+
+    def _unlink_groups(self, t: str, batch: list[UnlinkGroup], now: datetime) -> Effective:
+        ids = [a.group_id for a in batch]
+        stmt = update(_wg).where(_wg.c.tenant_id == t, _wg.c.id == bindparam("b_id"))
+        self.conn.execute(
+            stmt.values(
+                name=bindparam("b_name"), name_ci=bindparam("b_name_ci"), scim_group_id=None
+            ),
+            [{"b_id": a.group_id, "b_name": a.name, "b_name_ci": a.name.lower()} for a in batch],
+        )
+        for chunk in chunks(ids):
+            self.conn.execute(
+                update(group_memberships)
+                .where(group_memberships.c.tenant_id == t, group_memberships.c.group_id.in_(chunk))
+                .values(source="native")
+            )
         return [(a, {}) for a in batch]
 
     def _sync_users(self, t: str, batch: list[SyncUserMemberships], now: datetime) -> Effective:

@@ -235,6 +235,7 @@ class SnapshotLoads:
                 row.id,
                 row.role == Role.OWNER.value or row.email_ci == owner_ci,
                 row.scim_user_id is None or bool(row.active),
+                row.scim_user_id,
             )
             for row in rows
         )

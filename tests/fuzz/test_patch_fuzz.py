@@ -9,6 +9,7 @@ with plausible operations.)
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -137,7 +138,11 @@ def test_patch_over_http_never_fails_and_refusals_change_nothing(
     response = api.patch(
         f"{base}/{kind}/{resource_id}",
         headers=headers,
-        json={"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops},
+        # Python's encoder writes NaN/Infinity as the bare words (httpx's `json=` refuses
+        # them): an IdP's sloppy encoder can send them, and the server must refuse, not fail.
+        content=json.dumps(
+            {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops}
+        ),
     )
     assert response.status_code < 500, response.text
     assert_no_leak(response.text)

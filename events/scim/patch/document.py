@@ -99,9 +99,21 @@ class _Patcher:
                 raise InvalidPath("the resource itself cannot be removed")
             self.doc.pop(target.extension, None)
         elif isinstance(value, dict):
+            if target.extension is not None:
+                value = self._without_schemas(kind, value)
             self._apply_object(kind, value, prefix=target.schema.urn)
         else:
             raise InvalidValue(f"{target.text!r} takes an object of attributes")
+
+    def _without_schemas(self, kind: OpKind, value: dict[str, Any]) -> dict[str, Any]:
+        """An extension's whole value may carry its own `schemas` (clients that serialise
+        the extension as a resource do): checked like a `schemas` path, then dropped."""
+        rest = {
+            k: v for k, v in value.items() if not (isinstance(k, str) and k.lower() == "schemas")
+        }
+        for key in value.keys() - rest.keys():
+            self._check_schemas(kind, value[key])
+        return rest
 
     def _check_schemas(self, kind: OpKind, value: Any) -> None:
         if kind is OpKind.REMOVE:

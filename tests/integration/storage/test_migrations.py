@@ -6,13 +6,19 @@ tests that build from metadata and fail on every upgraded production database.
 
 from __future__ import annotations
 
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 
-from storage.migrate import alembic_config
-from storage.schema import metadata
+from storage.db import make_engine
+from storage.migrate import alembic_config, upgrade
+from storage.schema import metadata, mirror_groups
+from tests.conftest import _drop_postgres_database, _fresh_postgres_database
 
 
 def test_upgraded_database_matches_the_declared_schema(engine: Engine) -> None:
@@ -25,3 +31,52 @@ def test_upgraded_database_matches_the_declared_schema(engine: Engine) -> None:
 def test_migrations_form_one_chain(database_url: str) -> None:
     script = ScriptDirectory.from_config(alembic_config(database_url))
     assert len(script.get_heads()) == 1
+
+
+def test_duplicate_mirror_groups_migrate_to_one_per_name(tmp_path: Path) -> None:
+    """0006 makes names and externalIds unique; a mirror that a retried create had already
+    doubled still upgrades, and a lookup by name or externalId then finds the oldest copy."""
+    admin = os.environ.get("SCIMSYNC_DATABASE_URL")
+    url = _fresh_postgres_database(admin) if admin else f"sqlite:///{tmp_path / 'old.db'}"
+    try:
+        upgrade(url, "0005")
+        engine = make_engine(url)
+        now = datetime(2026, 1, 1, tzinfo=UTC)
+        rows = [
+            ("g-old", "team", "ext-1", now),
+            ("g-new", "team", "ext-1", now + timedelta(seconds=1)),
+            ("g-other", "other", None, now),
+        ]
+        with engine.begin() as conn:
+            for row_id, name, external_id, created in rows:
+                conn.execute(
+                    mirror_groups.insert(),
+                    {
+                        "tenant_id": "t1",
+                        "id": row_id,
+                        "display_name": name.title(),
+                        "display_name_ci": name,
+                        "external_id": external_id,
+                        "version": 1,
+                        "created_at": created,
+                        "updated_at": created,
+                        "resource": {"displayName": name.title()},
+                    },
+                )
+        engine.dispose()
+        upgrade(url)
+        engine = make_engine(url)
+        with engine.connect() as conn:
+            by_name = conn.execute(
+                select(mirror_groups.c.id).where(mirror_groups.c.display_name_ci == "team")
+            ).scalars()
+            assert list(by_name) == ["g-old"]
+            by_external_id = conn.execute(
+                select(mirror_groups.c.id).where(mirror_groups.c.external_id == "ext-1")
+            ).scalars()
+            assert list(by_external_id) == ["g-old"]
+            assert conn.execute(select(func.count()).select_from(mirror_groups)).scalar() == 3
+        engine.dispose()
+    finally:
+        if admin:
+            _drop_postgres_database(admin, url)

@@ -212,6 +212,7 @@ def test_each_admin_action_writes_an_audit_row(
         token_ids = {r.actor for r in rows}
     assert [(r.action, r.target) for r in rows] == [
         ("invite_member", f"member:{guest['id']}"),
+        ("send_invitation", f"member:{guest['id']}"),  # the mail is queued too
         ("accept_invitation", f"member:{guest['id']}"),
         ("delete_member", f"member:{guest['id']}"),
     ]

@@ -154,8 +154,18 @@ def test_schemas_say_what_the_service_enforces(api: Any, tenant: TenantHandle) -
     shown = api.get(f"{tenant.scim_base}/Groups/{team.json()['id']}", headers=headers).json()
     assert all("display" not in m for m in shown["members"])
 
-    # Every user needs an email, which the emails attribute says.
-    assert "requires an email" in _attribute(user, "emails")["description"]
+    # emails is optional, and a user without one is accepted, as the description says.
+    assert _attribute(user, "emails")["required"] is False
+    assert "accepted and kept" in _attribute(user, "emails")["description"]
+    no_email = {"schemas": [USER], "userName": "kiosk-1"}
+    assert api.post(f"{tenant.scim_base}/Users", json=no_email, headers=headers).status_code == 201
+
+    # userName and a group's displayName are unique, and a second one is 409 uniqueness.
+    assert _attribute(user, "userName")["uniqueness"] == "server"
+    assert _attribute(user, "userName")["required"] is True
+    assert _attribute(group, "displayName")["uniqueness"] == "server"
+    again = api.post(f"{tenant.scim_base}/Groups", json=group_body("Team"), headers=headers)
+    assert again.status_code == 409 and again.json()["scimType"] == "uniqueness"
 
 
 def test_unknown_discovery_items_are_404(api: Any, tenant: TenantHandle) -> None:

@@ -64,19 +64,6 @@ def test_schema_violation_is_invalid_value(api: Any, tenant: TenantHandle, engin
     assert counts(engine) == before
 
 
-def test_user_without_any_email_is_refused(api: Any, tenant: TenantHandle, engine: Any) -> None:
-    response = api.post(
-        f"{tenant.scim_base}/Users",
-        json={
-            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-            "userName": "not-an-address",
-        },
-        headers=tenant.scim_headers,
-    )
-    assert_scim_error(response, 400, "invalidValue")
-    assert "email" in response.json()["detail"]
-
-
 @pytest.mark.parametrize(
     "bad_filter",
     ["userName eq", 'userName zz "x"', '(userName eq "a"', 'nosuchattr eq "x"', "active gt true"],

@@ -160,6 +160,7 @@ def emails(draw: st.DrawFn) -> list[dict[str, Any]] | None:
 def users(draw: st.DrawFn) -> list[dict[str, Any]]:
     names = draw(st.lists(folded_text, min_size=1, max_size=6, unique_by=fold))
     population = []
+    external_ids: set[str] = set()  # unique per tenant, like userName
     for index, user_name in enumerate(names):
         created = draw(moment)
         user: dict[str, Any] = {
@@ -187,12 +188,14 @@ def users(draw: st.DrawFn) -> list[dict[str, Any]]:
             "name": name or None,
             "displayName": draw(optional(plain_text)),
             "title": draw(optional(plain_text)),
-            "externalId": draw(optional(plain_text)),
+            "externalId": draw(optional(plain_text.filter(lambda e: e not in external_ids))),
             "password": draw(optional(st.just("s3cret"))),
             "emails": draw(emails()),
             ENTERPRISE: extension or None,
         }
         user.update({k: v for k, v in optional_fields.items() if v is not None})
+        if "externalId" in user:
+            external_ids.add(user["externalId"])
         population.append(user)
     return population
 
@@ -590,7 +593,7 @@ def test_user_name_lookup_uses_the_unique_index(engine: Engine, people: str) -> 
                     "id": f"f{i}",
                     "user_name": f"filler{i}",
                     "user_name_ci": f"filler{i}",
-                    "external_id": "same",
+                    "external_id": None,
                     "version": 1,
                     "created_at": EPOCH,
                     "updated_at": EPOCH,

@@ -361,9 +361,7 @@ reconcile_runs = Table(
     Index("ix_reconcile_runs_tenant", "tenant_id", "id"),
 )
 
-# One row per drift item of a run (reconciler/drift.py), written as the run plans; kept
-# with their run (the last runs of each tenant). Findable by run, and by tenant and SCIM id
-# or lower-cased name (a person's timeline).
+# Drift items (reconciler/drift.py), kept with their run; by tenant + SCIM id/name for timelines.
 reconcile_items = Table(
     "reconcile_items",
     metadata,
@@ -385,10 +383,7 @@ reconcile_items = Table(
     Index("ix_reconcile_items_tenant_name", "tenant_id", "name_ci"),
 )
 
-# What reconciles from an outside source (a file, a SCIM directory) know of it, per
-# tenant: each userName / displayName with the source's id and ours, a fingerprint of the
-# body and the mirror version it matched, and the run that last saw it
-# (storage/source_keys.py).
+# What a file/SCIM source holds per tenant, with a body fingerprint (storage/source_keys.py).
 reconcile_source_keys = Table(
     "reconcile_source_keys",
     metadata,

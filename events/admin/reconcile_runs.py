@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from events.admin.routes import Admin
+from events.params import RowIdCursor, RowIdPath
 from reconciler.errors import NotFound
 from storage import reconcile_items, reconcile_store
 from storage.db import unit_of_work
@@ -30,7 +31,7 @@ def _run(conn: Any, tenant_id: str, run_id: int) -> dict[str, Any]:
 @router.get("")
 def list_runs(
     ctx: Admin,
-    before: int | None = None,
+    before: RowIdCursor | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
 ) -> dict[str, Any]:
     with unit_of_work(ctx.engine, write=False) as conn:
@@ -39,7 +40,7 @@ def list_runs(
 
 
 @router.get("/{run_id}")
-def get_run(ctx: Admin, run_id: int) -> dict[str, Any]:
+def get_run(ctx: Admin, run_id: RowIdPath) -> dict[str, Any]:
     with unit_of_work(ctx.engine, write=False) as conn:
         return _run(conn, ctx.tenant_id, run_id)
 
@@ -47,10 +48,10 @@ def get_run(ctx: Admin, run_id: int) -> dict[str, Any]:
 @router.get("/{run_id}/items")
 def list_items(
     ctx: Admin,
-    run_id: int,
+    run_id: RowIdPath,
     kind: Annotated[list[str] | None, Query()] = None,
     destructive: bool | None = None,
-    after: int = -1,
+    after: RowIdCursor = -1,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
 ) -> dict[str, Any]:
     with unit_of_work(ctx.engine, write=False) as conn:

@@ -31,6 +31,7 @@ from events.ops.dashboard_auth import (
     start_session,
 )
 from events.ops.drift_chart import drift_chart
+from events.params import SQL_INT_MAX, RowIdPath
 from events.runtime import Runtime, runtime
 from reconciler.errors import InvalidValue
 
@@ -148,7 +149,9 @@ def _replay_request(body: dict[str, Any]) -> tuple[list[int] | None, str | None]
     if ids is not None and (
         not isinstance(ids, list)
         or len(ids) > MAX_REPLAY_IDS
-        or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids)
+        or not all(
+            isinstance(i, int) and not isinstance(i, bool) and 1 <= i <= SQL_INT_MAX for i in ids
+        )
     ):
         raise InvalidValue(f"ids must be a list of at most {MAX_REPLAY_IDS} dead letter ids")
     if tenant_id is not None and not isinstance(tenant_id, str):
@@ -182,7 +185,7 @@ def _wants_json(request: Request, format: str | None) -> bool:
 @router.get("/runs/{run_id}")
 def run_report(
     request: Request,
-    run_id: int,
+    run_id: RowIdPath,
     format: str | None = None,
     kind: Annotated[list[str] | None, Query()] = None,
     rt: Runtime = Depends(runtime),

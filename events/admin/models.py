@@ -7,7 +7,6 @@ the routes stay one call and one format.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -16,19 +15,34 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from reconciler.admin_store import AuditRecord, GroupView, MemberDetail
 from reconciler.cascade import CascadeReport
 from reconciler.model import Access, ActualGroup, ActualMember, MemberStatus, TenantPolicy
+from storage.projection import looks_like_email
 
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-_DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z0-9-]{2,}")
+_LABEL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
 
 
 def _email(value: str) -> str:
-    if not _EMAIL.fullmatch(value):
+    if not looks_like_email(value):
         raise ValueError("not an email address")
     return value
 
 
+def _is_domain(name: str) -> bool:
+    """Labels of letters, digits and inner hyphens, then a final label of two or more: in
+    one pass, where the equivalent pattern backtracked quadratically (issue 16)."""
+    *labels, last = name.split(".")
+    return (
+        bool(labels)
+        and len(last) >= 2
+        and set(last) <= _LABEL_CHARS
+        and all(
+            label and label[0] != "-" and label[-1] != "-" and set(label) <= _LABEL_CHARS
+            for label in labels
+        )
+    )
+
+
 def _domain(value: str) -> str:
-    if not _DOMAIN.fullmatch(value.lower()):
+    if not _is_domain(value.lower()):
         raise ValueError(f"not a domain name: {value!r}")
     return value.lower()
 

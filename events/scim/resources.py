@@ -13,6 +13,7 @@ import email_validator
 from pydantic import ValidationError
 from scim2_models import Context, EnterpriseUser, Group, User
 
+from events.scim.lengths import check_lengths
 from reconciler.errors import InvalidValue
 from storage.mirror import MirrorResource
 
@@ -122,6 +123,7 @@ def parse_user(body: dict[str, Any]) -> ParsedUser:
     resource.pop("id", None)
     resource.pop("meta", None)
     _require_text(resource, "userName")
+    check_lengths(resource)
     # No email is no refusal: /Schemas says `emails` is optional, and a schema-driven client
     # must not be lied to. Such a user is kept in the mirror and becomes a member once it
     # has an address; until then its apply is held as `no_email` (docs/architecture.md).
@@ -144,6 +146,7 @@ def parse_group(body: dict[str, Any]) -> ParsedGroup:
     resource.pop("meta", None)
     resource.pop("members", None)
     _require_text(resource, "displayName")
+    check_lengths(resource)
     return ParsedGroup(resource=resource, member_ids=_member_ids(members))
 
 

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from storage.projection import (
     fold,
     group_columns,
+    looks_like_email,
     rule_email,
     user_columns,
     user_value_rows,
@@ -162,3 +163,23 @@ def test_fold_is_nfc_and_lower_case() -> None:
 @given(st.text())
 def test_fold_is_idempotent(text: str) -> None:
     assert fold(fold(text)) == fold(text)
+
+
+# What the email-shape pattern `[^@\s]+@[^@\s]+\.[^@\s]+` fully matched, which
+# `looks_like_email` decides in one pass instead (issue 16: the pattern was quadratic).
+_OLD_EMAIL_SHAPE = r"[^@\s]+@[^@\s]+\.[^@\s]+"
+
+
+@given(st.text(alphabet="a.@ \t\u00a0é", max_size=12))
+def test_looks_like_email_agrees_with_the_pattern_it_replaced(text: str) -> None:
+    import re
+
+    assert looks_like_email(text) == bool(re.fullmatch(_OLD_EMAIL_SHAPE, text))
+
+
+def test_looks_like_email_is_linear_on_a_near_address() -> None:
+    import time
+
+    started = time.process_time()
+    assert not looks_like_email("a@" + "." * 1_000_000 + "@")
+    assert time.process_time() - started < 0.5  # the pattern needed ~6 s at 20,000 dots

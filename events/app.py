@@ -102,7 +102,9 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app = FastAPI(
         title="scim-sync",
         version="0.1.0",
-        docs_url="/docs",
+        # The API's map is no stranger's business (issue 16): off unless SCIMSYNC_API_DOCS.
+        docs_url="/docs" if settings.api_docs else None,
+        openapi_url="/openapi.json" if settings.api_docs else None,
         redoc_url=None,
         lifespan=_lifespan(settings.api_threads),
     )

@@ -69,8 +69,16 @@ class NotFound(Refusal):
     status = 404
 
 
+# Issue 16: every refused credential reads the same, so that a 401 never tells an unknown
+# tenant from a wrong, missing or other tenant's token (tenant ids are not to be probed).
+CREDENTIALS_REFUSED = "missing or invalid credentials"
+
+
 class Unauthorized(Refusal):
     status = 401
+
+    def __init__(self, detail: str = CREDENTIALS_REFUSED):
+        super().__init__(detail)
 
 
 class PreconditionFailed(Refusal):

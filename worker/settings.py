@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -46,6 +47,21 @@ class Settings(BaseSettings):
         description="Bearer token for /dashboard and operator routes. Global (every tenant's "
         "figures): make it long and random, e.g. `scimsync operator-token` (256 bits); "
         "rotate it by changing this setting and restarting the API.",
+    )
+    # What a stranger may see (issue 16). /metrics: open unless a token is set; tenant ids
+    # as labels, or their hash, or no tenant label at all. /docs and /openapi.json: off.
+    metrics_token: str | None = Field(
+        default=None,
+        description="Bearer token Prometheus must send for /metrics; unset: /metrics is open "
+        "(expose it to Prometheus only).",
+    )
+    metrics_tenant_labels: Literal["id", "hashed", "none"] = Field(
+        default="id",
+        description="The `tenant` label of /metrics: the tenant id, the first 16 hex digits of "
+        "its SHA-256, or none (series summed over tenants; gauges take the maximum).",
+    )
+    api_docs: bool = Field(
+        default=False, description="Serve the OpenAPI document at /openapi.json and /docs."
     )
 
     # Invitation mail. No SMTP host: the embedded default writes each mail as an .eml file

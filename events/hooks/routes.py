@@ -23,6 +23,7 @@ import hmac
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
+from secrets import token_hex
 from typing import Any
 
 import structlog
@@ -46,6 +47,7 @@ TOLERANCE_SECONDS = 300
 MAX_EVENTS_PER_DELIVERY = 1000
 # A sender signs with each secret it holds during a rotation: a handful, never hundreds.
 MAX_SIGNATURES = 8
+_UNKNOWN_TENANT_KEY = token_hex(32)  # signs nothing anyone holds
 MAX_SIGNATURE_HEADER_LENGTH = 1024  # "t=" and 10 digits, then 8 times ",v1=" and 64 hex: 556
 
 
@@ -99,7 +101,7 @@ def check_signature(timestamp: int, signatures: list[str], body: bytes, secrets:
         hmac.compare_digest(digest, signature) for digest in expected for signature in signatures
     ]
     if not any(matched):
-        raise Unauthorized("signature does not match")
+        raise Unauthorized()  # the words of every refused credential (reconciler/errors.py)
 
 
 def verify_signature(header: str | None, body: bytes, secrets: list[str], now: float) -> None:
@@ -140,24 +142,31 @@ async def raw_body(request: Request) -> bytes:
     return body
 
 
-def _tenant(conn: Connection, request: Request, tenant_id: str) -> Tenant:
+def _live_tenant(conn: Connection, tenant_id: str) -> Tenant | None:
     tenant = tenants.find(conn, tenant_id)
-    if tenant is None or not tenant.scim_enabled:
-        raise Unauthorized("unknown tenant or provisioning not enabled")
-    structlog.contextvars.bind_contextvars(tenant_id=tenant_id)
-    request.state.tenant_id = tenant_id
+    return tenant if tenant is not None and tenant.scim_enabled else None
+
+
+def _authenticated(request: Request, tenant: Tenant) -> Tenant:
+    structlog.contextvars.bind_contextvars(tenant_id=tenant.id)
+    request.state.tenant_id = tenant.id
     return tenant
 
 
 def signed_tenant(tenant_id: str, request: Request, body: bytes = Depends(raw_body)) -> Tenant:
     """The tenant, once the body's signature checks out (runs before the body is parsed).
-    The header's shape and size are checked first: a malformed one costs no SQL, no HMAC."""
+    The header's shape and size are checked first: a malformed one costs no SQL, no HMAC.
+
+    An unknown tenant (or one with provisioning off) is checked against a throw-away key:
+    it costs the same HMAC and gets the same 401 as a wrong signature (issue 16)."""
     timestamp, signatures = parse_signature(request.headers.get(SIGNATURE_HEADER), time.time())
     with unit_of_work(runtime_of(request).engine, write=False) as conn:
-        tenant = _tenant(conn, request, tenant_id)
-        secrets = tenants.webhook_secrets(conn, tenant_id)
-    check_signature(timestamp, signatures, body, secrets)
-    return tenant
+        tenant = _live_tenant(conn, tenant_id)
+        secrets = tenants.webhook_secrets(conn, tenant_id) if tenant else []
+    check_signature(timestamp, signatures, body, secrets or [_UNKNOWN_TENANT_KEY])
+    if tenant is None:
+        raise Unauthorized()
+    return _authenticated(request, tenant)
 
 
 def okta_tenant(tenant_id: str, request: Request) -> Tenant:
@@ -166,9 +175,11 @@ def okta_tenant(tenant_id: str, request: Request) -> Tenant:
     if presented.lower().startswith("bearer "):
         presented = presented[7:].strip()
     with unit_of_work(runtime_of(request).engine, write=False) as conn:
-        tenant = _tenant(conn, request, tenant_id)
+        tenant = _live_tenant(conn, tenant_id)
         tenants.verify_token(conn, tenant_id, "webhook", presented)
-    return tenant
+    if tenant is None:
+        raise Unauthorized()
+    return _authenticated(request, tenant)
 
 
 def _canonical_events(payload: dict[str, Any]) -> list[WebhookEvent]:

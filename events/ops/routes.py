@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+import hmac
+
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
 from events.runtime import Runtime, runtime
+from reconciler.errors import Unauthorized
 
 router = APIRouter()
 
@@ -34,7 +37,18 @@ def readyz(rt: Runtime = Depends(runtime)) -> JSONResponse:
     return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
 
+def _metrics_allowed(request: Request, token: str | None) -> bool:
+    if not token:  # an empty value configures nothing
+        return True
+    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+    presented = presented.strip()
+    return scheme.lower() == "bearer" and hmac.compare_digest(presented.encode(), token.encode())
+
+
 @router.get("/metrics")
-def metrics(rt: Runtime = Depends(runtime)) -> Response:
+def metrics(request: Request, rt: Runtime = Depends(runtime)) -> Response:
+    """Prometheus' scrape; with SCIMSYNC_METRICS_TOKEN set, only for whoever holds it."""
+    if not _metrics_allowed(request, rt.settings.metrics_token):
+        raise Unauthorized()
     body, content_type = rt.render_metrics()
     return Response(body, media_type=content_type)

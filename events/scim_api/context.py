@@ -40,10 +40,10 @@ def scim_context(request: Request, tenant_id: str) -> ScimContext:
     engine = runtime.engine
     token = bearer(request)
     tenant, token_id = runtime.credentials.authenticate(engine, tenant_id, "scim", token)
-    if tenant is None or not tenant.scim_enabled:
-        raise Unauthorized("unknown tenant or SCIM not enabled")
-    if token_id is None:
-        raise Unauthorized("invalid bearer token" if token else "missing bearer token")
+    if tenant is None or not tenant.scim_enabled or token_id is None:
+        # One answer for an unknown tenant, SCIM off, and a missing or wrong token: a
+        # stranger learns nothing of which tenant ids exist (issue 16).
+        raise Unauthorized()
     structlog.contextvars.bind_contextvars(tenant_id=tenant_id, token_id=token_id)
     request.state.tenant_id = tenant_id
     runtime.limiter.enforce(tenant.id, tenant.options)  # after authentication: no stranger pays

@@ -9,7 +9,9 @@ from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector,
 
 from worker.connections import get_engine, redis_client
 from worker.metrics.collector import ScimSyncCollector
+from worker.metrics.labels import TenantLabels
 from worker.metrics.pipeline import build_registry, metrics_app_response
+from worker.settings import get_settings
 
 
 @lru_cache(maxsize=1)
@@ -22,4 +24,5 @@ def process_registry() -> CollectorRegistry:
 
 def render_metrics() -> tuple[bytes, str]:
     """Blocking (SQL and Redis reads): call it from a plain `def` route."""
-    return metrics_app_response(process_registry())
+    mode = get_settings().metrics_tenant_labels
+    return metrics_app_response(TenantLabels(process_registry(), mode))

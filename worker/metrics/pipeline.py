@@ -23,6 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.exposition import generate_latest
 from redis.exceptions import RedisError
 
+from worker.metrics.labels import TenantLabels
 from worker.metrics.specs import ALL_METRICS as ALL_METRICS  # re-exported: the catalogue
 from worker.metrics.specs import (
     APPLY_LAG,
@@ -192,6 +193,6 @@ def build_registry(*collectors: Any) -> CollectorRegistry:
     return registry
 
 
-def metrics_app_response(registry: CollectorRegistry) -> tuple[bytes, str]:
+def metrics_app_response(registry: CollectorRegistry | TenantLabels) -> tuple[bytes, str]:
     """The body and content type for `GET /metrics`."""
     return generate_latest(registry), CONTENT_TYPE_LATEST

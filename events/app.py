@@ -61,6 +61,7 @@ def build_runtime(settings: Settings) -> Runtime:
         client,
         Limit(settings.rate_limit_per_second, settings.rate_limit_burst),
         on_refused=metrics.rate_limited,
+        failures=Limit(settings.auth_failure_per_second, settings.auth_failure_burst),
     )
     return Runtime(
         settings=settings,
@@ -117,9 +118,8 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
 
     # Routes are matched in order, one by one: the SCIM resources, which carry almost every
     # request, come first (no other route's path starts /scim/v2/{tenant_id}/Users|Groups).
-    # Per-tenant rate limits (events/rate_limit.py): SCIM routes inside their
-    # authentication (events/scim_api/context.py), webhooks before it with the token given
-    # back on a 401 (events/hooks/routes.py).
+    # Per-tenant rate limits (events/rate_limit.py) are taken once a request authenticated
+    # (events/guard.py); failed authentications are charged to the client's address.
     app.include_router(scim_routes.router)
     app.include_router(ops_routes.router)
     app.include_router(scim_discovery.router)

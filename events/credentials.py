@@ -67,6 +67,13 @@ class CredentialCache:
                 self._entries.pop(key, None)
         return tenant, token_id
 
+    def remembers(self, tenant_id: str, kind: TokenKind, presented: str | None) -> bool:
+        """Whether `presented` was accepted for the tenant less than `ttl` seconds ago."""
+        if not presented:
+            return False
+        entry = self._entries.get((tenant_id, kind, hash_token(presented)))
+        return entry is not None and self._clock() - entry.checked_at < self.ttl
+
     def forget(self, tenant_id: str) -> None:
         """Drop what is known of the tenant's tokens: called once this process has
         committed a change to them (SCIM or SSO switched, a token revoked)."""

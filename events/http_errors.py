@@ -21,14 +21,17 @@ from __future__ import annotations
 
 import redis
 import structlog
+from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from scim2_models import Error, SCIMException
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
+from events.guard import REFUND_STATE
 from reconciler.errors import (
     InvalidValue,
     RateLimited,
@@ -42,6 +45,7 @@ from reconciler.model import RuleViolation
 log = structlog.get_logger(__name__)
 SCIM_MEDIA_TYPE = "application/scim+json"
 INTERNAL_ERROR = "internal error"
+CLIENT_CLOSED_REQUEST = 499  # what the request metrics record for a client that went away
 UNAVAILABLE = "temporarily unavailable; retry later"
 TRANSIENT_RETRY_AFTER = 5  # seconds: a database or Redis hiccup, not an outage to wait out
 TRANSIENT_TYPES = (
@@ -106,6 +110,15 @@ def _headers(exc: Refusal) -> dict[str, str] | None:
     return None
 
 
+async def refund_rate_limit(request: Request) -> None:
+    """Give back the tenant's rate-limit token (events/guard.py) of a request that never
+    got to do its work: its body was over the limit, or its client went away."""
+    refund = getattr(request.state, REFUND_STATE, None)
+    if refund is not None:
+        delattr(request.state, REFUND_STATE)
+        await to_thread.run_sync(refund)
+
+
 def refusal_response(request: Request, exc: Refusal) -> JSONResponse:
     return error_response(
         request,
@@ -134,7 +147,18 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Refusal)
     async def _refusal(request: Request, exc: Refusal) -> JSONResponse:
+        if exc.status == 413:
+            await refund_rate_limit(request)
         return refusal_response(request, exc)
+
+    @app.exception_handler(ClientDisconnect)
+    async def _disconnected(request: Request, exc: ClientDisconnect) -> Response:
+        # The client hung up while sending its body: nothing went wrong here, and nobody
+        # is left to answer. 499 (nginx's "client closed request") keeps it out of the
+        # 5xx figures; the tenant gets its rate-limit token back.
+        log.info("client_disconnected", path=request.url.path, method=request.method)
+        await refund_rate_limit(request)
+        return Response(status_code=CLIENT_CLOSED_REQUEST)
 
     @app.exception_handler(SCIMException)
     async def _scim_exception(request: Request, exc: SCIMException) -> JSONResponse:

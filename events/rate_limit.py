@@ -14,16 +14,24 @@ keeps the default burst-to-rate ratio (4 s of traffic with the defaults); a rate
 less means no limit. If Redis cannot be reached the request goes through (fail open):
 provisioning that works beats throttling that is down.
 
-SCIM routes are limited after authentication, so no stranger can spend a tenant's
-tokens. Webhook routes authenticate inside each route, so their limiter takes a token
-first and gives it back when the request turns out unauthenticated (401).
+Every route is limited after authentication, so no stranger can spend a tenant's
+tokens. A request that takes a token and then never gets to do its work (its body is
+over the limit, 413, or its client went away) gets the token back (`Refund`, called by
+events/http_errors.py).
+
+Failed authentications are charged to their source instead (the client's address, as
+the server sees it): `failures` is that budget (settings `auth_failure_per_second`,
+`auth_failure_burst`). Past it, a source's refused credentials are answered 429, and
+for `Retry-After` seconds this process answers that source 429 before asking the
+database, unless its credential is one it accepted within the last second.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -82,6 +90,13 @@ def bucket_key(tenant_id: str) -> str:
     return f"scimsync:ratelimit:{tenant_id}"
 
 
+def source_key(source: str) -> str:
+    return f"scimsync:authfail:{source}"
+
+
+MAX_BLOCKED_SOURCES = 10_000  # remembered in this process; past it, the expired are dropped
+
+
 @lru_cache(maxsize=8)
 def _bucket_script(client: redis.Redis) -> Any:
     """One Script per client: registering hashes the script text, every request would pay."""
@@ -130,6 +145,9 @@ class RateLimiter:
     client: redis.Redis
     defaults: Limit
     on_refused: Callable[[str], None] = lambda tenant_id: None
+    failures: Limit = Limit(per_second=1.0, burst=60)
+    # source -> monotonic time until which its failures are refused without a lookup
+    _blocked: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
 
     def limit_for(self, options: Mapping[str, Any]) -> Limit | None:
         return limit_for(options, self.defaults)
@@ -161,3 +179,60 @@ class RateLimiter:
             take(self.client, bucket_key(tenant_id), limit, cost=-1.0)
         except redis.RedisError as exc:
             log.warning("rate_limit_unavailable", tenant_id=tenant_id, error=str(exc))
+
+    def source_blocked(self, source: str) -> float:
+        """Seconds until `source` may try an unknown credential again (0: it may now)."""
+        until = self._blocked.get(source)
+        if until is None:
+            return 0.0
+        left = until - time.monotonic()
+        if left <= 0:
+            self._blocked.pop(source, None)
+            return 0.0
+        return left
+
+    def refuse_blocked(self, source: str) -> None:
+        """Raise RateLimited while `source` is over its failed-authentication budget."""
+        left = self.source_blocked(source)
+        if left > 0:
+            self.on_refused("-")
+            raise RateLimited(_too_many_failures(left), retry_after=left)
+
+    def charge_failure(self, source: str) -> None:
+        """One failed authentication from `source`: spend one of its budget, or raise
+        RateLimited (and remember the source as blocked) when the budget is spent."""
+        try:
+            decision = take(self.client, source_key(source), self.failures)
+        except redis.RedisError as exc:
+            log.warning("rate_limit_unavailable", source=source, error=str(exc))
+            return
+        if decision.allowed:
+            return
+        if len(self._blocked) >= MAX_BLOCKED_SOURCES:
+            now = time.monotonic()
+            for stale in [s for s, until in self._blocked.items() if until <= now]:
+                self._blocked.pop(stale, None)
+            if len(self._blocked) >= MAX_BLOCKED_SOURCES:
+                self._blocked.clear()
+        self._blocked[source] = time.monotonic() + decision.retry_after
+        log.info("authentication_failures_over_budget", source=source)
+        self.on_refused("-")
+        raise RateLimited(
+            _too_many_failures(decision.retry_after), retry_after=decision.retry_after
+        )
+
+
+def _too_many_failures(retry_after: float) -> str:
+    return f"too many failed authentications from this address; retry in {retry_after:.1f} s"
+
+
+@dataclass(frozen=True)
+class Refund:
+    """Gives back the token a request took, if the request never gets to do its work."""
+
+    limiter: RateLimiter
+    tenant_id: str
+    options: Mapping[str, Any]
+
+    def __call__(self) -> None:
+        self.limiter.give_back(self.tenant_id, self.options)

@@ -62,13 +62,26 @@ class RequestContext:
                 ]
             await send(message)
 
+        received = 0
+
+        async def receive_capped() -> Message:
+            # A body without Content-Length (chunked) is counted as it arrives and refused
+            # once over the limit, before the rest is read into memory.
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise PayloadTooLarge(f"body over {self.max_body_bytes} bytes")
+            return message
+
         try:
             refusal = _early_refusal(scope, self.max_body_bytes)
             if refusal is not None:
                 response = http_errors.refusal_response(Request(scope), refusal)
                 await response(scope, receive, send_with_id)
             else:
-                await self.app(scope, receive, send_with_id)
+                await self.app(scope, receive_capped, send_with_id)
         finally:
             self._observe(scope, status, time.perf_counter() - started)
 

@@ -125,6 +125,9 @@ def service_env(
         "SCIMSYNC_VAR_DIR": str(tmp_path / "var"),
         "SCIMSYNC_LOG_FORMAT": "json",
         "SCIMSYNC_OPERATOR_TOKEN": "op-test-token",
+        # Sweeps of refused credentials (isolation, fuzzing) come from one address; the
+        # per-address budget has its own tests (tests/security/test_refusals.py).
+        "SCIMSYNC_AUTH_FAILURE_BURST": "100000",
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)

@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     # up to 25/s. Override per tenant with `scimsync tenant limits`.
     rate_limit_per_second: float = 100.0
     rate_limit_burst: int = 400
+    # Failed authentications per client address (events/rate_limit.py), never the tenant's.
+    auth_failure_per_second: float = Field(default=1.0, gt=0)
+    auth_failure_burst: int = Field(default=60, ge=1)
 
     # Pipeline.
     apply_batch_size: int = 500

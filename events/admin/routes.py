@@ -15,10 +15,12 @@ import structlog
 from fastapi import APIRouter, Body, Depends, Query, Request
 from sqlalchemy import Engine
 
+from events import guard
 from events.admin import models as m
 from events.runtime import Runtime, runtime, runtime_of
 from events.scim_api.context import bearer
 from reconciler import admin, invitations, sso
+from reconciler.errors import Unauthorized
 from reconciler.model import MemberStatus
 from storage import tenants
 from storage.clock import utcnow
@@ -38,9 +40,14 @@ class AdminContext:
 
 def admin_context(request: Request, tenant_id: str) -> AdminContext:
     """401 for a missing or revoked token, and for another tenant's token."""
-    engine = runtime_of(request).engine
-    with unit_of_work(engine, write=False) as conn:
-        token_id = tenants.verify_token(conn, tenant_id, "admin", bearer(request))
+    rt = runtime_of(request)
+    engine = rt.engine
+    guard.refuse_blocked_source(request, rt)
+    try:
+        with unit_of_work(engine, write=False) as conn:
+            token_id = tenants.verify_token(conn, tenant_id, "admin", bearer(request))
+    except Unauthorized:
+        guard.refused(request, rt)  # charged to the client's address, never the tenant
     structlog.contextvars.bind_contextvars(tenant_id=tenant_id, token_id=token_id)
     request.state.tenant_id = tenant_id
     return AdminContext(tenant_id, token_id, engine)

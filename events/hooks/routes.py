@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from secrets import token_hex
 from typing import Any
@@ -32,6 +31,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy import Connection
 
+from events import guard
 from events.body import json_object
 from events.hooks import okta as okta_hooks
 from events.hooks.canonical import WebhookEvent, Writer, apply_event, describe, record_receipt
@@ -113,25 +113,9 @@ def verify_signature(header: str | None, body: bytes, secrets: list[str], now: f
 # --- request plumbing --------------------------------------------------------------
 
 
-def limit_webhook(tenant_id: str, request: Request) -> Iterator[None]:
-    """The tenant's rate limit (events/rate_limit.py), taken before the route
-    authenticates; an unauthenticated request gets its token back."""
-    rt = runtime_of(request)
-    with unit_of_work(rt.engine, write=False) as conn:
-        tenant = tenants.find(conn, tenant_id)
-    if tenant is None:  # nothing to protect: the route answers 401
-        yield
-        return
-    taken = rt.limiter.enforce(tenant.id, tenant.options)
-    try:
-        yield
-    except Unauthorized:
-        if taken:
-            rt.limiter.give_back(tenant.id, tenant.options)
-        raise
-
-
-router = APIRouter(prefix="/hooks/v1/{tenant_id}", dependencies=[Depends(limit_webhook)])
+# The tenant's rate limit (events/rate_limit.py) is taken once the request authenticated:
+# a stranger's pushes are charged to their address (events/guard.py), never to the tenant.
+router = APIRouter(prefix="/hooks/v1/{tenant_id}")
 
 
 async def raw_body(request: Request) -> bytes:
@@ -159,13 +143,21 @@ def signed_tenant(tenant_id: str, request: Request, body: bytes = Depends(raw_bo
 
     An unknown tenant (or one with provisioning off) is checked against a throw-away key:
     it costs the same HMAC and gets the same 401 as a wrong signature (issue 16)."""
-    timestamp, signatures = parse_signature(request.headers.get(SIGNATURE_HEADER), time.time())
-    with unit_of_work(runtime_of(request).engine, write=False) as conn:
-        tenant = _live_tenant(conn, tenant_id)
-        secrets = tenants.webhook_secrets(conn, tenant_id) if tenant else []
-    check_signature(timestamp, signatures, body, secrets or [_UNKNOWN_TENANT_KEY])
-    if tenant is None:
-        raise Unauthorized()
+    rt = runtime_of(request)
+    guard.refuse_blocked_source(request, rt)
+    try:
+        header = request.headers.get(SIGNATURE_HEADER)
+        timestamp, signatures = parse_signature(header, time.time())
+        with unit_of_work(rt.engine, write=False) as conn:
+            tenant = _live_tenant(conn, tenant_id)
+            secrets = tenants.webhook_secrets(conn, tenant_id) if tenant else []
+        check_signature(timestamp, signatures, body, secrets or [_UNKNOWN_TENANT_KEY])
+        if tenant is None:
+            raise Unauthorized()
+    except Unauthorized:
+        guard.charge_failure(request, rt)
+        raise
+    guard.take_tenant_token(request, rt, tenant)
     return _authenticated(request, tenant)
 
 
@@ -174,11 +166,18 @@ def okta_tenant(tenant_id: str, request: Request) -> Tenant:
     presented = request.headers.get("authorization", "").strip()
     if presented.lower().startswith("bearer "):
         presented = presented[7:].strip()
-    with unit_of_work(runtime_of(request).engine, write=False) as conn:
-        tenant = _live_tenant(conn, tenant_id)
-        tenants.verify_token(conn, tenant_id, "webhook", presented)
-    if tenant is None:
-        raise Unauthorized()
+    rt = runtime_of(request)
+    guard.refuse_blocked_source(request, rt)
+    try:
+        with unit_of_work(rt.engine, write=False) as conn:
+            tenant = _live_tenant(conn, tenant_id)
+            tenants.verify_token(conn, tenant_id, "webhook", presented)
+        if tenant is None:
+            raise Unauthorized()
+    except Unauthorized:
+        guard.charge_failure(request, rt)
+        raise
+    guard.take_tenant_token(request, rt, tenant)
     return _authenticated(request, tenant)
 
 

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
+from events import guard
 from events.runtime import Runtime, runtime
-from reconciler.errors import Unauthorized
 
 router = APIRouter()
 
@@ -49,6 +49,6 @@ def _metrics_allowed(request: Request, token: str | None) -> bool:
 def metrics(request: Request, rt: Runtime = Depends(runtime)) -> Response:
     """Prometheus' scrape; with SCIMSYNC_METRICS_TOKEN set, only for whoever holds it."""
     if not _metrics_allowed(request, rt.settings.metrics_token):
-        raise Unauthorized()
+        guard.refused(request, rt)
     body, content_type = rt.render_metrics()
     return Response(body, media_type=content_type)

@@ -8,8 +8,8 @@ import structlog
 from fastapi import Request
 from sqlalchemy import Engine
 
+from events import guard
 from events.runtime import Runtime, runtime_of
-from reconciler.errors import Unauthorized
 from storage.tenants import Tenant
 
 
@@ -39,14 +39,17 @@ def scim_context(request: Request, tenant_id: str) -> ScimContext:
     runtime = runtime_of(request)
     engine = runtime.engine
     token = bearer(request)
+    if not runtime.credentials.remembers(tenant_id, "scim", token):
+        guard.refuse_blocked_source(request, runtime)  # a source past its failures budget
     tenant, token_id = runtime.credentials.authenticate(engine, tenant_id, "scim", token)
     if tenant is None or not tenant.scim_enabled or token_id is None:
         # One answer for an unknown tenant, SCIM off, and a missing or wrong token: a
-        # stranger learns nothing of which tenant ids exist (issue 16).
-        raise Unauthorized()
+        # stranger learns nothing of which tenant ids exist (issue 16). The failure is
+        # charged to the client's address, never to the tenant.
+        guard.refused(request, runtime)
     structlog.contextvars.bind_contextvars(tenant_id=tenant_id, token_id=token_id)
     request.state.tenant_id = tenant_id
-    runtime.limiter.enforce(tenant.id, tenant.options)  # after authentication: no stranger pays
+    guard.take_tenant_token(request, runtime, tenant)  # after authentication: no stranger pays
     base = f"{runtime.settings.base_url}/scim/v2/{tenant_id}"
     return ScimContext(
         tenant=tenant, token_id=token_id, engine=engine, base_url=base, runtime=runtime

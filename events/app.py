@@ -113,7 +113,10 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     http_errors.install(app)
 
     app.add_middleware(
-        RequestContext, max_body_bytes=runtime.settings.max_body_bytes, metrics=runtime.metrics
+        RequestContext,
+        max_body_bytes=runtime.settings.max_body_bytes,
+        metrics=runtime.metrics,
+        body_timeout=runtime.settings.request_body_timeout_seconds,
     )
 
     # Routes are matched in order, one by one: the SCIM resources, which carry almost every

@@ -147,7 +147,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Refusal)
     async def _refusal(request: Request, exc: Refusal) -> JSONResponse:
-        if exc.status == 413:
+        if exc.status in (408, 413):  # the body came too slowly or was too big
             await refund_rate_limit(request)
         return refusal_response(request, exc)
 

@@ -12,6 +12,7 @@ import time
 import uuid
 from typing import Any
 
+import anyio
 import structlog
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -19,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from events import http_errors
 from events.ingest.origin import current_origin
 from events.runtime import RequestMetrics
-from reconciler.errors import InvalidSyntax, PayloadTooLarge, Refusal
+from reconciler.errors import InvalidSyntax, PayloadTooLarge, Refusal, RequestTimeout
 from storage.audit import RequestOrigin
 
 
@@ -35,10 +36,18 @@ def _early_refusal(scope: Scope, max_body_bytes: int) -> Refusal | None:
 
 
 class RequestContext:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, metrics: RequestMetrics) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        metrics: RequestMetrics,
+        body_timeout: float = 30.0,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.metrics = metrics
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -62,17 +71,26 @@ class RequestContext:
                 ]
             await send(message)
 
-        received = 0
+        received, body_done = 0, False
 
         async def receive_capped() -> Message:
             # A body without Content-Length (chunked) is counted as it arrives and refused
-            # once over the limit, before the rest is read into memory.
-            nonlocal received
-            message = await receive()
+            # once over the limit, before the rest is read into memory; and the whole body
+            # must have arrived `body_timeout` seconds after the request began, so that a
+            # client trickling it holds neither a connection nor a thread for longer.
+            nonlocal received, body_done
+            if body_done:
+                return await receive()  # waiting for a disconnect: no deadline
+            left = max(0.0, started + self.body_timeout - time.perf_counter())
+            with anyio.move_on_after(left) as waited:
+                message = await receive()
+            if waited.cancelled_caught:
+                raise RequestTimeout(f"request body not received within {self.body_timeout:g} s")
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
                     raise PayloadTooLarge(f"body over {self.max_body_bytes} bytes")
+                body_done = not message.get("more_body", False)
             return message
 
         try:

@@ -89,6 +89,10 @@ class PayloadTooLarge(Refusal):
     status = 413
 
 
+class RequestTimeout(Refusal):
+    status = 408
+
+
 class MethodNotAllowed(Refusal):
     status = 405
 
@@ -120,6 +124,7 @@ STATUS_CODES = {
     401: "unauthorized",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     409: "conflict",
     412: "precondition_failed",
     413: "payload_too_large",

@@ -89,6 +89,30 @@ class Settings(BaseSettings):
     # up to 25/s. Override per tenant with `scimsync tenant limits`.
     rate_limit_per_second: float = 100.0
     rate_limit_burst: int = 400
+    # Slow and greedy clients (worker/http_server.py, events/request_context.py).
+    api_limit_concurrency: int = Field(
+        default=1000,
+        ge=1,
+        description="Connections and requests in flight per API process; beyond it, 503.",
+    )
+    api_keep_alive_seconds: int = Field(
+        default=5, ge=1, description="An idle kept-alive connection is closed after this."
+    )
+    api_header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="Request line and headers must arrive within this; "
+        "else 408 and the connection is closed.",
+    )
+    api_max_header_bytes: int = Field(
+        default=16384, ge=1024, description="Request line and headers larger than this: 431."
+    )
+    request_body_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A request's body must have arrived this long after "
+        "the request began; else 408 (a slow upload holds no connection for longer).",
+    )
     # Failed authentications per client address (events/rate_limit.py), never the tenant's.
     auth_failure_per_second: float = Field(default=1.0, gt=0)
     auth_failure_burst: int = Field(default=60, ge=1)

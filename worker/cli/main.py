@@ -45,6 +45,8 @@ def api(as_json: bool) -> None:
     """The HTTP API (SCIM ingest, webhooks, admin, dashboard, metrics)."""
     import uvicorn  # the HTTP server: loaded only by the one command that serves
 
+    from worker.http_server import server_options
+
     settings = get_settings()
     ensure_embedded_redis(settings)
     uvicorn.run(
@@ -55,6 +57,7 @@ def api(as_json: bool) -> None:
         workers=settings.resolved_api_workers if settings.resolved_api_workers > 1 else None,
         log_config=None,
         access_log=False,
+        **server_options(settings),  # slow clients' limits (worker/http_server.py)
     )
 
 

@@ -12,7 +12,7 @@ from tests.support.trace_story import assert_story, tell
 from tests.support.workspace import make_tenant
 
 ROW = re.compile(
-    r'<tr data-kind="(?P<kind>\w+)">\s*<td>[^<]*</td>\s*<td>(?P<what>.*?)</td>\s*'
+    r'<tr data-kind="(?P<kind>\w+)">\s*<td[^>]*>[^<]*</td>\s*<td>(?P<what>.*?)</td>\s*'
     r"<td>(?P<cause>.*?)</td>",
     re.S,
 )

@@ -144,3 +144,13 @@ def test_connections_beyond_the_concurrency_limit_get_503(served: tuple[str, int
     finally:
         for conn in held:
             conn.close()
+
+
+def test_pipelined_requests_are_answered_and_not_timed_out(served: tuple[str, int]) -> None:
+    with socket.create_connection(served) as conn:
+        conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" * 3)
+        time.sleep(0.5)  # within the keep-alive timeout
+        conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answer = _answer(conn)
+    assert answer.count(b"HTTP/1.1 200") == 4, answer
+    assert b"408" not in answer

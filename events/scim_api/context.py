@@ -39,8 +39,12 @@ def scim_context(request: Request, tenant_id: str) -> ScimContext:
     runtime = runtime_of(request)
     engine = runtime.engine
     token = bearer(request)
-    if not runtime.credentials.remembers(tenant_id, "scim", token):
-        guard.refuse_blocked_source(request, runtime)  # a source past its failures budget
+    # A source past its failed-authentication budget waits, unless its token is one this
+    # process just accepted (the blocked check first: it is a dict lookup, usually empty).
+    if runtime.limiter.source_blocked(guard.source(request)) and not runtime.credentials.remembers(
+        tenant_id, "scim", token
+    ):
+        guard.refuse_blocked_source(request, runtime)
     tenant, token_id = runtime.credentials.authenticate(engine, tenant_id, "scim", token)
     if tenant is None or not tenant.scim_enabled or token_id is None:
         # One answer for an unknown tenant, SCIM off, and a missing or wrong token: a

@@ -50,6 +50,23 @@ class WorkspaceCreated:
 
 
 @dataclass(frozen=True)
+class WorkspaceSummary:
+    """A workspace as `scimsync tenant list|show` shows it."""
+
+    id: str
+    name: str
+    idp: str
+    sso_domains: tuple[str, ...]
+    sso_configured: bool
+    scim_enabled: bool
+    owner_email: str | None
+    options: dict[str, Any]
+    created_at: datetime
+    members: dict[MemberStatus, int]  # every status, 0 included
+    groups: int
+
+
+@dataclass(frozen=True)
 class GroupLink:
     """One of a member's groups, and whether the IdP or an admin put the member there."""
 
@@ -131,6 +148,13 @@ class AdminStore(Protocol):
     def sso_removal_member_pages(self, tenant_id: str) -> Iterator[list[ActualMember]]:
         """Members that rule 11 may change (SCIM-managed or deactivated), a page at a time."""
 
+    def workspaces(self, tenant_id: str | None = None) -> list[WorkspaceSummary]:
+        """Every workspace (or only `tenant_id`) by name, with member and group counts."""
+
+    def sso_domain_owners(self, domains: Sequence[str], *, other_than: str = "") -> dict[str, str]:
+        """Which of `domains` (lower-cased) another workspace with SSO on already has: domain
+        -> that workspace's id."""
+
     # --- writes
 
     def apply(self, tenant_id: str, actions: Sequence[Action], actor: str) -> AppliedStats:
@@ -166,6 +190,11 @@ class AdminStore(Protocol):
 
     def configure_sso(self, tenant_id: str, *, domains: Sequence[str], provider: str) -> None:
         """SSO on with these verified domains and provider, replacing any earlier ones."""
+
+    def set_idp(self, tenant_id: str, idp: str) -> None: ...
+
+    def set_options(self, tenant_id: str, options: Mapping[str, Any]) -> None:
+        """Replaces the tenant's options."""
 
     def remove_sso_configuration(self, tenant_id: str) -> None:
         """SSO off (the domains are kept, unverified)."""

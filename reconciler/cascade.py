@@ -44,6 +44,15 @@ class CascadeReport:
     tokens_revoked: int = 0
 
 
+# What each counted action means to an operator about to confirm `scimsync sso remove`.
+CASCADE_WORDS = {
+    "delete_group": "SCIM group(s) deleted, with their memberships and permissions",
+    "delete_member": "deactivated member(s) deleted for good",
+    "unlink_member": "member(s) no longer SCIM-managed (editable by the workspace's admins)",
+    "set_member_status": "member(s) without a password become pending (invite them to return)",
+}
+
+
 def sso_removal_trigger(policy: TenantPolicy, member: ActualMember) -> Trigger:
     if rules.is_owner(member, policy):
         return Trigger.SSO_REMOVED_OWNER

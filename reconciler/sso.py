@@ -14,6 +14,8 @@ from reconciler.admin import load_policy
 from reconciler.admin_store import AdminStore, IssuedToken
 from reconciler.cascade import CascadeReport, plan_group_sso_removal, plan_member_sso_removal
 from reconciler.model import Action, TenantPolicy, UnlinkGroup, UnlinkMember
+from reconciler.validation import clean_domains
+from reconciler.workspaces import check_domains_free
 
 
 def _tenant_target(tenant_id: str) -> str:
@@ -23,9 +25,11 @@ def _tenant_target(tenant_id: str) -> str:
 def configure_sso(
     store: AdminStore, *, tenant_id: str, domains: Sequence[str], provider: str, actor: str
 ) -> TenantPolicy:
-    """Verified email domains and the provider; replaces any earlier configuration."""
+    """Verified email domains and the provider; replaces any earlier configuration.
+    A domain another workspace's SSO has is refused (`workspaces.check_domains_free`)."""
     load_policy(store, tenant_id)
-    clean = sorted({domain.strip().lower() for domain in domains})
+    clean = clean_domains(domains)
+    check_domains_free(store, clean, tenant_id)
     store.configure_sso(tenant_id, domains=clean, provider=provider)
     store.audit(
         tenant_id,
@@ -122,6 +126,25 @@ def _native_name(name: str) -> str:
 def _free_native_name(name: str, taken: set[str]) -> str:
     bare = _native_name(name)
     return bare if bare.lower() not in taken else f"{bare} (from IdP)"
+
+
+def preview_sso_removal(store: AdminStore, *, tenant_id: str) -> CascadeReport:
+    """What `remove_sso` would do now, counted the same way, with nothing written: the
+    CLI shows it before asking for confirmation. `tokens_revoked` is the SCIM token that
+    would stop working (one while SCIM is on)."""
+    policy = load_policy(store, tenant_id)
+    rules.check_sso_removal(policy)
+    report = CascadeReport(tenant_id, tokens_revoked=int(policy.scim_enabled))
+    for groups in store.scim_group_pages(tenant_id):
+        _count(report, [a for group in groups for a in plan_group_sso_removal(group)])
+    for members in store.sso_removal_member_pages(tenant_id):
+        _count(report, [a for member in members for a in plan_member_sso_removal(policy, member)])
+    return report
+
+
+def _count(report: CascadeReport, actions: list[Action]) -> None:
+    for action in actions:
+        report.counts[action.kind] = report.counts.get(action.kind, 0) + 1
 
 
 def remove_sso(store: AdminStore, *, tenant_id: str, actor: str) -> CascadeReport:

@@ -7,7 +7,6 @@ the routes stay one call and one format.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -16,19 +15,17 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from reconciler.admin_store import AuditRecord, GroupView, MemberDetail
 from reconciler.cascade import CascadeReport
 from reconciler.model import Access, ActualGroup, ActualMember, MemberStatus, TenantPolicy
-
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-_DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z0-9-]{2,}")
+from reconciler.validation import is_domain, is_email
 
 
 def _email(value: str) -> str:
-    if not _EMAIL.fullmatch(value):
+    if not is_email(value):
         raise ValueError("not an email address")
     return value
 
 
 def _domain(value: str) -> str:
-    if not _DOMAIN.fullmatch(value.lower()):
+    if not is_domain(value):
         raise ValueError(f"not a domain name: {value!r}")
     return value.lower()
 

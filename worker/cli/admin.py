@@ -9,12 +9,14 @@ error layer (worker/cli/errors.py).
 from __future__ import annotations
 
 import secrets
+from dataclasses import asdict
 from typing import Any
 
 import click
 
 from events.rate_limit import Limit, limit_for
 from reconciler import sso, workspaces
+from reconciler.cascade import CASCADE_WORDS
 from storage import tenants
 from storage.db import unit_of_work
 from storage.tenants import TOKEN_PREFIX
@@ -169,10 +171,25 @@ def register(main: click.Group) -> None:
 
     @sso_commands.command("remove")
     @click.argument("tenant_id")
+    @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+    @click.option("--dry-run", is_flag=True, help="Only show what the cascade would change.")
     @_json_option
-    def sso_remove(tenant_id: str, as_json: bool) -> None:
-        """Remove SSO, and with it SCIM: runs the cascade of workspace rule 11."""
+    def sso_remove(tenant_id: str, yes: bool, dry_run: bool, as_json: bool) -> None:
+        """Remove SSO, and with it SCIM: runs the cascade of workspace rule 11.
 
+        Shows first what the cascade will change, and asks (unless --yes)."""
+
+        with admin_unit_of_work(get_engine(), write=False) as store:
+            preview = sso.preview_sso_removal(store, tenant_id=tenant_id)
+            name = workspaces.get_workspace(store, tenant_id=tenant_id).name
+        if dry_run:
+            emit({**asdict(preview), "dry_run": True}, as_json, lambda d: _cascade_words(d, name))
+            return
+        if not yes:
+            if as_json:  # a prompt would corrupt the JSON; a script says so explicitly
+                raise click.UsageError("sso remove with --json needs --yes (it cannot ask)")
+            click.echo(_cascade_words(asdict(preview), name))
+            click.confirm(f"Remove SSO from {name}?", abort=True)
         with admin_unit_of_work(get_engine()) as store:
             report = sso.remove_sso(store, tenant_id=tenant_id, actor=ACTOR)
         emit(
@@ -183,3 +200,16 @@ def register(main: click.Group) -> None:
                 f"cascade: {d.counts or 'nothing to change'}"
             ),
         )
+
+
+def _cascade_words(preview: dict[str, Any], name: str) -> str:
+    """What removing SSO will do to the workspace, one line per kind of change."""
+    lines = [f"Removing SSO from {name} ({preview['tenant_id']}) will:"]
+    lines.append("  - turn SSO off: members sign in with a password")
+    if preview["tokens_revoked"]:
+        lines.append("  - turn SCIM off and revoke its token: the IdP stops provisioning")
+    for kind, n in sorted(preview["counts"].items()):
+        lines.append(f"  - {n} {CASCADE_WORDS.get(kind, kind)}")
+    if not preview["counts"]:
+        lines.append("  - change no member or group")
+    return "\n".join(lines)

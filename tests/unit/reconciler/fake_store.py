@@ -19,6 +19,7 @@ from reconciler.admin_store import (
     IssuedToken,
     TokenKind,
     WorkspaceCreated,
+    WorkspaceSummary,
 )
 from reconciler.apply import AppliedStats
 from reconciler.model import (
@@ -55,6 +56,9 @@ class FakeAdminStore:
     audit_log: list[AuditRow] = field(default_factory=list)
     applied: list[Action] = field(default_factory=list)
     page_size: int = 2
+    # SSO domains of the other workspaces (domain -> tenant id), for the one-owner check
+    other_domains: dict[str, str] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
     _ids: Iterator[int] = field(default_factory=lambda: count(1))
 
     @property
@@ -67,6 +71,33 @@ class FakeAdminStore:
         return self.policy
 
     # --- reads ---------------------------------------------------------------------------
+
+    def workspaces(self, tenant_id: str | None = None) -> list[WorkspaceSummary]:
+        policy = self.policy
+        if policy is None or tenant_id not in (None, policy.tenant_id):
+            return []
+        found = self.member_counts(policy.tenant_id)
+        return [
+            WorkspaceSummary(
+                policy.tenant_id,
+                "Acme",
+                policy.idp.value,
+                tuple(sorted(policy.sso_domains)),
+                policy.sso_configured,
+                policy.scim_enabled,
+                policy.owner_email,
+                self.options,
+                datetime(2026, 1, 1, tzinfo=UTC),
+                {status: found.get(status, 0) for status in MemberStatus},
+                len(self.groups),
+            )
+        ]
+
+    def sso_domain_owners(self, domains: Sequence[str], *, other_than: str = "") -> dict[str, str]:
+        held = dict(self.other_domains)
+        if self.policy is not None and self.policy.sso_configured:
+            held |= dict.fromkeys(self.policy.sso_domains, self.policy.tenant_id)
+        return {d: t for d, t in held.items() if d in domains and t != other_than}
 
     def load_policy(self, tenant_id: str) -> TenantPolicy | None:
         ours = self.policy is not None and self.policy.tenant_id == tenant_id
@@ -249,6 +280,12 @@ class FakeAdminStore:
     def configure_sso(self, tenant_id: str, *, domains: Sequence[str], provider: str) -> None:
         policy = self._policy_of(tenant_id)
         self.policy = replace(policy, sso_domains=frozenset(domains), sso_configured=True)
+
+    def set_idp(self, tenant_id: str, idp: str) -> None:
+        self.policy = replace(self._policy_of(tenant_id), idp=IdpKind(idp))
+
+    def set_options(self, tenant_id: str, options: Mapping[str, Any]) -> None:
+        self.options = dict(options)
 
     def remove_sso_configuration(self, tenant_id: str) -> None:
         self.policy = replace(self._policy_of(tenant_id), sso_configured=False)

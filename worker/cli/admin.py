@@ -21,6 +21,7 @@ from storage import tenants
 from storage.db import unit_of_work
 from storage.tenants import TOKEN_PREFIX
 from storage.workspace.admin_store import admin_unit_of_work
+from worker import service_url
 from worker.cli.output import emit
 from worker.connections import get_engine
 from worker.settings import get_settings
@@ -144,7 +145,10 @@ def register(main: click.Group) -> None:
     def _scim_token(tenant_id: str, service: Any, as_json: bool) -> None:
         with admin_unit_of_work(get_engine()) as store:
             issued = service(store, tenant_id=tenant_id, actor=ACTOR)
-        data = {"token": issued.token, "base_url": f"{get_settings().base_url}/scim/v2/{tenant_id}"}
+        data = {
+            "token": issued.token,
+            "base_url": f"{service_url.base_url(get_settings())}/scim/v2/{tenant_id}",
+        }
         emit(
             data,
             as_json,

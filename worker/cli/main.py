@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import click
 
 from storage.migrate import upgrade
+from worker import service_url
 from worker.celery_app import QUEUE, app
 from worker.cli.errors import EXIT_CODES_HELP, ScimsyncGroup
 from worker.cli.output import emit, json_option
@@ -47,15 +49,24 @@ def api(as_json: bool) -> None:
 
     settings = get_settings()
     ensure_embedded_redis(settings)
-    uvicorn.run(
-        "events.app:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.resolved_api_workers if settings.resolved_api_workers > 1 else None,
-        log_config=None,
-        access_log=False,
-    )
+    # Where it listens, for commands run without this process's environment (another
+    # terminal's `scimsync scim enable` prints this URL, not the default port).
+    service_url.record(settings)
+    # uvicorn re-raises SIGTERM once it has shut down; exiting through Python (not the
+    # default action) runs the `finally` that withdraws the record.
+    signal.signal(signal.SIGTERM, lambda signum, _: sys.exit(128 + signum))
+    try:
+        uvicorn.run(
+            "events.app:create_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.resolved_api_workers if settings.resolved_api_workers > 1 else None,
+            log_config=None,
+            access_log=False,
+        )
+    finally:
+        service_url.forget(settings)
 
 
 @main.command(context_settings={"ignore_unknown_options": True})

@@ -16,6 +16,7 @@ from storage import tenants
 from storage.clock import utcnow
 from storage.db import unit_of_work
 from storage.schema import api_tokens
+from worker import service_url
 from worker.cli.output import emit
 from worker.connections import get_engine
 from worker.settings import get_settings
@@ -40,7 +41,7 @@ def register(main: click.Group) -> None:
         with unit_of_work(get_engine()) as conn:
             tenants.get(conn, tenant_id)
             issued = tenants.issue_token(conn, tenant_id, "webhook", keep_secret=True)
-        base = f"{get_settings().base_url}/hooks/v1/{tenant_id}"
+        base = f"{service_url.base_url(get_settings())}/hooks/v1/{tenant_id}"
         data = {
             "id": issued.id,
             "secret": issued.token,

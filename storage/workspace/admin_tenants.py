@@ -16,9 +16,14 @@ from storage.clock import as_utc
 from storage.schema import members, workspace_groups
 from storage.schema import tenants as tenants_table
 
+# One advisory lock for every SSO-domain claim on PostgreSQL (an arbitrary constant:
+# "SSO" in ASCII). SQLite has one writer at a time already.
+_SSO_DOMAINS_LOCK = 0x53534F
+
 
 class AdminTenantSql:
     conn: Connection
+    lock_tenant: bool  # a write store (SqlWorkspaceStore)
 
     def workspaces(self, tenant_id: str | None = None) -> list[WorkspaceSummary]:
         only = [tenants_table.c.id == tenant_id] if tenant_id else []
@@ -61,7 +66,11 @@ class AdminTenantSql:
 
     def sso_domain_owners(self, domains: Sequence[str], *, other_than: str = "") -> dict[str, str]:
         # Domains are a JSON list per tenant, so the few workspaces with SSO on are read
-        # whole: an operator's command, not a request path.
+        # whole: an operator's command, not a request path. A write store holds a lock
+        # until its commit, so two workspaces created at once cannot both take a domain
+        # (a check-then-write race; a unique index cannot reach into a JSON list).
+        if self.lock_tenant and self.conn.dialect.name == "postgresql":
+            self.conn.execute(select(func.pg_advisory_xact_lock(_SSO_DOMAINS_LOCK)))
         wanted = {d.lower() for d in domains}
         owners: dict[str, str] = {}
         for tid, held in self.conn.execute(

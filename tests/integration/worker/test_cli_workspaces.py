@@ -107,15 +107,17 @@ def test_members_and_groups_say_who_manages_them(
     assert cli("members", populated.id, "--status", "gone", code=2).exit_code == 2
 
 
-@pytest.mark.parametrize("command", [("members",), ("groups",), ("tenant", "show")])
+@pytest.mark.parametrize(
+    "command", [("members",), ("groups",), ("tenant", "show"), ("reconcile", "list")]
+)
 def test_an_unknown_tenant_is_an_error_not_an_empty_list(
     cli: Any, command: tuple[str, ...]
 ) -> None:
     human = cli(*command, "no-such-tenant", code=1)
     assert human.stdout == ""
-    assert human.stderr.strip() == (
-        "Error: workspace no-such-tenant not found (not_found); "
-        "list the workspaces with `scimsync tenant list`"
+    [line] = human.stderr.strip().splitlines()
+    assert line.startswith("Error: ") and line.endswith(
+        "no-such-tenant not found (not_found); list the workspaces with `scimsync tenant list`"
     )
     as_json = json.loads(cli(*command, "no-such-tenant", "--json", code=1).stdout)
     assert as_json["error"] == "not_found"

@@ -17,8 +17,6 @@ import click
 from events.rate_limit import Limit, limit_for
 from reconciler import sso, workspaces
 from reconciler.cascade import CASCADE_WORDS
-from storage import tenants
-from storage.db import unit_of_work
 from storage.tenants import TOKEN_PREFIX
 from storage.workspace.admin_store import admin_unit_of_work
 from worker import service_url
@@ -104,10 +102,10 @@ def register(main: click.Group) -> None:
         given = {"rate_limit_per_second": per_second, "rate_limit_burst": burst}
         changes: dict[str, Any] = dict.fromkeys(given) if reset else {}  # None: remove
         changes.update({k: v for k, v in given.items() if v is not None})
-        with unit_of_work(get_engine()) as conn:
-            if changes:
-                tenants.set_options(conn, tenant_id, changes)
-            found = tenants.get(conn, tenant_id)
+        with admin_unit_of_work(get_engine(), write=bool(changes)) as store:
+            if changes:  # checked and audited like `tenant set-options`
+                workspaces.set_options(store, tenant_id=tenant_id, changes=changes, actor=ACTOR)
+            found = workspaces.get_workspace(store, tenant_id=tenant_id)
         settings = get_settings()
         defaults = Limit(settings.rate_limit_per_second, settings.rate_limit_burst)
         limit = limit_for(found.options, defaults)

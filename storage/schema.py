@@ -15,7 +15,6 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
-    MetaData,
     PrimaryKeyConstraint,
     String,
     Table,
@@ -25,20 +24,11 @@ from sqlalchemy import (
 )
 
 from storage.event_state import EventState
-from storage.sql import UtcDateTime
+from storage.schema_base import BigId, Id, Timestamp, metadata
+from storage.schema_ops import pipeline_samples as pipeline_samples
 
-metadata = MetaData(
-    naming_convention={
-        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-    }
-)
-
-Id = String(64)
-BigId = BigInteger().with_variant(Integer(), "sqlite")
-Timestamp = UtcDateTime()
+# The shared MetaData and column types live in storage/schema_base.py; the operations
+# tables (pipeline samples) in storage/schema_ops.py. Both are re-exported here.
 
 # --- tenants and credentials -------------------------------------------------
 

@@ -37,6 +37,11 @@ def _from_settings() -> dict[str, Any]:
                 "schedule": settings.reconcile_check_seconds,
                 "options": {"expires": settings.reconcile_check_seconds * 2},
             },
+            "sample-pipeline": {
+                "task": "scimsync.sample_pipeline",
+                "schedule": settings.pipeline_sample_seconds,
+                "options": {"expires": settings.pipeline_sample_seconds},
+            },
             "purge-trace": {
                 "task": "scimsync.purge_trace",
                 "schedule": settings.trace_purge_interval_seconds,

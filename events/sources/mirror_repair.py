@@ -279,9 +279,13 @@ def apply_repair(
     for kind in KINDS:
         for batch in _batches(_entries(source(kind), kind)):
             with session() as s:
+                in_step = []  # what the next run need not parse: recorded in one statement
                 for name, what, _ in _compare(s.conn, tenant_id, run_id, batch, summary, True):
-                    _write(s, run_id, name, what)
+                    row = _write(s, run_id, name, what)
+                    if row is not None:
+                        in_step.append(row)
                     applied[name] = applied.get(name, 0) + 1
+                source_keys.record(s.conn, tenant_id, kind, run_id, in_step)
         while True:
             with unit_of_work(engine, write=False) as conn:
                 rows = source_keys.gone(conn, tenant_id, kind, run_id, None, BATCH)
@@ -294,13 +298,15 @@ def apply_repair(
     return applied
 
 
-def _write(s: IngestSession, run_id: int, name: str, what: Any) -> None:
+def _write(s: IngestSession, run_id: int, name: str, what: Any) -> dict[str, Any] | None:
+    """Write one operation; for a create or replace, the source-key row that records the
+    resource as in step (the caller records a batch's rows at once)."""
     tenant_id = s.tenant.id
     if name in ("delete_user", "delete_group"):
         user = name == "delete_user"
         s.write(Kind.USER if user else Kind.GROUP, Op.DELETE, what[0])
         source_keys.forget(s.conn, tenant_id, "User" if user else "Group", str(what[1]).lower())
-        return
+        return None
     e: _Entry = what
     body = e.body
     if e.kind == "Group":
@@ -312,12 +318,12 @@ def _write(s: IngestSession, run_id: int, name: str, what: Any) -> None:
     else:
         ours = source_keys.current(s.conn, tenant_id, e.kind, [e.key])[e.key][0]
         result = s.write(kind, Op.REPLACE, ours, body)
-    if result.record is not None:  # in step now: the next run need not parse it
-        row = {
-            "key_ci": e.key,
-            "source_id": e.source_id,
-            "our_id": result.record.id,
-            "digest": e.digest,
-            "mirror_version": result.record.version,
-        }
-        source_keys.record(s.conn, tenant_id, e.kind, run_id, [row])
+    if result.record is None:
+        return None
+    return {
+        "key_ci": e.key,
+        "source_id": e.source_id,
+        "our_id": result.record.id,
+        "digest": e.digest,
+        "mirror_version": result.record.version,
+    }

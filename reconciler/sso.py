@@ -7,7 +7,7 @@ check the rule, write through the `AdminStore`, record one audit entry, return.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from reconciler import rules
 from reconciler.admin import load_policy
@@ -147,20 +147,28 @@ def _count(report: CascadeReport, actions: list[Action]) -> None:
         report.counts[action.kind] = report.counts.get(action.kind, 0) + 1
 
 
-def remove_sso(store: AdminStore, *, tenant_id: str, actor: str) -> CascadeReport:
+def remove_sso(
+    store: AdminStore,
+    *,
+    tenant_id: str,
+    actor: str,
+    progress: Callable[[int], object] | None = None,
+) -> CascadeReport:
     """Rule 11: SSO off, SCIM off with its tokens revoked, and the cascade.
 
     The workspace is streamed a page at a time and each page's plan applied
     through the workspace's write path (one audit row per action), then one
-    `remove_sso` entry sums it up."""
+    `remove_sso` entry sums it up. `progress` hears how many actions each page
+    planned (the CLI's progress bar on a large workspace)."""
     policy = load_policy(store, tenant_id)
     rules.check_sso_removal(policy)
     report = CascadeReport(tenant_id)
     for groups in store.scim_group_pages(tenant_id):
-        _apply(store, report, [a for group in groups for a in plan_group_sso_removal(group)], actor)
+        planned = [a for group in groups for a in plan_group_sso_removal(group)]
+        _apply(store, report, planned, actor, progress)
     for members in store.sso_removal_member_pages(tenant_id):
         planned = [a for member in members for a in plan_member_sso_removal(policy, member)]
-        _apply(store, report, planned, actor)
+        _apply(store, report, planned, actor, progress)
     report.tokens_revoked = store.disable_scim(tenant_id)
     store.remove_sso_configuration(tenant_id)
     store.audit(
@@ -173,8 +181,16 @@ def remove_sso(store: AdminStore, *, tenant_id: str, actor: str) -> CascadeRepor
     return report
 
 
-def _apply(store: AdminStore, report: CascadeReport, actions: list[Action], actor: str) -> None:
+def _apply(
+    store: AdminStore,
+    report: CascadeReport,
+    actions: list[Action],
+    actor: str,
+    progress: Callable[[int], object] | None = None,
+) -> None:
     if not actions:
         return
     for kind, n in store.apply(report.tenant_id, actions, actor).counts.items():
         report.counts[kind] = report.counts.get(kind, 0) + n
+    if progress is not None:
+        progress(len(actions))

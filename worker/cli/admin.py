@@ -9,6 +9,8 @@ error layer (worker/cli/errors.py).
 from __future__ import annotations
 
 import secrets
+import sys
+from contextlib import nullcontext
 from dataclasses import asdict
 from typing import Any
 
@@ -192,16 +194,19 @@ def register(main: click.Group) -> None:
                 raise click.UsageError("sso remove with --json needs --yes (it cannot ask)")
             click.echo(_cascade_words(asdict(preview), name))
             click.confirm(f"Remove SSO from {name}?", abort=True)
-        with admin_unit_of_work(get_engine()) as store:
-            report = sso.remove_sso(store, tenant_id=tenant_id, actor=ACTOR)
-        emit(
-            report,
-            as_json,
-            lambda d: (
-                f"SSO and SCIM removed; {d.tokens_revoked} SCIM token(s) revoked; "
-                f"cascade: {d.counts or 'nothing to change'}"
-            ),
-        )
+        # A bar over the cascade's actions on stderr (a large workspace takes a while).
+        total = sum(preview.counts.values())
+        bar = click.progressbar(length=total, label="removing SSO", file=sys.stderr)
+        with admin_unit_of_work(get_engine()) as store, nullcontext() if as_json else bar:
+            show = None if as_json else bar.update
+            report = sso.remove_sso(store, tenant_id=tenant_id, actor=ACTOR, progress=show)
+        emit(report, as_json, lambda d: _removed_words(d, name))
+
+
+def _removed_words(report: Any, name: str) -> str:
+    lines = [f"SSO and SCIM removed from {name}; {report.tokens_revoked} SCIM token(s) revoked"]
+    lines += [f"  - {n} {CASCADE_WORDS.get(k, k)}" for k, n in sorted(report.counts.items())]
+    return "\n".join(lines)
 
 
 def _cascade_words(preview: dict[str, Any], name: str) -> str:

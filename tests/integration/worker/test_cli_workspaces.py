@@ -198,9 +198,20 @@ def test_sso_remove_shows_the_cascade_and_asks_first(
     assert member_count() == before  # nothing changed
     dry = json.loads(cli("sso", "remove", populated.id, "--dry-run", "--json").stdout)
     assert cli("sso", "remove", populated.id, "--json", code=2).exit_code == 2  # cannot ask
-    done = json.loads(cli("sso", "remove", populated.id, "--yes", "--json").stdout)
-    assert done["counts"] == dry["counts"] and done["tokens_revoked"] == dry["tokens_revoked"] == 1
+    assert dry["counts"] == {
+        "delete_group": 1, "delete_member": 1, "unlink_member": 2, "set_member_status": 1,
+    }  # fmt: skip
+    assert dry["tokens_revoked"] == 1
+    done = cli("sso", "remove", populated.id, stdin="y\n")
+    assert "removing SSO" in done.stderr  # the progress bar (a label only off a terminal)
+    assert "SSO and SCIM removed from Acme; 1 SCIM token(s) revoked" in done.stdout
+    assert "1 deactivated member(s) deleted for good" in done.stdout.split("[y/N]")[-1]
     assert member_count() == before - 1
+    with engine.connect() as conn:
+        logged = conn.execute(
+            select(audit_log.c.detail).where(audit_log.c.action == "remove_sso")
+        ).scalar_one()
+    assert logged["counts"] == dry["counts"]  # what was shown is what was done
 
 
 def test_dlq_replay_and_purge_of_an_unknown_id_are_errors(

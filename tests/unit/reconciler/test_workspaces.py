@@ -80,7 +80,9 @@ def test_the_sso_removal_preview_counts_what_the_removal_then_does() -> None:
         )
     preview = sso.preview_sso_removal(store, tenant_id="t")
     assert store.audit_log == [] and store.applied == []
-    report = sso.remove_sso(store, tenant_id="t", actor="cli")
+    heard: list[int] = []
+    report = sso.remove_sso(store, tenant_id="t", actor="cli", progress=heard.append)
+    assert sum(heard) == sum(report.counts.values()) and len(heard) > 1  # page by page
     assert preview.counts == report.counts and preview.counts["delete_member"] == 1
     assert preview.tokens_revoked == report.tokens_revoked == 1
     with pytest.raises(RuleRefusal):

@@ -39,6 +39,7 @@ from worker.logging import configure_logging
 from worker.metrics.endpoint import render_metrics
 from worker.metrics.pipeline import RATE_LIMITED, REQUEST_DURATION, REQUESTS
 from worker.publish import BatchedPublisher
+from worker.safety import check_startup
 from worker.settings import Settings, get_settings
 from worker.tasks import queue_invitation
 
@@ -98,6 +99,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     """The app on `runtime`, or on one built from the process's settings."""
     settings = get_settings()
     configure_logging(settings.log_format, settings.log_level)
+    check_startup(settings)  # `uvicorn events.app:create_app` run directly checks too
     runtime = runtime or build_runtime(settings)
     app = FastAPI(
         title="scim-sync",

@@ -7,12 +7,20 @@ from typing import Any
 
 import structlog
 from celery import Celery
-from celery.signals import heartbeat_sent, setup_logging, task_postrun, task_prerun
+from celery.signals import (
+    beat_init,
+    heartbeat_sent,
+    setup_logging,
+    task_postrun,
+    task_prerun,
+    worker_init,
+)
 from kombu import Queue
 
 from worker.connections import broker_url, redis_client, redis_url
 from worker.logging import configure_logging
 from worker.metrics.pipeline import HEARTBEAT_INTERVAL_SECONDS, record_heartbeat
+from worker.safety import check_startup
 from worker.settings import get_settings
 
 QUEUE = "scimsync"
@@ -88,6 +96,13 @@ app = make_app()
 def _configure_logging(**_: object) -> None:
     settings = get_settings()
     configure_logging(settings.log_format, settings.log_level)
+
+
+@worker_init.connect
+@beat_init.connect
+def _refuse_unsafe_settings(**_: object) -> None:
+    """`celery -A worker worker|beat` started directly checks what `scimsync` checks."""
+    check_startup(get_settings())
 
 
 @task_prerun.connect

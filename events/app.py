@@ -34,7 +34,7 @@ from events.scim_api import bulk as scim_bulk
 from events.scim_api import discovery as scim_discovery
 from events.scim_api import routes as scim_routes
 from worker import operations
-from worker.connections import get_engine, redis_client
+from worker.connections import get_engine, get_sealer, redis_client
 from worker.logging import configure_logging
 from worker.metrics.endpoint import render_metrics
 from worker.metrics.pipeline import RATE_LIMITED, REQUEST_DURATION, REQUESTS
@@ -73,6 +73,7 @@ def build_runtime(settings: Settings) -> Runtime:
         render_metrics=render_metrics,
         operations=operations,
         send_invitation=queue_invitation,
+        sealer=get_sealer(),
     )
 
 

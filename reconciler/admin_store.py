@@ -26,7 +26,7 @@ from reconciler.model import (
 )
 from reconciler.rules import StatusPair
 
-TokenKind = Literal["scim", "admin", "webhook", "operator"]
+TokenKind = Literal["scim", "admin", "webhook", "okta_hook", "operator"]
 
 # --- views ----------------------------------------------------------------------------
 

@@ -37,6 +37,9 @@ def is_sqlite(engine_or_conn: Engine | Connection) -> bool:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
+    # A statement's parameters are people's emails and names: an error's text (logged,
+    # or kept as a dead letter's reason) shows the SQL without them.
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if url.startswith("sqlite"):

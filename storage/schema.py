@@ -1,8 +1,7 @@
 """The SQL schema: tenants, the IdP mirror, the event log, the workspace, operations.
 
-Every table carries `tenant_id` first in its keys so the schema shards by tenant
-(docs/architecture.md §8). Core tables rather than ORM classes: the hot paths are
-set-based statements and streaming selects.
+Every table carries `tenant_id` first in its keys so the schema shards by tenant (docs/
+architecture.md §8). Core tables, not ORM classes: the hot paths are set-based statements.
 """
 
 from __future__ import annotations
@@ -62,9 +61,10 @@ api_tokens = Table(
     metadata,
     Column("id", Id, primary_key=True),
     Column("tenant_id", Id),  # NULL for the global operator token
-    Column("kind", String(20), nullable=False),  # scim | admin | webhook | operator
+    Column("kind", String(20), nullable=False),  # scim|admin|webhook|okta_hook|operator
     Column("token_hash", String(64), nullable=False, unique=True),
-    Column("secret", String(128)),  # webhook signing key only: HMAC needs the key itself
+    Column("secret", String(128)),  # pre-0008 clear signing keys: `db upgrade` seals them
+    Column("sealed_secret", String(512)),  # a signing key, encrypted (storage/sealed.py)
     Column("created_at", Timestamp, nullable=False),
     Column("revoked_at", Timestamp),
     Index("ix_api_tokens_tenant_kind", "tenant_id", "kind"),

@@ -25,6 +25,7 @@ from storage.clock import utcnow
 from storage.db import is_sqlite, unit_of_work
 from storage.outbox import PendingEvent
 from storage.workspace.apply import apply_resources
+from worker.failure_reason import failure_reason
 
 log = structlog.get_logger(__name__)
 
@@ -107,14 +108,18 @@ def _apply_isolated(
             if is_transient(exc):
                 raise
             attempts = max(e.attempts for e in key_events) + 1
-            reason = f"{type(exc).__name__}: {exc}"
+            reason = failure_reason(exc)  # no parameters, no email addresses
             if attempts >= max_attempts:
                 outbox.dead_letter(conn, key_events, code="apply_error", reason=reason, now=now)
                 result.dead.extend(key_events)
             else:
                 outbox.record_attempt(conn, [e.id for e in key_events], reason)
                 result.failed.extend(key_events)
-            log.exception("apply_failed", tenant_id=tenant_id, resource=key, attempts=attempts)
+            log.error(
+                "apply_failed", tenant_id=tenant_id, resource=key, attempts=attempts, error=reason
+            )
+            # The traceback (whose message may quote a row) only when debugging.
+            log.debug("apply_failed_traceback", exc_info=True)
     return result
 
 

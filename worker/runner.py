@@ -19,7 +19,9 @@ from types import FrameType
 import click
 import httpx
 
+from storage.db import engine_for
 from storage.migrate import upgrade
+from worker.connections import seal_legacy_secrets
 from worker.embedded_redis import EmbeddedRedis
 from worker.safety import OPERATOR_TOKEN_FILE, embedded_operator_token
 from worker.settings import Settings, get_settings
@@ -96,6 +98,7 @@ def run_all(*, as_json: bool = False) -> int:
             token_file = str((settings.var_dir / OPERATOR_TOKEN_FILE).resolve())
     _say("migrating the database ...", as_json, step="migrate")
     upgrade(settings.resolved_database_url)
+    seal_legacy_secrets(engine_for(settings.resolved_database_url))
     env.setdefault("SCIMSYNC_DATABASE_URL", settings.resolved_database_url)
     children: list[subprocess.Popen[bytes]] = []
     stopping = False

@@ -10,10 +10,12 @@ import sys
 
 import click
 
+from storage.db import engine_for
 from storage.migrate import upgrade
 from worker.celery_app import QUEUE, app
 from worker.cli.errors import EXIT_CODES_HELP, ScimsyncGroup
 from worker.cli.output import emit, json_option
+from worker.connections import seal_legacy_secrets
 from worker.logging import configure_logging
 from worker.runner import ensure_embedded_redis, run_all
 from worker.safety import UnsafeSetting, check_startup, flower_auth_problems, unsafe_settings
@@ -130,8 +132,9 @@ def db_upgrade(as_json: bool) -> None:
     """Run the Alembic migrations up to the latest revision."""
     url = get_settings().resolved_database_url
     upgrade(url)
+    sealed = seal_legacy_secrets(engine_for(url))
     emit(
-        {"upgraded": True, "database": url.split("@")[-1]},
+        {"upgraded": True, "database": url.split("@")[-1], "sealed_secrets": sealed},
         as_json,
         lambda d: "database is up to date",
     )

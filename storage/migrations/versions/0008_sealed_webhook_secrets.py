@@ -1,0 +1,28 @@
+"""webhook signing keys encrypted at rest: api_tokens.sealed_secret
+
+The plaintext column stays for one release: a migration has no key to seal with, so
+`scimsync db upgrade` seals what it holds right after this revision and empties it.
+
+Revision ID: 0008
+Revises: 0007
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0008"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("api_tokens", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("sealed_secret", sa.String(length=512), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("api_tokens", schema=None) as batch_op:
+        batch_op.drop_column("sealed_secret")

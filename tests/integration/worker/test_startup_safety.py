@@ -93,6 +93,9 @@ def test_flower_is_read_only_and_behind_its_basic_auth(
         else:
             pytest.fail((tmp_path / "flower.log").read_text())
         assert httpx.get(f"{base}/api/workers", timeout=5).status_code == 401
+        # The password is read from the environment, never put on the command line (`ps`).
+        cmdline = Path(f"/proc/{flower.pid}/cmdline").read_bytes().decode()
+        assert FLOWER_AUTH[1] not in cmdline
         queued = httpx.post(
             f"{base}/api/task/async-apply/scimsync.reconcile_tenant",
             json={"args": ["t1", "file:/etc/passwd"]},

@@ -101,8 +101,16 @@ class AdminStore(Protocol):
     ) -> ActualMember | None:
         """One member by id, or else by email (case-insensitive)."""
 
-    def list_members(self, tenant_id: str, status: MemberStatus | None) -> list[ActualMember]:
-        """Members with that status (all when None), ordered by email."""
+    def list_members(
+        self,
+        tenant_id: str,
+        status: MemberStatus | None,
+        *,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> list[ActualMember]:
+        """Members with that status (all when None), ordered by email: those whose
+        lower-cased email sorts after `after`, at most `limit` of them."""
 
     def member_counts(self, tenant_id: str) -> dict[MemberStatus, int]:
         """How many members have each status (statuses without members may be missing)."""

@@ -212,13 +212,14 @@ applied_versions = Table(
     Column("applied_at", Timestamp, nullable=False),
 )
 
-# Signed webhook deliveries already seen, so a replay has no effect.
+# Webhook deliveries seen (a replay has no effect), kept for the replay window only.
 webhook_receipts = Table(
     "webhook_receipts",
     metadata,
     Column("tenant_id", Id, primary_key=True),
     Column("event_id", String(200), primary_key=True),
     Column("received_at", Timestamp, nullable=False),
+    Index("ix_webhook_receipts_received_at", "received_at"),
 )
 
 # --- the workspace -----------------------------------------------------------
@@ -327,9 +328,8 @@ audit_log = Table(
     Index("ix_audit_log_event", "tenant_id", "event_id"),
 )
 
-# Which users a group write touched (members added or removed), so that a person's
-# timeline finds the group requests that moved them without reading JSON payloads.
-# Written by the ingest in one statement per request; purged with the events.
+# Users a group write touched (added or removed), so a person's timeline finds the group
+# requests that moved them without reading JSON. One insert per request; purged with events.
 trace_refs = Table(
     "trace_refs",
     metadata,

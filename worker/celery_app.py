@@ -27,6 +27,7 @@ QUEUE = "scimsync"
 # Longer than any retry countdown (capped at 600 s), so Redis never hands a task
 # that is only waiting to be retried to a second worker.
 VISIBILITY_TIMEOUT = 3600
+RECEIPT_PURGE_SECONDS = 600  # a receipt outlives the replay window by 10 minutes at most
 
 
 def _from_settings() -> dict[str, Any]:
@@ -44,6 +45,11 @@ def _from_settings() -> dict[str, Any]:
                 "task": "scimsync.schedule_reconciles",
                 "schedule": settings.reconcile_check_seconds,
                 "options": {"expires": settings.reconcile_check_seconds * 2},
+            },
+            "purge-webhook-receipts": {
+                "task": "scimsync.purge_webhook_receipts",
+                "schedule": RECEIPT_PURGE_SECONDS,
+                "options": {"expires": RECEIPT_PURGE_SECONDS},
             },
             "purge-trace": {
                 "task": "scimsync.purge_trace",

@@ -44,7 +44,9 @@ def redis_client() -> redis.Redis:
 
 
 def get_engine() -> Engine:
-    return engine_for(get_settings().resolved_database_url)
+    settings = get_settings()
+    timeout_ms = round(settings.database_statement_timeout_seconds * 1000)
+    return engine_for(settings.resolved_database_url, statement_timeout_ms=timeout_ms)
 
 
 @lru_cache(maxsize=1)

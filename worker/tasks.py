@@ -8,7 +8,7 @@ from typing import Any
 
 import structlog
 
-from storage import outbox, tenants, trace_retention
+from storage import outbox, receipts, tenants, trace_retention
 from storage.clock import as_utc, utcnow
 from storage.db import unit_of_work
 from storage.reconcile_store import last_started
@@ -208,3 +208,20 @@ def purge_trace(*, now: Any = None, batch: int = 5000) -> dict[str, int]:
     if total.total:
         log.info("trace_purged", **vars(total), cutoff=cutoff.isoformat())
     return vars(total)
+
+
+@app.task(name="scimsync.purge_webhook_receipts", ignore_result=True)
+def purge_webhook_receipts(*, now: Any = None, batch: int = 5000) -> dict[str, int]:
+    """Beat: drop webhook receipts older than SCIMSYNC_WEBHOOK_RECEIPT_RETENTION_SECONDS
+    (the replay window), one committed batch at a time."""
+    cutoff = (now or utcnow()) - timedelta(seconds=get_settings().webhook_receipt_retention_seconds)
+    total = 0
+    while True:
+        with unit_of_work(get_engine()) as conn:
+            purged = receipts.purge_batch(conn, cutoff, batch)
+        total += purged
+        if purged < batch:
+            break
+    if total:
+        log.info("webhook_receipts_purged", receipts=total)
+    return {"receipts": total}

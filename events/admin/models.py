@@ -112,10 +112,16 @@ class MemberOut(BaseModel):
 class MemberList(BaseModel):
     members: list[MemberOut]
     counts: dict[MemberStatus, int]  # every tab's size, whichever tab was asked for
+    next_after: str | None = None  # the next page's `after`; None on the last page
 
     @classmethod
-    def of(cls, found: list[ActualMember], counts: dict[MemberStatus, int]) -> MemberList:
-        return cls(members=[MemberOut.of(m) for m in found], counts=counts)
+    def of(
+        cls,
+        found: list[ActualMember],
+        counts: dict[MemberStatus, int],
+        next_after: str | None = None,
+    ) -> MemberList:
+        return cls(members=[MemberOut.of(m) for m in found], counts=counts, next_after=next_after)
 
 
 class MemberGroupOut(BaseModel):

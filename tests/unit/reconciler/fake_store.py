@@ -79,9 +79,17 @@ class FakeAdminStore:
             return self.members.get(member_id)
         return next((m for m in self.members.values() if m.email_ci == (email or "").lower()), None)
 
-    def list_members(self, tenant_id: str, status: MemberStatus | None) -> list[ActualMember]:
+    def list_members(
+        self,
+        tenant_id: str,
+        status: MemberStatus | None,
+        *,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> list[ActualMember]:
         found = [m for m in self.members.values() if status is None or m.status is status]
-        return sorted(found, key=lambda m: m.email_ci)
+        found = [m for m in found if after is None or m.email_ci > after]
+        return sorted(found, key=lambda m: m.email_ci)[:limit]
 
     def member_counts(self, tenant_id: str) -> dict[MemberStatus, int]:
         counts: dict[MemberStatus, int] = {}

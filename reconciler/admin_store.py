@@ -184,6 +184,9 @@ class AdminStore(Protocol):
     def disable_scim(self, tenant_id: str) -> int:
         """SCIM off and its tokens revoked; returns how many were live."""
 
+    def revoke_webhook_secrets(self, tenant_id: str) -> int:
+        """Every webhook signing key and Okta hook secret revoked; how many were live."""
+
     def rotate_token(self, tenant_id: str, kind: TokenKind) -> IssuedToken:
         """A new token of `kind`; every earlier one stops working at once."""
 

@@ -208,11 +208,16 @@ class SsoOut(BaseModel):
 
 class SsoRemoval(BaseModel):
     counts: dict[str, int]  # cascade actions applied, per kind
-    tokens_revoked: int
+    tokens_revoked: int  # SCIM tokens
+    webhook_secrets_revoked: int = 0  # webhook signing keys and Okta hook secrets
 
     @classmethod
     def of(cls, report: CascadeReport) -> SsoRemoval:
-        return cls(counts=report.counts, tokens_revoked=report.tokens_revoked)
+        return cls(
+            counts=report.counts,
+            tokens_revoked=report.tokens_revoked,
+            webhook_secrets_revoked=report.webhook_secrets_revoked,
+        )
 
 
 class ScimEnabled(BaseModel):

@@ -189,7 +189,8 @@ def register(main: click.Group) -> None:
             report,
             as_json,
             lambda d: (
-                f"SSO and SCIM removed; {d.tokens_revoked} SCIM token(s) revoked; "
+                f"SSO and SCIM removed; {d.tokens_revoked} SCIM token(s) and "
+                f"{d.webhook_secrets_revoked} webhook secret(s) revoked; "
                 f"cascade: {d.counts or 'nothing to change'}"
             ),
         )

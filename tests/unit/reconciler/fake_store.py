@@ -269,6 +269,9 @@ class FakeAdminStore:
         self.policy = replace(self._policy_of(tenant_id), scim_enabled=False)
         return len(self.tokens.pop("scim", []))
 
+    def revoke_webhook_secrets(self, tenant_id: str) -> int:
+        return len(self.tokens.pop("webhook", [])) + len(self.tokens.pop("okta_hook", []))
+
     def rotate_token(self, tenant_id: str, kind: TokenKind) -> IssuedToken:
         token_id = f"{kind}-{next(self._ids)}"
         self.tokens[kind] = [token_id]

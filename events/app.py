@@ -33,6 +33,7 @@ from events.runtime import Runtime
 from events.scim_api import bulk as scim_bulk
 from events.scim_api import discovery as scim_discovery
 from events.scim_api import routes as scim_routes
+from events.web_security import SecurityHeaders
 from worker import operations
 from worker.connections import get_engine, get_sealer, redis_client
 from worker.logging import configure_logging
@@ -115,6 +116,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.add_middleware(
         RequestContext, max_body_bytes=runtime.settings.max_body_bytes, metrics=runtime.metrics
     )
+    app.add_middleware(SecurityHeaders)  # outermost: every answer, errors included
 
     # Routes are matched in order, one by one: the SCIM resources, which carry almost every
     # request, come first (no other route's path starts /scim/v2/{tenant_id}/Users|Groups).

@@ -96,7 +96,7 @@ def log_in(engine: Engine, tenant_id: str, presented: str) -> str | None:
     return session_value(key, tenant_id, token_id, time.time()) if key else None
 
 
-def start_session(response: Response, request: Request, tenant_id: str, value: str) -> None:
+def start_session(response: Response, tenant_id: str, value: str, *, secure: bool) -> None:
     response.set_cookie(
         COOKIE_NAME,
         value,
@@ -104,7 +104,7 @@ def start_session(response: Response, request: Request, tenant_id: str, value: s
         path=cookie_path(tenant_id),
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=secure,
     )
 
 

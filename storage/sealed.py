@@ -6,8 +6,7 @@ cannot be, since verifying a signature means computing it. So it is sealed with 
 the process's settings (SCIMSYNC_SECRET_KEY), never in the database: a copy of the
 database, a backup or an SQL injection yields no working signing key.
 
-Several keys rotate: the first seals, any of them opens; `reseal` moves a sealed value to
-the first key.
+Several keys rotate: the first seals, any of them opens.
 """
 
 from __future__ import annotations
@@ -32,6 +31,3 @@ class Sealer:
             return self._fernet.decrypt(sealed.encode()).decode()
         except InvalidToken:
             return None
-
-    def reseal(self, sealed: str) -> str:
-        return self._fernet.rotate(sealed.encode()).decode()

@@ -24,6 +24,7 @@ from events.admin import routes as admin_routes
 from events.admin import trace as admin_trace
 from events.admin_ui import accept as invitation_pages
 from events.admin_ui import pages as admin_pages
+from events.admin_ui import trace_page as admin_trace_page
 from events.hooks import routes as webhooks
 from events.ops import dashboard, dashboard_trace
 from events.ops import routes as ops_routes
@@ -132,6 +133,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.include_router(admin_trace.router)  # .../trace?q=: what happened to a person
     app.include_router(admin_reconcile_runs.router)  # drift reports, for the admin token
     app.include_router(admin_pages.router)  # the workspace admin's pages: /workspaces/...
+    app.include_router(admin_trace_page.router)  # /workspaces/{t}/trace: the Timeline page
     app.include_router(invitation_pages.router)  # the invitee's accept page: /invitations/...
     app.include_router(dashboard.router)  # the operator page: /dashboard
     app.include_router(dashboard_trace.router)  # /dashboard/trace: what happened to a person

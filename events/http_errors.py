@@ -29,6 +29,7 @@ from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from events import refusal_trace
 from reconciler.errors import (
     InvalidValue,
     RateLimited,
@@ -93,6 +94,7 @@ def error_response(
 ) -> JSONResponse:
     """A SCIM Error on SCIM routes, else `{"error": code, "detail": detail}`."""
     if is_scim(request):
+        refusal_trace.remember(request, status, detail, scim_type)
         body = scim_error(status, detail, scim_type).model_dump()
         return JSONResponse(body, status_code=status, media_type=SCIM_MEDIA_TYPE, headers=headers)
     return plain_error(status, code, detail, headers)

@@ -16,7 +16,7 @@ import structlog
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from events import http_errors
+from events import http_errors, refusal_trace
 from events.ingest.origin import current_origin
 from events.runtime import RequestMetrics
 from reconciler.errors import InvalidSyntax, PayloadTooLarge, Refusal
@@ -69,6 +69,8 @@ class RequestContext:
                 await response(scope, receive, send_with_id)
             else:
                 await self.app(scope, receive, send_with_id)
+                if status in refusal_trace.KEPT_STATUSES:
+                    await refusal_trace.keep(scope, request_id, scope["app"].state.runtime.engine)
         finally:
             self._observe(scope, status, time.perf_counter() - started)
 

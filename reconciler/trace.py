@@ -10,120 +10,38 @@ dashboard all say the same thing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from reconciler import trace_words as words
 from reconciler.errors import InvalidValue
+from reconciler.trace_model import (
+    ActionFact,
+    CurrentState,
+    DeadLetterFact,
+    EntryKind,
+    EventFact,
+    Page,
+    Subject,
+    Timeline,
+    TraceEntry,
+    TraceFacts,
+)
 
-
-class EntryKind(StrEnum):
-    REQUEST = "request"  # the IdP asked for a change (a SCIM request or a webhook event)
-    WORKSPACE = "workspace"  # what the worker did in the workspace
-    REFUSED = "refused"  # a rule refused the change: dead letter or refusal
-    RECONCILE = "reconcile"  # a full reconcile repaired drift
-    ADMIN = "admin"  # an admin or the CLI
-
-
-@dataclass(frozen=True)
-class EventFact:
-    """A change event, with the request that made it (empty for older rows)."""
-
-    id: int
-    resource_type: str  # User | Group
-    resource_id: str
-    operation: str  # create | replace | patch | delete
-    source: str  # scim | webhook | reconcile
-    payload: dict[str, Any]
-    received_at: datetime
-    applied_at: datetime | None
-    state: str  # pending | applied | dead
-    request: dict[str, Any] = field(default_factory=dict)  # request_id method path idp actor
-    group_name: str | None = None  # a group event seen from a member: the group
-    member_change: str | None = None  # ... and "joined" or "left"
-
-
-@dataclass(frozen=True)
-class ActionFact:
-    """An audit row that is not an ingest copy: the worker, the reconciler, an admin."""
-
-    id: int
-    at: datetime
-    actor: str
-    action: str
-    target: str
-    detail: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class DeadLetterFact:
-    event_id: int
-    code: str
-    reason: str
-    at: datetime
-
-
-@dataclass(frozen=True)
-class Subject:
-    """Who the trace is about, as found by the search."""
-
-    kind: str  # person | group
-    label: str  # the email or the group name
-    scim_id: str | None = None
-    member_id: str | None = None  # or the workspace group's id
-    matched_by: str = ""  # email | userName | scim_id | externalId | member_id | group name
-
-
-@dataclass(frozen=True)
-class CurrentState:
-    """The workspace now: a member's status (or a group's size) and its groups."""
-
-    exists: bool
-    status: str | None = None  # active | pending | deactivated (members)
-    scim_managed: bool = False
-    groups: tuple[str, ...] = ()  # group names (members) or member count as ("N",)
-    workspace_name: str | None = None  # a group's workspace name, "Sales (SCIM)"
-
-
-@dataclass(frozen=True)
-class TraceFacts:
-    subject: Subject
-    state: CurrentState
-    idp: str
-    events: list[EventFact]
-    actions: list[ActionFact]
-    dead_letters: list[DeadLetterFact]
-    workspace_groups: dict[str, str] = field(default_factory=dict)  # scim group id -> name
-
-
-@dataclass(frozen=True)
-class TraceEntry:
-    at: datetime
-    kind: EntryKind
-    what: str
-    cause: str | None = None
-    rule: int | None = None  # the §4 rule that decided it
-    refs: dict[str, Any] = field(default_factory=dict)  # request/event ids, lag, status
-
-
-@dataclass(frozen=True)
-class Timeline:
-    subject: Subject
-    summary: str
-    entries: list[TraceEntry]
-
-
-@dataclass(frozen=True)
-class Page:
-    """A slice of a timeline, oldest first; `next_cursor` continues it (None: the end)."""
-
-    subject: Subject
-    summary: str
-    entries: list[TraceEntry]
-    total: int
-    next_cursor: str | None
+__all__ = [
+    "ActionFact",
+    "CurrentState",
+    "DeadLetterFact",
+    "EntryKind",
+    "EventFact",
+    "Page",
+    "Subject",
+    "Timeline",
+    "TraceEntry",
+    "TraceFacts",
+    "build",
+    "page",
+]
 
 
 DEFAULT_PAGE = 100
@@ -152,6 +70,7 @@ def page(timeline: Timeline, cursor: str | None = None, limit: int = DEFAULT_PAG
 # Worker actors apply events; these two are the others the audit log knows.
 RECONCILER = "reconciler"
 WORKER = "worker"
+INGEST_REFUSAL = "ingest_refusal"  # events/refusal_trace.py: a write answered 400/409/412
 _CASCADE_ACTIONS = {"remove_sso"}
 
 
@@ -280,6 +199,8 @@ def _action_entries(facts: TraceFacts) -> list[TraceEntry]:
 
 def _action_entry(facts: TraceFacts, action: ActionFact) -> TraceEntry | None:
     d = action.detail
+    if action.action == INGEST_REFUSAL:
+        return _ingest_refusal_entry(facts, action)
     kind = {WORKER: EntryKind.WORKSPACE, RECONCILER: EntryKind.RECONCILE}.get(
         action.actor, EntryKind.ADMIN
     )
@@ -303,6 +224,14 @@ def _action_entry(facts: TraceFacts, action: ActionFact) -> TraceEntry | None:
     if action.action == "refusal":
         kind = EntryKind.REFUSED
     return TraceEntry(action.at, kind, what, why, rule, {"audit_id": action.id})
+
+
+def _ingest_refusal_entry(facts: TraceFacts, action: ActionFact) -> TraceEntry:
+    """The IdP's write that the ingest answered with an error: nothing changed."""
+    d = action.detail
+    what, why, rule = words.ingest_refusal(facts.idp, d)
+    refs = {key: d.get(key) for key in ("request_id", "method", "status")} | {"audit_id": action.id}
+    return TraceEntry(action.at, EntryKind.REFUSED, what, why, rule, refs)
 
 
 def _describe(

@@ -133,3 +133,23 @@ def member_created(status: str, email: str) -> tuple[str, str, int]:
             3,
         )
     return f"joined the workspace as {status}", "the IdP created the user inactive", 4
+
+
+# What a refused write's status means to whoever reads the trace (RFC 7644 §3.12).
+_INGEST_REFUSALS = {
+    400: "the request was not valid SCIM",
+    409: "it would break a uniqueness rule of the workspace",
+    412: "it was based on an older version than the one stored",
+}
+
+
+def ingest_refusal(idp: str, detail: dict[str, Any]) -> tuple[str, str, int | None]:
+    """(what, why, rule) of a write the ingest answered with an error: nothing changed."""
+    status = detail.get("status")
+    what = (
+        f"{idp_name(idp)} {detail.get('method')} {detail.get('path')} → {status} refused:"
+        f" {detail.get('detail')}; nothing changed"
+    )
+    why = _INGEST_REFUSALS.get(int(status or 0), "the ingest refused it")
+    rule = 2 if detail.get("scim_type") == "uniqueness" else None
+    return what, why, rule

@@ -24,6 +24,11 @@ from storage.schema import audit_log, change_events, trace_refs
 TARGET_WIDTH = 200  # audit_log.target is String(200)
 
 
+def refused_change_target(resource_type: str, resource_id: str) -> str:
+    """The audit target of a write the ingest refused: `refused_user:<id>`."""
+    return f"refused_{resource_type.lower()}:{resource_id}"[:TARGET_WIDTH]
+
+
 @dataclass(frozen=True)
 class AuditEntry:
     tenant_id: str

@@ -1,7 +1,8 @@
 """The SQL schema: tenants, the IdP mirror, the event log, the workspace, operations.
 
-Every table carries `tenant_id` first in its keys so the schema shards by tenant (docs/
-architecture.md §8). Core tables, not ORM classes: the hot paths are set-based statements.
+Every table carries `tenant_id` first in its keys so the schema shards by tenant
+(docs/architecture.md §8). Core tables rather than ORM classes: the hot paths are
+set-based statements and streaming selects.
 """
 
 from __future__ import annotations
@@ -11,11 +12,9 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
-    DateTime,
     ForeignKeyConstraint,
     Index,
     Integer,
-    MetaData,
     PrimaryKeyConstraint,
     String,
     Table,
@@ -25,19 +24,11 @@ from sqlalchemy import (
 )
 
 from storage.event_state import EventState
+from storage.schema_base import BigId, Id, Timestamp, metadata
+from storage.schema_ops import pipeline_samples as pipeline_samples
 
-metadata = MetaData(
-    naming_convention={
-        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-    }
-)
-
-Id = String(64)
-BigId = BigInteger().with_variant(Integer(), "sqlite")
-Timestamp = DateTime(timezone=True)
+# The shared MetaData and column types live in storage/schema_base.py; the operations
+# tables (pipeline samples) in storage/schema_ops.py. Both are re-exported here.
 
 # --- tenants and credentials -------------------------------------------------
 
@@ -63,7 +54,7 @@ api_tokens = Table(
     Column("tenant_id", Id),  # NULL for the global operator token
     Column("kind", String(20), nullable=False),  # scim|admin|webhook|okta_hook|operator
     Column("token_hash", String(64), nullable=False, unique=True),
-    Column("secret", String(128)),  # pre-0008 clear signing keys: `db upgrade` seals them
+    Column("secret", String(128)),  # pre-0009 clear signing keys: `db upgrade` seals them
     Column("sealed_secret", String(512)),  # a signing key, encrypted (storage/sealed.py)
     Column("created_at", Timestamp, nullable=False),
     Column("revoked_at", Timestamp),
@@ -328,8 +319,9 @@ audit_log = Table(
     Index("ix_audit_log_event", "tenant_id", "event_id"),
 )
 
-# Users a group write touched (added or removed), so a person's timeline finds the group
-# requests that moved them without reading JSON. One insert per request; purged with events.
+# Which users a group write touched (members added or removed), so that a person's
+# timeline finds the group requests that moved them without reading JSON payloads.
+# Written by the ingest in one statement per request; purged with the events.
 trace_refs = Table(
     "trace_refs",
     metadata,

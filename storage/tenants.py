@@ -234,7 +234,7 @@ def has_plaintext_secrets(conn: Connection) -> bool:
 
 
 def seal_plaintext_secrets(conn: Connection, sealer: Sealer) -> int:
-    """Seal the signing keys stored in clear before revision 0008, and empty that column."""
+    """Seal the signing keys stored in clear before revision 0009, and empty that column."""
     rows = conn.execute(
         select(api_tokens.c.id, api_tokens.c.secret).where(api_tokens.c.secret.is_not(None))
     ).all()

@@ -15,6 +15,7 @@ from sqlalchemy import BindParameter, Connection, bindparam, func, select
 
 from reconciler import trace as core
 from reconciler.errors import NotFound
+from storage.audit import refused_change_target
 from storage.clock import as_utc
 from storage.schema import (
     audit_log,
@@ -186,6 +187,11 @@ def _actions(conn: Connection, tenant_id: str, target: str) -> list[core.ActionF
     ]
 
 
+def _refused(conn: Connection, tenant_id: str, kind: str, scim_id: str) -> list[core.ActionFact]:
+    """Writes to this resource that the ingest refused (events/refusal_trace.py)."""
+    return _actions(conn, tenant_id, refused_change_target(kind, scim_id))
+
+
 def _dead(conn: Connection, tenant_id: str, kind: str, scim_id: str) -> list[core.DeadLetterFact]:
     rows = conn.execute(_DEAD[kind], {"t": tenant_id, "v": scim_id})
     return [
@@ -293,7 +299,8 @@ def gather(conn: Connection, tenant_id: str, subject: core.Subject) -> core.Trac
         state=state,
         idp=idp or "generic",
         events=events,
-        actions=_actions(conn, tenant_id, target) if subject.member_id else [],
+        actions=(_actions(conn, tenant_id, target) if subject.member_id else [])
+        + (_refused(conn, tenant_id, kind, subject.scim_id) if subject.scim_id else []),
         dead_letters=_dead(conn, tenant_id, kind, subject.scim_id) if subject.scim_id else [],
         workspace_groups=ws_names,
     )

@@ -51,6 +51,11 @@ def _from_settings() -> dict[str, Any]:
                 "schedule": RECEIPT_PURGE_SECONDS,
                 "options": {"expires": RECEIPT_PURGE_SECONDS},
             },
+            "sample-pipeline": {
+                "task": "scimsync.sample_pipeline",
+                "schedule": settings.pipeline_sample_seconds,
+                "options": {"expires": settings.pipeline_sample_seconds},
+            },
             "purge-trace": {
                 "task": "scimsync.purge_trace",
                 "schedule": settings.trace_purge_interval_seconds,

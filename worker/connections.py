@@ -56,7 +56,7 @@ def get_sealer() -> Sealer:
 
 
 def seal_legacy_secrets(engine: Engine) -> int:
-    """After `db upgrade`: seal the signing keys kept in clear before revision 0008 (a
+    """After `db upgrade`: seal the signing keys kept in clear before revision 0009 (a
     migration has no key). Asks for the key only when there is something to seal."""
     with unit_of_work(engine) as conn:
         if not tenants.has_plaintext_secrets(conn):

@@ -135,6 +135,10 @@ class Settings(BaseSettings):
     # The provisioning trace: how long its rows are kept (0 keeps them for ever).
     trace_retention_days: int = Field(default=30, ge=0)
     trace_purge_interval_seconds: float = 3600.0
+    # The dashboard's trend charts: one sample of each tenant's pipeline every this many
+    # seconds (beat), kept this many hours.
+    pipeline_sample_seconds: float = Field(default=60.0, gt=0)
+    pipeline_sample_retention_hours: float = Field(default=24.0, gt=0)
 
     @property
     def resolved_database_url(self) -> str:

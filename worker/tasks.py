@@ -8,7 +8,7 @@ from typing import Any
 
 import structlog
 
-from storage import outbox, receipts, tenants, trace_retention
+from storage import outbox, pipeline_samples, receipts, tenants, trace_retention
 from storage.clock import as_utc, utcnow
 from storage.db import unit_of_work
 from storage.reconcile_store import last_started
@@ -208,6 +208,22 @@ def purge_trace(*, now: Any = None, batch: int = 5000) -> dict[str, int]:
     if total.total:
         log.info("trace_purged", **vars(total), cutoff=cutoff.isoformat())
     return vars(total)
+
+
+@app.task(name="scimsync.sample_pipeline", ignore_result=True)
+def sample_pipeline(*, now: Any = None) -> int:
+    """Beat, every SCIMSYNC_PIPELINE_SAMPLE_SECONDS: one sample of every tenant's pipeline
+    for the dashboard's trends; samples past retention go in the same transaction."""
+    settings = get_settings()
+    at = now or utcnow()
+    with unit_of_work(get_engine()) as conn:
+        samples = pipeline_samples.take(
+            conn, now=at, interval=timedelta(seconds=settings.pipeline_sample_seconds)
+        )
+        pipeline_samples.record(conn, samples)
+        pipeline_samples.purge(conn, at - timedelta(hours=settings.pipeline_sample_retention_hours))
+    log.debug("pipeline_sampled", tenants=len(samples))
+    return len(samples)
 
 
 @app.task(name="scimsync.purge_webhook_receipts", ignore_result=True)

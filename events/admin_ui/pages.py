@@ -77,7 +77,7 @@ def refused_on_groups(s: AdminSession, refused: Exception) -> HTMLResponse:
     return page("groups.html", 409, page=data, error=detail, notice=None)
 
 
-def _session_or_login(request: Request, tenant_id: str) -> AdminSession | HTMLResponse:
+def session_or_login(request: Request, tenant_id: str) -> AdminSession | HTMLResponse:
     try:
         return admin_session(request, tenant_id)
     except LoginRequired as required:
@@ -131,7 +131,7 @@ def logout(tenant_id: str) -> Response:
 def members(
     request: Request, tenant_id: str, tab: str = "active", notice: str | None = None
 ) -> Response:
-    s = _session_or_login(request, tenant_id)
+    s = session_or_login(request, tenant_id)
     if isinstance(s, HTMLResponse):
         return s
     tab = tab if tab in view.TABS else "active"
@@ -142,7 +142,7 @@ def members(
 async def _member_action(
     request: Request, tenant_id: str, tab: str, act: Callable[[AdminSession, dict[str, str]], str]
 ) -> Response:
-    s = _session_or_login(request, tenant_id)
+    s = session_or_login(request, tenant_id)
     if isinstance(s, HTMLResponse):
         return s
     fields = await form(request)
@@ -277,7 +277,7 @@ async def disconnect(request: Request, tenant_id: str, rt: Runtime = Depends(run
 
 @router.get("/groups")
 def groups(request: Request, tenant_id: str, notice: str | None = None) -> Response:
-    s = _session_or_login(request, tenant_id)
+    s = session_or_login(request, tenant_id)
     if isinstance(s, HTMLResponse):
         return s
     return page(
@@ -288,7 +288,7 @@ def groups(request: Request, tenant_id: str, notice: str | None = None) -> Respo
 async def _group_action(
     request: Request, tenant_id: str, act: Callable[[AdminSession, dict[str, str]], str]
 ) -> Response:
-    s = _session_or_login(request, tenant_id)
+    s = session_or_login(request, tenant_id)
     if isinstance(s, HTMLResponse):
         return s
     fields = await form(request)

@@ -133,11 +133,7 @@ def members_page_data(engine: Engine, tenant_id: str, tab: str) -> MembersPage:
             billed=sum(found.get(s, 0) for s in rules.BILLABLE_STATUSES),
             idp_label=label,
         )
-        page.paused = (
-            policy.sso_configured
-            and not policy.scim_enabled
-            and members_page.scim_managed_count(store.conn, tenant_id) > 0
-        )
+        page.paused = _paused(store, tenant_id, policy)
         page.active_admins = sum(
             1
             for row in members_page.member_rows(store.conn, tenant_id, MemberStatus.ACTIVE)
@@ -163,6 +159,32 @@ def members_page_data(engine: Engine, tenant_id: str, tab: str) -> MembersPage:
                 )
             )
     return page
+
+
+@dataclass(frozen=True)
+class WorkspaceHeader:
+    """What the navigation bar of every admin page shows."""
+
+    tenant_id: str
+    workspace: str
+    paused: bool
+
+
+def workspace_header(engine: Engine, tenant_id: str) -> WorkspaceHeader:
+    with invitation_unit_of_work(engine, write=False) as store:
+        policy = admin.load_policy(store, tenant_id)
+        return WorkspaceHeader(
+            tenant_id, _workspace_name(store, tenant_id), _paused(store, tenant_id, policy)
+        )
+
+
+def _paused(store: Any, tenant_id: str, policy: TenantPolicy) -> bool:
+    """SCIM is off while SSO stays: SCIM-managed members and groups are locked, and say so."""
+    return (
+        policy.sso_configured
+        and not policy.scim_enabled
+        and members_page.scim_managed_count(store.conn, tenant_id) > 0
+    )
 
 
 def _workspace_name(store: Any, tenant_id: str) -> str:
@@ -195,11 +217,7 @@ def groups_page_data(engine: Engine, tenant_id: str) -> GroupsPage:
         policy = admin.load_policy(store, tenant_id)
         views = admin.list_groups(store, tenant_id=tenant_id)
         people = store.list_members(tenant_id, None)
-        paused = (
-            policy.sso_configured
-            and not policy.scim_enabled
-            and members_page.scim_managed_count(store.conn, tenant_id) > 0
-        )
+        paused = _paused(store, tenant_id, policy)
         workspace = _workspace_name(store, tenant_id)
     rows = [GroupRowView(v, refusal_of(rules.check_admin_rename_group, v.group)) for v in views]
     return GroupsPage(tenant_id, workspace, rows, people, paused)

@@ -7,7 +7,6 @@ the page every few seconds and swaps the figures in, so there is one rendering p
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
@@ -19,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from events.body import json_object
 from events.http_errors import plain_error
-from events.ops import dashboard_data
+from events.ops import dashboard_data, formats
 from events.ops.dashboard_auth import (
     COOKIE_NAME,
     DISABLED_MESSAGE,
@@ -40,29 +39,17 @@ from reconciler.errors import InvalidValue, RateLimited
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 REFRESH_SECONDS = 5
+# Up to this many tenants, the overview shows each one's section under the fleet table;
+# past it, only the table, and each tenant's section is on its own page (?tenant=).
+FLEET_SECTIONS = 3
 MAX_LOGIN_BODY = 4096
 MAX_REPLAY_IDS = 10_000
-
-
-def _age(seconds: float | None, empty: str = "none") -> str:
-    if seconds is None:
-        return empty
-    whole = int(seconds)
-    if whole < 60:
-        return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
-    if whole < 3600:
-        return f"{whole // 60} min {whole % 60} s"
-    return f"{whole // 3600} h {whole % 3600 // 60} min"
-
-
-def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "-"
 
 
 templates = Environment(
     loader=PackageLoader("events.ops", "templates"), autoescape=select_autoescape(["html"])
 )
-templates.filters.update(age=_age, when=_when, percent=lambda rate: f"{rate:.0%}")
+templates.filters.update(age=formats.age, when=formats.when, percent=lambda rate: f"{rate:.0%}")
 
 
 def _page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -105,6 +92,11 @@ def _access(request: Request, rt: Runtime) -> Access:
     )
 
 
+def _summary(rt: Runtime, tenant: str | None) -> dict[str, Any]:
+    sample_seconds = rt.settings.pipeline_sample_seconds
+    return dashboard_data.summary(rt.engine, rt.operations, tenant, sample_seconds)
+
+
 @router.get("")
 def dashboard(
     request: Request, tenant: str | None = None, rt: Runtime = Depends(runtime)
@@ -112,8 +104,14 @@ def dashboard(
     refusal = _html_refusal(_access(request, rt))
     if refusal is not None:
         return refusal
-    figures = dashboard_data.summary(rt.engine, rt.operations, tenant)
-    return _page("dashboard.html", summary=figures, tenant_filter=tenant)
+    figures = _summary(rt, tenant)
+    return _page(
+        "dashboard.html",
+        summary=figures,
+        tenant_filter=tenant,
+        fleet_sections=FLEET_SECTIONS,
+        sample_seconds=rt.settings.pipeline_sample_seconds,
+    )
 
 
 @router.post("/login")
@@ -156,7 +154,7 @@ def summary(
     refusal = _api_refusal(_access(request, rt))
     if refusal is not None:
         return refusal
-    figures = dashboard_data.summary(rt.engine, rt.operations, tenant)
+    figures = _summary(rt, tenant)
     if tenant is not None and not figures["tenants"]:
         return plain_error(404, "not_found", f"tenant {tenant} not found")
     return _json(figures)

@@ -8,19 +8,27 @@ bounded. What turns a figure red is data (`ALERT_RULES`), checked by a pure func
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, case, func, select
 
+from events.ops.sparkline import WINDOW, trends
 from events.runtime import OperatorActions
 from reconciler.model import MemberStatus
-from storage import outbox, reconcile_items, reconcile_store, tenants
+from storage import outbox, pipeline_samples, reconcile_items, reconcile_store, tenants
 from storage.clock import as_utc, utcnow
 from storage.db import unit_of_work
-from storage.schema import change_events, dead_letters, members, workspace_groups
+from storage.schema import (
+    change_events,
+    dead_letters,
+    members,
+    mirror_groups,
+    mirror_users,
+    workspace_groups,
+)
 
 STALE_BACKLOG_SECONDS = 300.0  # an unapplied event older than this is an incident
 RECENT_EVENTS = 20
@@ -133,6 +141,55 @@ def recent_events(
     ]
 
 
+def resource_names(
+    conn: Connection, tenant_id: str, refs: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], str]:
+    """{(User | Group, SCIM id): userName | displayName} of the resources still mirrored;
+    the page shows a name where it has one and the id where the resource is gone."""
+    wanted: dict[str, set[str]] = {"User": set(), "Group": set()}
+    for kind, resource_id in refs:
+        wanted.get(kind, set()).add(resource_id)
+    names: dict[tuple[str, str], str] = {}
+    for kind, table, column in (
+        ("User", mirror_users, mirror_users.c.user_name),
+        ("Group", mirror_groups, mirror_groups.c.display_name),
+    ):
+        if wanted[kind]:
+            rows = conn.execute(
+                select(table.c.id, column).where(
+                    table.c.tenant_id == tenant_id, table.c.id.in_(sorted(wanted[kind]))
+                )
+            )
+            names.update({(kind, row[0]): row[1] for row in rows})
+    return names
+
+
+def _named(conn: Connection, tenant_id: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    refs = [(r["resource_type"], r["resource_id"]) for r in rows]
+    names = resource_names(conn, tenant_id, refs)
+    return [r | {"resource_name": names.get((r["resource_type"], r["resource_id"]))} for r in rows]
+
+
+def fleet_row(section: Mapping[str, Any]) -> dict[str, Any]:
+    """One tenant in the fleet table: is it healthy, is it keeping up, when did it last
+    reconcile and what did that find."""
+    p, runs = section["pipeline"], section["reconcile_runs"]
+    last = runs[0] if runs else None
+    return {
+        "id": section["id"],
+        "name": section["name"],
+        "healthy": not section["alerts"],
+        "alerts": [a["code"] for a in section["alerts"]],
+        "queue_depth": p["queue_depth"],
+        "oldest_unapplied_age_seconds": p["oldest_unapplied_age_seconds"],
+        "lag_p99_seconds": p["lag_p99_seconds"],
+        "dead_letters": section["dead_letters"]["count"],
+        "last_reconcile": None
+        if last is None
+        else {k: last[k] for k in ("id", "outcome", "started_at", "drift")},
+    }
+
+
 def _dead_letters(conn: Connection, tenant_id: str) -> list[dict[str, Any]]:
     return [
         {
@@ -179,9 +236,14 @@ def _pipeline(status: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def summary(
-    engine: Engine, operations: OperatorActions, tenant_id: str | None = None
+    engine: Engine,
+    operations: OperatorActions,
+    tenant_id: str | None = None,
+    sample_seconds: float = 60.0,
 ) -> dict[str, Any]:
-    """Everything the page shows, for every tenant or for one; JSON-ready but for datetimes."""
+    """Everything the page shows, for every tenant or for one; JSON-ready but for datetimes.
+    `sample_seconds` is beat's sampling interval (the trends' applied-per-minute scale)."""
+    now = utcnow()
     statuses = {
         s["tenant_id"]: s
         for s in operations.pipeline_status()
@@ -190,6 +252,9 @@ def summary(
     sections = []
     with unit_of_work(engine, write=False) as conn:
         by_status, by_origin = member_counts(conn), group_counts(conn)
+        sampled = pipeline_samples.since(
+            conn, now - WINDOW, None if tenant_id is None else [tenant_id]
+        )
         for tenant in tenants.list_all(conn):
             status = statuses.get(tenant.id)
             if status is None:
@@ -206,15 +271,19 @@ def summary(
                     "alerts": alerts(status),
                     "dead_letters": {
                         "count": status["dead_letters"],
-                        "latest": _dead_letters(conn, tenant.id),
+                        "latest": _named(conn, tenant.id, _dead_letters(conn, tenant.id)),
                     },
                     "reconcile_runs": _runs(conn, tenant.id),
-                    "recent_events": recent_events(conn, tenant.id),
+                    "recent_events": _named(conn, tenant.id, recent_events(conn, tenant.id)),
+                    "trends": trends(
+                        sampled.get(tenant.id, []), end=now, interval_seconds=sample_seconds
+                    ),
                 }
             )
     return {
-        "generated_at": utcnow(),
+        "generated_at": now,
         "ok": not any(section["alerts"] for section in sections),
+        "fleet": [fleet_row(section) for section in sections],
         "tenants": sections,
     }
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import signal
 import time
 
 import psutil
@@ -67,21 +68,28 @@ def test_no_acknowledged_write_is_lost_when_workers_are_killed(chaos: Chaos) -> 
 
 
 def _crash(worker: ManagedProcess, rng: random.Random, faults: FaultLog, pending: int) -> None:
-    """Usually the moment an apply task runs (a batch is being claimed and applied),
-    sometimes any moment at all; then SIGKILL the whole worker or its pool processes."""
+    """Usually while an apply task runs, sometimes at any moment at all; then SIGKILL the
+    whole worker or its pool processes.
+
+    Aiming at a running task: the worker is first frozen (SIGSTOP, as in a VM stall) for a
+    moment so that a backlog builds; once it is let go, its next apply task carries a batch
+    large enough that the kill lands inside it. Without the backlog a batch applies in a few
+    milliseconds and the kill nearly always comes after the task has finished.
+    """
     task = None
     if rng.random() < 0.7:
+        worker.signal_group(signal.SIGSTOP)
+        time.sleep(rng.uniform(1.0, 2.5))
+        before = apply_task_in_flight(worker.log_path)
+        worker.signal_group(signal.SIGCONT)
         with contextlib.suppress(TimeoutError):
             wait_for(
-                lambda: apply_task_in_flight(worker.log_path) is not None,
+                lambda: apply_task_in_flight(worker.log_path) not in (None, before),
                 timeout=10,
-                interval=0.01,
-                message="an apply task running",
+                interval=0.005,
+                message="an apply task running after the stall",
             )
         task = apply_task_in_flight(worker.log_path)
-        # Right away: a small batch applies in tens of milliseconds, and a kill after it
-        # has finished is no test of a crash mid-task.
-        time.sleep(rng.uniform(0.0, 0.02))
     else:
         time.sleep(rng.uniform(0.3, 3.0))
         task = apply_task_in_flight(worker.log_path)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,8 @@ import httpx
 import pytest
 from sqlalchemy import func, select, text
 
+from storage import pipeline_samples
+from storage.clock import utcnow
 from storage.event_state import EventState
 from storage.schema import change_events, dead_letters, members
 from tests.e2e.harness import OPERATOR_TOKEN, ServiceStack, Tenant
@@ -202,8 +205,14 @@ def test_operator_reads_figures_and_replays_a_dead_letter(
     page.fill("input[name=token]", OPERATOR_TOKEN)
     page.click("button[type=submit]")
 
+    # The fleet table on top: one row per tenant, red where something needs attention.
+    fleet_row = page.locator(f'#fleet tr[data-fleet-tenant="{tenant.id}"]')
+    expect(fleet_row).to_have_class("bad")
+    expect(fleet_row.locator('[data-figure="fleet.health"]')).to_contain_text("dead letters")
     section = page.locator(f'section[data-tenant="{tenant.id}"]')
     expect(section).to_be_visible()
+    # Trends of the last hour, drawn from beat's samples (none in this API-only stack yet).
+    expect(section.locator('figure[data-trend="queue_depth"]')).to_contain_text("no data")
 
     def shown(figure: str) -> Any:
         return section.locator(f'[data-figure="{figure}"] .value')
@@ -254,8 +263,17 @@ def test_operator_reads_figures_and_replays_a_dead_letter(
 
     # A worker applies both; the open page shows it on its own, without a reload.
     apply(stack, tenant)
+    with stack.engine.begin() as conn:  # what beat's scimsync.sample_pipeline does
+        pipeline_samples.record(
+            conn, pipeline_samples.take(conn, now=utcnow(), interval=timedelta(minutes=1))
+        )
     expect(shown("pipeline.queue_depth")).to_have_text("0", timeout=REFRESH_WAIT_MS)
     expect(shown("members.active")).to_have_text("6", timeout=REFRESH_WAIT_MS)
     expect(page.locator("#overall")).to_have_attribute("data-ok", "true")
     assert api_figures(stack, tenant)["members.active"] == 6
+    applied = section.locator('figure[data-trend="applied"]')
+    expect(applied).to_have_attribute("data-samples", "1", timeout=REFRESH_WAIT_MS)
+    expect(applied.locator("polyline")).to_have_count(1)
+    expect(fleet_row).not_to_have_class("bad")
+    page.screenshot(path=str(ARTIFACTS / "dashboard-fleet.png"), full_page=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard-after-replay.png"), full_page=True)

@@ -75,3 +75,39 @@ def test_operator_searches_a_person_and_reads_her_story(
     expect(page.locator("#trace-summary")).to_contain_text("Active since")
     page.goto(f"{live_server}/dashboard/trace?tenant={story.tenant.id}&q=nobody@acme.test")
     expect(page.locator('[data-trace="not-found"]')).to_contain_text("nobody@acme.test")
+
+
+def test_workspace_admin_follows_a_member_rows_timeline_link(
+    api: Any, engine: Any, live_server: str, page: Any
+) -> None:
+    """The admin's side: log in, open Members, click Alice's Timeline link, read her story."""
+    from playwright.sync_api import expect
+
+    story = tell(api, engine)
+    tenant = story.tenant
+    page.goto(f"{live_server}/workspaces/{tenant.id}/login")
+    page.fill("input[name=token]", tenant.admin_token)
+    page.locator("form button").first.click()
+    expect(page.locator("#members")).to_be_visible()
+    page.locator('tr[data-email="alice@acme.test"] td.trace-link a').click()
+
+    expect(page.locator("#trace-summary")).to_contain_text("Active since")
+    rows = page.locator("#trace tr[data-kind]")
+    entries = [
+        {
+            "kind": row.get_attribute("data-kind"),
+            "what": row.locator("td").nth(1).inner_text(),
+            "cause": row.locator("td").nth(2).inner_text(),
+        }
+        for row in rows.all()
+    ]
+    assert_story(entries)
+    for secret in (story.password, tenant.scim_token, tenant.admin_token):
+        assert secret not in page.content()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "members-trace.png"), full_page=True)
+
+    search = page.locator("form[role=search]")
+    search.locator("input[name=q]").fill("nobody@acme.test")
+    search.locator("button").click()
+    expect(page.locator("#trace-missing")).to_contain_text("nobody@acme.test")

@@ -1,8 +1,9 @@
 """One person's life through the service, as the provisioning-trace tests tell it.
 
 Alice is created by the IdP (with a password), added to a group, deactivated,
-reactivated, then the IdP tries to move her onto Bob's address (refused: one member per
-email) and puts her own address back; someone then changes her status behind SCIM's back
+reactivated, then the IdP tries to give her Bob's userName (answered 409 at once) and to
+move her onto Bob's address (accepted, then refused by the worker: one member per email)
+and puts her own address back; someone then changes her status behind SCIM's back
 and a full reconcile repairs it. Every step goes through the app's HTTP routes, the
 worker's drain and the reconcile job, as in production.
 """
@@ -30,6 +31,7 @@ STEPS = [
     ("workspace", "deactivated"),
     ("request", "active: false → true"),
     ("workspace", "reactivated as active"),
+    ("refused", "PATCH /scim/v2/Users/"),  # answered 409 at once: userName taken by Bob
     ("request", "emails: alice@acme.test → bob@acme.test"),
     ("refused", "the email address already belongs to another member"),
     ("request", "emails: bob@acme.test → alice@acme.test"),
@@ -76,6 +78,11 @@ def tell(api: Any, engine: Engine) -> Story:
         flip = patch_body({"op": "replace", "path": "active", "value": active})
         _ok(api.patch(f"{base}/Users/{alice}", json=flip, headers=h))
         settle()
+    clash = patch_body({"op": "replace", "path": "userName", "value": "bob@acme.test"})
+    refused = api.patch(
+        f"{base}/Users/{alice}", json=clash, headers={**h, "X-Request-Id": "req-clash-alice"}
+    )
+    assert refused.status_code == 409, refused.text  # Bob has that userName: nothing changes
     for email in ("bob@acme.test", "alice@acme.test"):
         move = patch_body(
             {"op": "replace", "path": "emails", "value": [{"value": email, "primary": True}]}

@@ -36,6 +36,10 @@ def test_the_api_tells_a_persons_story_page_by_page(
     assert create["refs"]["request_id"] == "req-create-alice"
     assert create["refs"]["method"] == "POST" and create["refs"]["status"] == 201
     assert create["refs"]["lag_seconds"] >= 0
+    clash = next(e for e in entries if e["refs"].get("request_id") == "req-clash-alice")
+    assert clash["kind"] == "refused" and clash["refs"]["status"] == 409
+    assert "→ 409 refused" in clash["what"] and "nothing changed" in clash["what"]
+    assert clash["cause"] == "it would break a uniqueness rule of the workspace"
     assert body["summary"].startswith("Active since")
     whole = api.get(url, params={"q": story.alice, "limit": 500}, headers=headers).text
     for secret in (story.password, story.tenant.scim_token, story.tenant.admin_token):

@@ -55,7 +55,7 @@ def test_finding_1_the_members_page_shows_tabs_badges_billing_and_the_rules(
     # Deleting a SCIM-managed member is disabled, with the rule's reason on hover and shown
     assert "Cannot delete: cannot delete this member: it is managed by SCIM" in html
     assert "the workspace Owner cannot be deleted" in html
-    assert 'class="trace-slot"' in html  # a place per row for the member's timeline
+    assert 'class="trace-link"' in html  # each row links to the member's timeline
     pending = get(api, tenant, "/members?tab=pending").text
     assert "guest@partner.test" in pending and "Not sent yet" in pending
     assert count(get(api, tenant, "/members?tab=deactivated").text, "deactivated") == 1

@@ -19,6 +19,8 @@ from starlette.concurrency import run_in_threadpool
 
 from events.admin_ui import view
 from events.admin_ui.session import (
+    COOKIE_NAME,
+    SESSION_SECONDS,
     AdminSession,
     LoginRequired,
     authenticate,
@@ -27,7 +29,7 @@ from events.admin_ui.session import (
     start_session,
 )
 from events.runtime import Runtime, runtime, runtime_of
-from events.web_security import cookie_secure, throttle_login
+from events.web_security import cookie_secure, revoke_session, session_revoked, throttle_login
 from reconciler import admin, invitations, sso
 from reconciler.errors import NotFound, RateLimited, RuleRefusal
 from reconciler.model import Access
@@ -48,7 +50,8 @@ def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
 
 
 def admin_session(request: Request, tenant_id: str) -> AdminSession:
-    return authenticate(request, runtime_of(request).engine, tenant_id)
+    rt = runtime_of(request)
+    return authenticate(request, rt.engine, tenant_id, lambda c: session_revoked(rt.redis, c))
 
 
 async def form(request: Request) -> dict[str, str]:
@@ -118,7 +121,11 @@ async def login(request: Request, tenant_id: str, rt: Runtime = Depends(runtime)
 
 
 @router.post("/logout")
-def logout(tenant_id: str) -> Response:
+def logout(request: Request, tenant_id: str, rt: Runtime = Depends(runtime)) -> Response:
+    """Ends the session here, not only in this browser: a copy of the cookie stops working."""
+    cookie = request.cookies.get(COOKIE_NAME)
+    if cookie:
+        revoke_session(rt.redis, cookie, SESSION_SECONDS)
     response = RedirectResponse(f"/workspaces/{tenant_id}/login", 303)
     end_session(response, tenant_id)
     return response

@@ -80,6 +80,22 @@ def test_logging_out_ends_the_session_on_the_server(api: Any) -> None:
     assert api.get("/dashboard/api/summary", headers=again).status_code == 200
 
 
+def test_logging_out_of_the_workspace_pages_ends_the_session_on_the_server(
+    api: Any, tenant: TenantHandle
+) -> None:
+    members = f"/workspaces/{tenant.id}/members"
+    cookie = admin_login(api, tenant, tenant.admin_token).cookies["scimsync_admin"]
+    copy = {"Cookie": f"scimsync_admin={cookie}"}
+    api.cookies.clear()
+    assert api.get(members, headers=copy).status_code == 200
+    api.post(f"/workspaces/{tenant.id}/logout", headers=copy, follow_redirects=False)
+    api.cookies.clear()
+    assert api.get(members, headers=copy).status_code == 401  # the login form
+    fresh = admin_login(api, tenant, tenant.admin_token).cookies["scimsync_admin"]
+    api.cookies.clear()
+    assert api.get(members, headers={"Cookie": f"scimsync_admin={fresh}"}).status_code == 200
+
+
 def test_dashboard_logins_are_throttled_per_address(api: Any) -> None:
     for _ in range(LOGIN_ATTEMPTS):
         assert dashboard_login(api, "not-the-token").status_code == 401

@@ -128,6 +128,7 @@ def test_no_deploy_file_ships_a_working_default_password() -> None:
     assert is_placeholder(env["GF_SECURITY_ADMIN_PASSWORD"])
     config = of_kind("ConfigMap")["scimsync-config"]["data"]
     assert config["SCIMSYNC_ENVIRONMENT"] == "production"
+    assert "SCIMSYNC_ENVIRONMENT=production" in (DEPLOY / "Dockerfile").read_text()
     flower = of_kind("Deployment")["scimsync-flower"]["spec"]["template"]["spec"]
     assert flower["containers"][0]["command"][:2] == ["scimsync", "flower"]
 

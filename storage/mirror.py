@@ -201,6 +201,33 @@ def insert_user(
     return MirrorResource(user_id, 1, now, now, resource, has_password)
 
 
+def insert_users(
+    conn: Connection,
+    tenant_id: str,
+    users: Sequence[tuple[dict[str, Any], bool]],
+    *,
+    now: datetime,
+) -> list[MirrorResource]:
+    """`insert_user` for many `(resource, has_password)` at once: a few multi-row
+    statements instead of two per user (an import's batch)."""
+    rows = [
+        _USERS.new_row(tenant_id, resource, user_columns(resource) | {"has_password": pw}, now)
+        for resource, pw in users
+    ]
+    _USER_KEYS.insert_many(conn, rows)
+    values = [
+        value
+        for row, (resource, _) in zip(rows, users, strict=True)
+        for value in user_value_rows(tenant_id, str(row["id"]), resource)
+    ]
+    if values:
+        conn.execute(_INSERT_USER_VALUES, values)
+    return [
+        MirrorResource(str(row["id"]), 1, now, now, resource, pw)
+        for row, (resource, pw) in zip(rows, users, strict=True)
+    ]
+
+
 def replace_user(
     conn: Connection,
     tenant_id: str,

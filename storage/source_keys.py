@@ -76,6 +76,7 @@ def record(
     """Upsert rows of `key_ci, source_id, our_id, digest, mirror_version` as seen now."""
     if not rows:
         return
+    rows = list({r["key_ci"]: r for r in rows}.values())  # one row per key: the last wins
     known = set(staged(conn, tenant_id, kind, [r["key_ci"] for r in rows]))
     fresh = [
         {**r, "tenant_id": tenant_id, "resource_type": kind, "seen_run": run_id}

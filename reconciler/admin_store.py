@@ -26,7 +26,7 @@ from reconciler.model import (
 )
 from reconciler.rules import StatusPair
 
-TokenKind = Literal["scim", "admin", "webhook", "operator"]
+TokenKind = Literal["scim", "admin", "webhook", "okta_hook", "operator"]
 
 # --- views ----------------------------------------------------------------------------
 
@@ -118,8 +118,16 @@ class AdminStore(Protocol):
     ) -> ActualMember | None:
         """One member by id, or else by email (case-insensitive)."""
 
-    def list_members(self, tenant_id: str, status: MemberStatus | None) -> list[ActualMember]:
-        """Members with that status (all when None), ordered by email."""
+    def list_members(
+        self,
+        tenant_id: str,
+        status: MemberStatus | None,
+        *,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> list[ActualMember]:
+        """Members with that status (all when None), ordered by email: those whose
+        lower-cased email sorts after `after`, at most `limit` of them."""
 
     def member_counts(self, tenant_id: str) -> dict[MemberStatus, int]:
         """How many members have each status (statuses without members may be missing)."""
@@ -204,6 +212,9 @@ class AdminStore(Protocol):
 
     def disable_scim(self, tenant_id: str) -> int:
         """SCIM off and its tokens revoked; returns how many were live."""
+
+    def revoke_webhook_secrets(self, tenant_id: str) -> int:
+        """Every webhook signing key and Okta hook secret revoked; how many were live."""
 
     def rotate_token(self, tenant_id: str, kind: TokenKind) -> IssuedToken:
         """A new token of `kind`; every earlier one stops working at once."""

@@ -99,6 +99,8 @@ def disconnect_scim(store: AdminStore, *, tenant_id: str, actor: str) -> Cascade
     load_policy(store, tenant_id)
     report = CascadeReport(tenant_id)
     report.tokens_revoked = store.disable_scim(tenant_id)
+    # For good: the webhook credentials that provision into the workspace go too.
+    report.webhook_secrets_revoked = store.revoke_webhook_secrets(tenant_id)
     for groups in store.scim_group_pages(tenant_id):
         planned: list[Action] = []
         for group in groups:
@@ -114,7 +116,7 @@ def disconnect_scim(store: AdminStore, *, tenant_id: str, actor: str) -> Cascade
         actor=actor,
         action="disconnect_scim",
         target=_tenant_target(tenant_id),
-        detail={"counts": report.counts, "tokens_revoked": report.tokens_revoked},
+        detail=_revocations(report),
     )
     return report
 
@@ -154,7 +156,8 @@ def remove_sso(
     actor: str,
     progress: Callable[[int], object] | None = None,
 ) -> CascadeReport:
-    """Rule 11: SSO off, SCIM off with its tokens revoked, and the cascade.
+    """Rule 11: SSO off, SCIM off with its tokens and the webhook secrets revoked, and
+    the cascade.
 
     The workspace is streamed a page at a time and each page's plan applied
     through the workspace's write path (one audit row per action), then one
@@ -169,16 +172,27 @@ def remove_sso(
     for members in store.sso_removal_member_pages(tenant_id):
         planned = [a for member in members for a in plan_member_sso_removal(policy, member)]
         _apply(store, report, planned, actor, progress)
+    # Every credential that provisions into the workspace: SCIM tokens and webhook
+    # secrets alike (a webhook secret left live would come back with the next enable).
     report.tokens_revoked = store.disable_scim(tenant_id)
+    report.webhook_secrets_revoked = store.revoke_webhook_secrets(tenant_id)
     store.remove_sso_configuration(tenant_id)
     store.audit(
         tenant_id,
         actor=actor,
         action="remove_sso",
         target=_tenant_target(tenant_id),
-        detail={"counts": report.counts, "tokens_revoked": report.tokens_revoked},
+        detail=_revocations(report),
     )
     return report
+
+
+def _revocations(report: CascadeReport) -> dict[str, object]:
+    return {
+        "counts": report.counts,
+        "tokens_revoked": report.tokens_revoked,
+        "webhook_secrets_revoked": report.webhook_secrets_revoked,
+    }
 
 
 def _apply(

@@ -201,6 +201,33 @@ def insert_user(
     return MirrorResource(user_id, 1, now, now, resource, has_password)
 
 
+def insert_users(
+    conn: Connection,
+    tenant_id: str,
+    users: Sequence[tuple[dict[str, Any], bool]],
+    *,
+    now: datetime,
+) -> list[MirrorResource]:
+    """`insert_user` for many `(resource, has_password)` at once: a few multi-row
+    statements instead of two per user (an import's batch)."""
+    rows = [
+        _USERS.new_row(tenant_id, resource, user_columns(resource) | {"has_password": pw}, now)
+        for resource, pw in users
+    ]
+    _USER_KEYS.insert_many(conn, rows)
+    values = [
+        value
+        for row, (resource, _) in zip(rows, users, strict=True)
+        for value in user_value_rows(tenant_id, str(row["id"]), resource)
+    ]
+    if values:
+        conn.execute(_INSERT_USER_VALUES, values)
+    return [
+        MirrorResource(str(row["id"]), 1, now, now, resource, pw)
+        for row, (resource, pw) in zip(rows, users, strict=True)
+    ]
+
+
 def replace_user(
     conn: Connection,
     tenant_id: str,
@@ -366,25 +393,3 @@ _MEMBERS_WITH_TYPES = (
 def members_with_types(conn: Connection, tenant_id: str, group_id: str) -> list[tuple[str, str]]:
     rows = conn.execute(_MEMBERS_WITH_TYPES, {"tenant_id": tenant_id, "group_id": group_id})
     return [(r.member_id, r.member_type) for r in rows]
-
-
-def resource_names(
-    conn: Connection, tenant_id: str, keys: Iterable[tuple[str, str]]
-) -> dict[tuple[str, str], str]:
-    """userName of each ("User", id) and displayName of each ("Group", id) still mirrored,
-    for log lines people read (a deleted resource has none)."""
-    wanted = list(keys)
-    names: dict[tuple[str, str], str] = {}
-    for kind, table, column in (
-        ("User", mirror_users, mirror_users.c.user_name),
-        ("Group", mirror_groups, mirror_groups.c.display_name),
-    ):
-        ids = [resource_id for k, resource_id in wanted if k == kind]
-        for chunk in chunked(ids, 500):
-            rows = conn.execute(
-                select(table.c.id, column).where(
-                    table.c.tenant_id == tenant_id, table.c.id.in_(chunk)
-                )
-            ).tuples()
-            names.update({(kind, resource_id): name for resource_id, name in rows})
-    return names

@@ -69,6 +69,42 @@ def append(
     return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
+_APPEND_MANY = change_events.insert().returning(change_events.c.id, sort_by_parameter_order=True)
+
+
+def append_many(
+    conn: Connection,
+    *,
+    tenant_id: str,
+    resource_type: str,
+    operation: str,
+    changes: Sequence[tuple[str, int, dict[str, Any]]],
+    now: datetime,
+    source: str = "scim",
+) -> list[int]:
+    """`append` for many resources at once: `(resource id, version, payload)` each; the
+    new event ids in the order given. One statement (multi-row INSERT ... RETURNING)."""
+    if not changes:
+        return []
+    rows = [
+        {
+            "tenant_id": tenant_id,
+            "resource_type": resource_type,
+            "resource_id": resource_id,
+            "version": version,
+            "operation": operation,
+            "source": source,
+            "payload": payload,
+            "received_at": now,
+            "published_at": now,
+            "state": EventState.PENDING,
+            "attempts": 0,
+        }
+        for resource_id, version, payload in changes
+    ]
+    return [int(i) for i in conn.execute(_APPEND_MANY, rows).scalars()]
+
+
 def mark_published(conn: Connection, event_ids: Sequence[int], now: datetime) -> None:
     for chunk in chunked(event_ids, 500):
         conn.execute(

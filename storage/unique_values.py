@@ -54,6 +54,18 @@ class UniqueValues:
         if inserted is None:
             raise self.taken(conn, row["tenant_id"], row)
 
+    def insert_many(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        """`insert` for many rows in one statement; `uniqueness` names the first row that
+        met a taken value (the rows before it stay inserted: the caller's transaction
+        decides, as it does for a failing write among others)."""
+        if not rows:
+            return
+        statement = _insert_many_unless_taken(self.table, conn.dialect.name)
+        inserted = set(conn.execute(statement, rows).scalars())
+        for row in rows:
+            if row["id"] not in inserted:
+                raise self.taken(conn, row["tenant_id"], row, other_than=row["id"])
+
     @contextmanager
     def kept_on_update(
         self, conn: Connection, tenant_id: str, resource_id: str, columns: dict[str, Any]
@@ -70,4 +82,12 @@ class UniqueValues:
 @lru_cache(maxsize=8)
 def _insert_unless_taken(table: Table, dialect: str) -> Any:
     insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    return insert.on_conflict_do_nothing().returning(table.c.id)
+
+
+@lru_cache(maxsize=8)
+def _insert_many_unless_taken(table: Table, dialect: str) -> Any:
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    # No parameter-order sorting: a skipped row returns nothing, and the ids are compared
+    # as a set.
     return insert.on_conflict_do_nothing().returning(table.c.id)

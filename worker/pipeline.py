@@ -20,11 +20,12 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
 from reconciler.model import ApplyOutcome, ResourceKey
-from storage import mirror, outbox
+from storage import mirror_names, outbox
 from storage.clock import utcnow
 from storage.db import is_sqlite, unit_of_work
 from storage.outbox import PendingEvent
 from storage.workspace.apply import apply_resources
+from worker.failure_reason import failure_reason
 
 log = structlog.get_logger(__name__)
 
@@ -119,7 +120,7 @@ def _apply_isolated(
             if is_transient(exc):
                 raise
             attempts = max(e.attempts for e in key_events) + 1
-            reason = f"{type(exc).__name__}: {exc}"
+            reason = failure_reason(exc)  # no parameters, no email addresses
             if attempts >= max_attempts:
                 outbox.dead_letter(conn, key_events, code="apply_error", reason=reason, now=now)
                 result.dead.extend(key_events)
@@ -127,7 +128,11 @@ def _apply_isolated(
             else:
                 outbox.record_attempt(conn, [e.id for e in key_events], reason)
                 result.failed.extend(key_events)
-            log.exception("apply_failed", tenant_id=tenant_id, resource=key, attempts=attempts)
+            log.error(
+                "apply_failed", tenant_id=tenant_id, resource=key, attempts=attempts, error=reason
+            )
+            # The traceback (whose message may quote a row) only when debugging.
+            log.debug("apply_failed_traceback", exc_info=True)
     return result
 
 
@@ -154,7 +159,7 @@ def apply_batch(engine: Engine, tenant_id: str, limit: int, max_attempts: int = 
                 raise
             result = _apply_isolated(conn, tenant_id, events, max_attempts)
         outbox.mark_applied(conn, [e.id for e in result.applied], utcnow())
-        names = mirror.resource_names(conn, tenant_id, [n.key for n in result.notes])
+        names = mirror_names.resource_names(conn, tenant_id, [n.key for n in result.notes])
     _log_dead_letters(tenant_id, result.notes, names)
     return result
 

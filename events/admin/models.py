@@ -109,10 +109,16 @@ class MemberOut(BaseModel):
 class MemberList(BaseModel):
     members: list[MemberOut]
     counts: dict[MemberStatus, int]  # every tab's size, whichever tab was asked for
+    next_after: str | None = None  # the next page's `after`; None on the last page
 
     @classmethod
-    def of(cls, found: list[ActualMember], counts: dict[MemberStatus, int]) -> MemberList:
-        return cls(members=[MemberOut.of(m) for m in found], counts=counts)
+    def of(
+        cls,
+        found: list[ActualMember],
+        counts: dict[MemberStatus, int],
+        next_after: str | None = None,
+    ) -> MemberList:
+        return cls(members=[MemberOut.of(m) for m in found], counts=counts, next_after=next_after)
 
 
 class MemberGroupOut(BaseModel):
@@ -199,11 +205,16 @@ class SsoOut(BaseModel):
 
 class SsoRemoval(BaseModel):
     counts: dict[str, int]  # cascade actions applied, per kind
-    tokens_revoked: int
+    tokens_revoked: int  # SCIM tokens
+    webhook_secrets_revoked: int = 0  # webhook signing keys and Okta hook secrets
 
     @classmethod
     def of(cls, report: CascadeReport) -> SsoRemoval:
-        return cls(counts=report.counts, tokens_revoked=report.tokens_revoked)
+        return cls(
+            counts=report.counts,
+            tokens_revoked=report.tokens_revoked,
+            webhook_secrets_revoked=report.webhook_secrets_revoked,
+        )
 
 
 class ScimEnabled(BaseModel):

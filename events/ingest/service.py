@@ -31,7 +31,7 @@ from sqlalchemy import Connection, Engine
 
 from events.ingest.dialects import dialect_for
 from events.ingest.origin import current_origin
-from events.ingest.writes import Kind, Op, WriteAction, WriteResult
+from events.ingest.writes import Kind, Op, WriteAction, WriteResult, create_users
 from storage import audit
 from storage.clock import utcnow
 from storage.db import after_commit, unit_of_work
@@ -91,6 +91,13 @@ class IngestSession:
             (e, user, change) for e in result.event_ids for user, change in result.touched.items()
         )
         return result
+
+    def create_users(self, bodies: Sequence[dict[str, Any]]) -> list[WriteResult]:
+        """Many user creates at once, without a dialect (a source's snapshot, not an IdP's
+        push): the same rows, events and audit as `write(USER, CREATE, body)` each."""
+        results = create_users(self.conn, self.tenant, bodies, self.now, source=self.source)
+        self.event_ids.extend(e for result in results for e in result.event_ids)
+        return results
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:

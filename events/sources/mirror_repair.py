@@ -279,12 +279,9 @@ def apply_repair(
     for kind in KINDS:
         for batch in _batches(_entries(source(kind), kind)):
             with session() as s:
-                in_step = []  # what the next run need not parse: recorded in one statement
-                for name, what, _ in _compare(s.conn, tenant_id, run_id, batch, summary, True):
-                    row = _write(s, run_id, name, what)
-                    if row is not None:
-                        in_step.append(row)
-                    applied[name] = applied.get(name, 0) + 1
+                ops = _compare(s.conn, tenant_id, run_id, batch, summary, True)
+                in_step = _write_batch(s, run_id, [(name, what) for name, what, _ in ops], applied)
+                # what the next run need not parse, recorded in one statement
                 source_keys.record(s.conn, tenant_id, kind, run_id, in_step)
         while True:
             with unit_of_work(engine, write=False) as conn:
@@ -296,6 +293,45 @@ def apply_repair(
                     _write(s, run_id, name, what)
                     applied[name] = applied.get(name, 0) + 1
     return applied
+
+
+def _write_batch(
+    s: IngestSession, run_id: int, ops: list[tuple[str, Any]], applied: dict[str, int]
+) -> list[dict[str, Any]]:
+    """Write a batch's operations in order; runs of new users go in one multi-row write
+    each (a first import is mostly that), the rest one by one. Returns the source-key
+    rows of what is in step now."""
+    in_step: list[dict[str, Any]] = []
+    new_users: list[_Entry] = []
+
+    def create_new_users() -> None:
+        results = s.create_users([e.body for e in new_users])
+        in_step.extend(_in_step(e, r.record) for e, r in zip(new_users, results, strict=True))
+        new_users.clear()
+
+    for name, what in ops:
+        applied[name] = applied.get(name, 0) + 1
+        if name == "create_user":
+            new_users.append(what)
+            continue
+        if new_users:
+            create_new_users()
+        row = _write(s, run_id, name, what)
+        if row is not None:
+            in_step.append(row)
+    if new_users:
+        create_new_users()
+    return in_step
+
+
+def _in_step(e: _Entry, record: Any) -> dict[str, Any]:
+    return {
+        "key_ci": e.key,
+        "source_id": e.source_id,
+        "our_id": record.id,
+        "digest": e.digest,
+        "mirror_version": record.version,
+    }
 
 
 def _write(s: IngestSession, run_id: int, name: str, what: Any) -> dict[str, Any] | None:
@@ -318,12 +354,4 @@ def _write(s: IngestSession, run_id: int, name: str, what: Any) -> dict[str, Any
     else:
         ours = source_keys.current(s.conn, tenant_id, e.kind, [e.key])[e.key][0]
         result = s.write(kind, Op.REPLACE, ours, body)
-    if result.record is None:
-        return None
-    return {
-        "key_ci": e.key,
-        "source_id": e.source_id,
-        "our_id": result.record.id,
-        "digest": e.digest,
-        "mirror_version": result.record.version,
-    }
+    return None if result.record is None else _in_step(e, result.record)

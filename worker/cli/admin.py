@@ -24,6 +24,7 @@ from storage.workspace.admin_store import admin_unit_of_work
 from worker import service_url
 from worker.cli.output import emit
 from worker.connections import get_engine
+from worker.safety import new_secret_key
 from worker.settings import get_settings
 
 ACTOR = "cli"  # the audit log's "who" for every command here
@@ -138,6 +139,15 @@ def register(main: click.Group) -> None:
             lambda d: f"SCIMSYNC_OPERATOR_TOKEN={d['operator_token']}",
         )
 
+    @main.command("secret-key")
+    @_json_option
+    def secret_key(as_json: bool) -> None:
+        """Print a new key for SCIMSYNC_SECRET_KEY, which encrypts webhook secrets at rest
+        (stored nowhere). To rotate: put the new key first, the old one after a comma."""
+
+        key = new_secret_key()
+        emit({"secret_key": key}, as_json, lambda d: f"SCIMSYNC_SECRET_KEY={d['secret_key']}")
+
     @main.group()
     def scim() -> None:
         """The SCIM integration of a workspace."""
@@ -204,7 +214,10 @@ def register(main: click.Group) -> None:
 
 
 def _removed_words(report: Any, name: str) -> str:
-    lines = [f"SSO and SCIM removed from {name}; {report.tokens_revoked} SCIM token(s) revoked"]
+    lines = [
+        f"SSO and SCIM removed from {name}; {report.tokens_revoked} SCIM token(s) and"
+        f" {report.webhook_secrets_revoked} webhook secret(s) revoked"
+    ]
     lines += [f"  - {n} {CASCADE_WORDS.get(k, k)}" for k, n in sorted(report.counts.items())]
     return "\n".join(lines)
 

@@ -33,6 +33,7 @@ from sqlalchemy.engine import make_url
 
 from reconciler.errors import Refusal, error_code
 from storage.sqlite_gate import LOCK_SUFFIX
+from worker.safety import UnsafeSetting
 from worker.settings import get_settings
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -140,6 +141,12 @@ def _settings_error(exc: pydantic.ValidationError) -> CliError:
 
 def classify(exc: BaseException, database_url: str | None = None) -> CliError:
     """The one line for an error, by what the operator should do about it."""
+    if isinstance(exc, UnsafeSetting):
+        return CliError(
+            "unsafe_setting",
+            str(exc),
+            'deploy/scimsync.env.example and the README\'s "Security — deployment" say how',
+        )
     if isinstance(exc, Refusal):
         code = error_code(exc)
         if code == "not_found":

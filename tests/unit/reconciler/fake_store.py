@@ -110,9 +110,17 @@ class FakeAdminStore:
             return self.members.get(member_id)
         return next((m for m in self.members.values() if m.email_ci == (email or "").lower()), None)
 
-    def list_members(self, tenant_id: str, status: MemberStatus | None) -> list[ActualMember]:
+    def list_members(
+        self,
+        tenant_id: str,
+        status: MemberStatus | None,
+        *,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> list[ActualMember]:
         found = [m for m in self.members.values() if status is None or m.status is status]
-        return sorted(found, key=lambda m: m.email_ci)
+        found = [m for m in found if after is None or m.email_ci > after]
+        return sorted(found, key=lambda m: m.email_ci)[:limit]
 
     def member_counts(self, tenant_id: str) -> dict[MemberStatus, int]:
         counts: dict[MemberStatus, int] = {}
@@ -297,6 +305,9 @@ class FakeAdminStore:
     def disable_scim(self, tenant_id: str) -> int:
         self.policy = replace(self._policy_of(tenant_id), scim_enabled=False)
         return len(self.tokens.pop("scim", []))
+
+    def revoke_webhook_secrets(self, tenant_id: str) -> int:
+        return len(self.tokens.pop("webhook", [])) + len(self.tokens.pop("okta_hook", []))
 
     def rotate_token(self, tenant_id: str, kind: TokenKind) -> IssuedToken:
         token_id = f"{kind}-{next(self._ids)}"

@@ -89,7 +89,7 @@ def run_all(*, as_json: bool = False) -> int:
     url = ensure_embedded_redis(settings)
     if url:
         env["SCIMSYNC_REDIS_URL"] = url
-    token_file = None
+    token_file = token = None
     if not settings.operator_token:
         # The embedded default's dashboard gets a private token made at first start.
         token = embedded_operator_token(settings)
@@ -132,10 +132,14 @@ def run_all(*, as_json: bool = False) -> int:
             dashboard=f"{settings.base_url}/dashboard",
         )
         if token_file:
+            # Development only (production brings its own token): printed so that the
+            # newcomer can log in at once; it stays in the file for the next start.
             _say(
-                f"dashboard login: the operator token in {token_file}",
+                f"dashboard login: open {settings.base_url}/dashboard and paste the operator"
+                f" token {token} (kept in {token_file})",
                 as_json,
                 operator_token_file=token_file,
+                login_url=f"{settings.base_url}/dashboard",
             )
         _say("scim-sync is ready (Ctrl-C to stop)", as_json, step="ready")
         while not stopping:

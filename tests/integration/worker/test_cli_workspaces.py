@@ -204,7 +204,9 @@ def test_sso_remove_shows_the_cascade_and_asks_first(
     assert dry["tokens_revoked"] == 1
     done = cli("sso", "remove", populated.id, stdin="y\n")
     assert "removing SSO" in done.stderr  # the progress bar (a label only off a terminal)
-    assert "SSO and SCIM removed from Acme; 1 SCIM token(s) revoked" in done.stdout
+    assert "SSO and SCIM removed from Acme; 1 SCIM token(s) and 0 webhook secret(s) revoked" in (
+        done.stdout
+    )
     assert "1 deactivated member(s) deleted for good" in done.stdout.split("[y/N]")[-1]
     assert member_count() == before - 1
     with engine.connect() as conn:

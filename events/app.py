@@ -34,12 +34,14 @@ from events.runtime import Runtime
 from events.scim_api import bulk as scim_bulk
 from events.scim_api import discovery as scim_discovery
 from events.scim_api import routes as scim_routes
+from events.web_security import SecurityHeaders
 from worker import operations
-from worker.connections import get_engine, redis_client
+from worker.connections import get_engine, get_sealer, redis_client
 from worker.logging import configure_logging
 from worker.metrics.endpoint import render_metrics
 from worker.metrics.pipeline import RATE_LIMITED, REQUEST_DURATION, REQUESTS
 from worker.publish import BatchedPublisher
+from worker.safety import check_startup
 from worker.settings import Settings, get_settings
 from worker.tasks import queue_invitation
 
@@ -74,6 +76,7 @@ def build_runtime(settings: Settings) -> Runtime:
         render_metrics=render_metrics,
         operations=operations,
         send_invitation=queue_invitation,
+        sealer=get_sealer(),
     )
 
 
@@ -100,6 +103,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     """The app on `runtime`, or on one built from the process's settings."""
     settings = get_settings()
     configure_logging(settings.log_format, settings.log_level)
+    check_startup(settings)  # `uvicorn events.app:create_app` run directly checks too
     runtime = runtime or build_runtime(settings)
     app = FastAPI(
         title="scim-sync",
@@ -119,6 +123,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         metrics=runtime.metrics,
         body_timeout=runtime.settings.request_body_timeout_seconds,
     )
+    app.add_middleware(SecurityHeaders)  # outermost: every answer, errors included
 
     # Routes are matched in order, one by one: the SCIM resources, which carry almost every
     # request, come first (no other route's path starts /scim/v2/{tenant_id}/Users|Groups).

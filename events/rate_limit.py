@@ -171,6 +171,29 @@ class RateLimiter:
             retry_after=decision.retry_after,
         )
 
+    def charge(self, tenant_id: str, options: Mapping[str, Any], extra: int) -> None:
+        """Take `extra` more tokens for a request that weighs more than one (a Bulk of n
+        operations is charged n), or raise RateLimited. At most a full burst in all, so
+        the largest request allowed still fits an idle bucket."""
+        limit = self.limit_for(options)
+        if limit is None or extra <= 0:
+            return
+        cost = float(min(extra, max(0, limit.burst - 1)))
+        if cost <= 0:
+            return
+        try:
+            decision = take(self.client, bucket_key(tenant_id), limit, cost=cost)
+        except redis.RedisError as exc:
+            log.warning("rate_limit_unavailable", tenant_id=tenant_id, error=str(exc))
+            return
+        if not decision.allowed:
+            self.on_refused(tenant_id)
+            raise RateLimited(
+                f"too many requests: a request of {extra + 1} operations costs as many "
+                f"tokens; retry in {decision.retry_after:.1f} s",
+                retry_after=decision.retry_after,
+            )
+
     def give_back(self, tenant_id: str, options: Mapping[str, Any]) -> None:
         limit = self.limit_for(options)
         if limit is None:

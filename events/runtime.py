@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 from events.credentials import CredentialCache
 from events.ingest.service import Publisher
 from events.rate_limit import RateLimiter
+from storage.sealed import Sealer
 
 
 class ApiSettings(Protocol):
@@ -91,6 +92,7 @@ class Runtime:
     render_metrics: MetricsRenderer
     operations: OperatorActions
     send_invitation: InvitationQueue
+    sealer: Sealer  # opens the tenants' webhook signing keys (storage/sealed.py)
     # SCIM tokens this process accepted in the last second (events/credentials.py).
     credentials: CredentialCache = field(default_factory=CredentialCache)
 

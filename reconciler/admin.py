@@ -54,12 +54,19 @@ def _group(store: AdminStore, tenant_id: str, group_id: str) -> ActualGroup:
 
 
 def list_members(
-    store: AdminStore, *, tenant_id: str, status: MemberStatus | None
+    store: AdminStore,
+    *,
+    tenant_id: str,
+    status: MemberStatus | None,
+    after: str | None = None,
+    limit: int | None = None,
 ) -> tuple[list[ActualMember], dict[MemberStatus, int]]:
-    """One tab of the member list (all members when `status` is None) and every tab's size."""
+    """A page of one tab of the member list (all members when `status` is None): those
+    whose email sorts after `after`, at most `limit`; and every tab's size."""
+    load_policy(store, tenant_id)  # an unknown workspace is an error, not an empty list
     found = store.member_counts(tenant_id)
     counts = {tab: found.get(tab, 0) for tab in rules.MEMBER_TABS}
-    return store.list_members(tenant_id, status), counts
+    return store.list_members(tenant_id, status, after=after, limit=limit), counts
 
 
 def get_member(store: AdminStore, *, tenant_id: str, member_id: str) -> MemberDetail:
@@ -138,6 +145,7 @@ def list_audit(store: AdminStore, *, tenant_id: str, limit: int) -> list[AuditRe
 
 
 def list_groups(store: AdminStore, *, tenant_id: str) -> list[GroupView]:
+    load_policy(store, tenant_id)  # an unknown workspace is an error, not an empty list
     return store.list_groups(tenant_id)
 
 

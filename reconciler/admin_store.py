@@ -26,7 +26,7 @@ from reconciler.model import (
 )
 from reconciler.rules import StatusPair
 
-TokenKind = Literal["scim", "admin", "webhook", "operator"]
+TokenKind = Literal["scim", "admin", "webhook", "okta_hook", "operator"]
 
 # --- views ----------------------------------------------------------------------------
 
@@ -47,6 +47,23 @@ class WorkspaceCreated:
     sso_domains: tuple[str, ...]
     owner_email: str | None
     admin_token: str  # shown once
+
+
+@dataclass(frozen=True)
+class WorkspaceSummary:
+    """A workspace as `scimsync tenant list|show` shows it."""
+
+    id: str
+    name: str
+    idp: str
+    sso_domains: tuple[str, ...]
+    sso_configured: bool
+    scim_enabled: bool
+    owner_email: str | None
+    options: dict[str, Any]
+    created_at: datetime
+    members: dict[MemberStatus, int]  # every status, 0 included
+    groups: int
 
 
 @dataclass(frozen=True)
@@ -101,8 +118,16 @@ class AdminStore(Protocol):
     ) -> ActualMember | None:
         """One member by id, or else by email (case-insensitive)."""
 
-    def list_members(self, tenant_id: str, status: MemberStatus | None) -> list[ActualMember]:
-        """Members with that status (all when None), ordered by email."""
+    def list_members(
+        self,
+        tenant_id: str,
+        status: MemberStatus | None,
+        *,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> list[ActualMember]:
+        """Members with that status (all when None), ordered by email: those whose
+        lower-cased email sorts after `after`, at most `limit` of them."""
 
     def member_counts(self, tenant_id: str) -> dict[MemberStatus, int]:
         """How many members have each status (statuses without members may be missing)."""
@@ -130,6 +155,13 @@ class AdminStore(Protocol):
 
     def sso_removal_member_pages(self, tenant_id: str) -> Iterator[list[ActualMember]]:
         """Members that rule 11 may change (SCIM-managed or deactivated), a page at a time."""
+
+    def workspaces(self, tenant_id: str | None = None) -> list[WorkspaceSummary]:
+        """Every workspace (or only `tenant_id`) by name, with member and group counts."""
+
+    def sso_domain_owners(self, domains: Sequence[str], *, other_than: str = "") -> dict[str, str]:
+        """Which of `domains` (lower-cased) another workspace with SSO on already has: domain
+        -> that workspace's id."""
 
     # --- writes
 
@@ -167,6 +199,11 @@ class AdminStore(Protocol):
     def configure_sso(self, tenant_id: str, *, domains: Sequence[str], provider: str) -> None:
         """SSO on with these verified domains and provider, replacing any earlier ones."""
 
+    def set_idp(self, tenant_id: str, idp: str) -> None: ...
+
+    def set_options(self, tenant_id: str, options: Mapping[str, Any]) -> None:
+        """Replaces the tenant's options."""
+
     def remove_sso_configuration(self, tenant_id: str) -> None:
         """SSO off (the domains are kept, unverified)."""
 
@@ -175,6 +212,9 @@ class AdminStore(Protocol):
 
     def disable_scim(self, tenant_id: str) -> int:
         """SCIM off and its tokens revoked; returns how many were live."""
+
+    def revoke_webhook_secrets(self, tenant_id: str) -> int:
+        """Every webhook signing key and Okta hook secret revoked; how many were live."""
 
     def rotate_token(self, tenant_id: str, kind: TokenKind) -> IssuedToken:
         """A new token of `kind`; every earlier one stops working at once."""

@@ -37,11 +37,22 @@ from reconciler.rules import Transition, Trigger
 
 @dataclass
 class CascadeReport:
-    """Counts per action kind applied by the cascade, and the SCIM tokens revoked."""
+    """Counts per action kind applied by the cascade, the SCIM tokens revoked, and the
+    webhook signing keys and Okta hook secrets revoked with them."""
 
     tenant_id: str
     counts: dict[str, int] = field(default_factory=dict)
     tokens_revoked: int = 0
+    webhook_secrets_revoked: int = 0
+
+
+# What each counted action means to an operator about to confirm `scimsync sso remove`.
+CASCADE_WORDS = {
+    "delete_group": "SCIM group(s) deleted, with their memberships and permissions",
+    "delete_member": "deactivated member(s) deleted for good",
+    "unlink_member": "member(s) no longer SCIM-managed (editable by the workspace's admins)",
+    "set_member_status": "member(s) without a password become pending (invite them to return)",
+}
 
 
 def sso_removal_trigger(policy: TenantPolicy, member: ActualMember) -> Trigger:

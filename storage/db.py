@@ -36,7 +36,13 @@ def is_sqlite(engine_or_conn: Engine | Connection) -> bool:
     return engine_or_conn.dialect.name == "sqlite"
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, statement_timeout_ms: int = 0, **kwargs: Any) -> Engine:
+    """An engine for `url`. `statement_timeout_ms` (PostgreSQL; 0: none) cancels any one
+    statement that runs longer, so one pathological query cannot hold a pool connection,
+    its locks and a CPU for ever; migrations are made without it."""
+    # A statement's parameters are people's emails and names: an error's text (logged,
+    # or kept as a dead letter's reason) shows the SQL without them.
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if url.startswith("sqlite"):
@@ -61,6 +67,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
     kwargs.setdefault("pool_pre_ping", True)
+    if statement_timeout_ms > 0 and url.startswith("postgresql"):
+        connect_args = dict(kwargs.pop("connect_args", {}))
+        options = f"{connect_args.get('options', '')} -c statement_timeout={statement_timeout_ms}"
+        connect_args["options"] = options.strip()
+        kwargs["connect_args"] = connect_args
     return create_engine(url, **kwargs)
 
 
@@ -68,16 +79,17 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 _SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, WriterGate] = weakref.WeakKeyDictionary()
 
 
-_ENGINES: dict[str, Engine] = {}
+_ENGINES: dict[tuple[str, int], Engine] = {}
 _ENGINES_LOCK = threading.Lock()
 
 
-def engine_for(url: str) -> Engine:
-    """One engine (one pool) per URL per process, made on first use."""
+def engine_for(url: str, *, statement_timeout_ms: int = 0) -> Engine:
+    """One engine (one pool) per URL and timeout per process, made on first use."""
+    key = (url, statement_timeout_ms)
     with _ENGINES_LOCK:
-        engine = _ENGINES.get(url)
+        engine = _ENGINES.get(key)
         if engine is None:
-            engine = _ENGINES[url] = make_engine(url)
+            engine = _ENGINES[key] = make_engine(url, statement_timeout_ms=statement_timeout_ms)
         return engine
 
 

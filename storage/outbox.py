@@ -269,6 +269,15 @@ def list_dead_letters(
     return list(conn.execute(query))
 
 
+def unknown_dead_letters(conn: Connection, ids: Sequence[int]) -> list[int]:
+    """Those of `ids` that are not dead letters (never were, or replayed or purged since)."""
+    known: set[int] = set()
+    for chunk in chunked(sorted(set(ids)), 500):
+        query = select(dead_letters.c.id).where(dead_letters.c.id.in_(chunk))
+        known.update(conn.execute(query).scalars())
+    return sorted(set(ids) - known)
+
+
 def replay_dead_letters(conn: Connection, ids: Sequence[int] | None) -> list[tuple[int, str]]:
     """Put dead events back to pending; returns (event id, tenant) pairs to republish."""
     query = select(dead_letters.c.id, dead_letters.c.event_id, dead_letters.c.tenant_id)

@@ -16,6 +16,8 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
+from reconciler.validation import looks_like_email
+
 # Multi-valued attributes of the core User kept one row per value in
 # mirror_user_values, with the sub-attribute stored in its `value` column.
 USER_VALUE_ATTRIBUTES: dict[str, str] = {
@@ -28,23 +30,6 @@ USER_VALUE_ATTRIBUTES: dict[str, str] = {
     "roles": "value",
     "x509Certificates": "value",
 }
-
-
-def looks_like_email(text: str) -> bool:
-    """Good enough to tell "bjensen" from "bjensen@example.com" (docs/architecture.md rule 2);
-    deliverability is the IdP's business.
-
-    What `[^@\\s]+@[^@\\s]+\\.[^@\\s]+` fully matches (no white space, one "@" with text
-    before it, a dot inside the domain), in one pass: that pattern backtracks quadratically
-    on a near-address ("a@" + "." * 20000 + "@" cost seconds of CPU), issue 16.
-    """
-    local, at, domain = text.partition("@")
-    return (
-        bool(local and at)
-        and "@" not in domain
-        and "." in domain[1:-1]
-        and not any(char.isspace() for char in text)
-    )
 
 
 def fold(text: str) -> str:

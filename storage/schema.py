@@ -52,9 +52,10 @@ api_tokens = Table(
     metadata,
     Column("id", Id, primary_key=True),
     Column("tenant_id", Id),  # NULL for the global operator token
-    Column("kind", String(20), nullable=False),  # scim | admin | webhook | operator
+    Column("kind", String(20), nullable=False),  # scim|admin|webhook|okta_hook|operator
     Column("token_hash", String(64), nullable=False, unique=True),
-    Column("secret", String(128)),  # webhook signing key only: HMAC needs the key itself
+    Column("secret", String(128)),  # pre-0009 clear signing keys: `db upgrade` seals them
+    Column("sealed_secret", String(512)),  # a signing key, encrypted (storage/sealed.py)
     Column("created_at", Timestamp, nullable=False),
     Column("revoked_at", Timestamp),
     Index("ix_api_tokens_tenant_kind", "tenant_id", "kind"),
@@ -202,13 +203,14 @@ applied_versions = Table(
     Column("applied_at", Timestamp, nullable=False),
 )
 
-# Signed webhook deliveries already seen, so a replay has no effect.
+# Webhook deliveries seen (a replay has no effect), kept for the replay window only.
 webhook_receipts = Table(
     "webhook_receipts",
     metadata,
     Column("tenant_id", Id, primary_key=True),
     Column("event_id", String(200), primary_key=True),
     Column("received_at", Timestamp, nullable=False),
+    Index("ix_webhook_receipts_received_at", "received_at"),
 )
 
 # --- the workspace -----------------------------------------------------------

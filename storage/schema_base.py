@@ -3,7 +3,9 @@ the tables share. Its own module so that the schema can span modules without a c
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData, String
+from sqlalchemy import BigInteger, Integer, MetaData, String
+
+from storage.sql import UtcDateTime
 
 metadata = MetaData(
     naming_convention={
@@ -16,4 +18,4 @@ metadata = MetaData(
 
 Id = String(64)
 BigId = BigInteger().with_variant(Integer(), "sqlite")
-Timestamp = DateTime(timezone=True)
+Timestamp = UtcDateTime()  # UTC with its offset on every backend (storage/sql.py)

@@ -3,13 +3,43 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Connection, Select, Table, any_, bindparam
+from sqlalchemy import ColumnElement, Connection, DateTime, Select, Table, any_, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.types import TypeDecorator
+
+from storage.clock import as_utc
 
 T = TypeVar("T")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp that is UTC and says so on every backend.
+
+    PostgreSQL's timestamptz comes back with its offset; SQLite stores text without one
+    and hands back a naive datetime, so a SCIM resource read back showed
+    `meta.created` without the `+00:00` it had when written. Every stored time is UTC
+    (storage/clock.py), so a naive one read back is UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def coerce_compared_value(self, op: Any, value: Any) -> Any:
+        # `column - timedelta(...)` binds an interval, not a timestamp: DateTime's own rule.
+        if isinstance(value, datetime):
+            return self
+        return self.impl_instance.coerce_compared_value(op, value)
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            return value.astimezone(UTC)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return as_utc(value) if value is not None else None
 
 
 def dialect_insert(conn: Connection, table: Table) -> Any:

@@ -6,7 +6,10 @@ through these (storage/workspace/admin_store.py) and audit. Fixtures and
 benchmarks seed tenants with them directly.
 
 Tokens are 256 random bits, shown once, stored only as a SHA-256 hash (a slow
-hash buys nothing against 256 bits of entropy) and compared in constant time.
+hash buys nothing against 256 bits of entropy) and compared in constant time. A webhook
+signing key ("webhook") is also kept sealed (storage/sealed.py), since HMAC needs it in
+clear; the Okta Event Hook secret ("okta_hook") is a bearer token like the others, so one
+secret is never both a bearer credential and an HMAC key.
 """
 
 from __future__ import annotations
@@ -27,8 +30,17 @@ from reconciler.ids import new_id
 from reconciler.model import MemberStatus, Role
 from storage.clock import utcnow
 from storage.schema import api_tokens, members, tenants
+from storage.sealed import Sealer
 
-TOKEN_PREFIX = {"scim": "scim_", "admin": "adm_", "webhook": "whk_", "operator": "op_"}
+TOKEN_PREFIX = {
+    "scim": "scim_",
+    "admin": "adm_",
+    "webhook": "whk_",
+    "okta_hook": "okh_",
+    "operator": "op_",
+}
+# What provisions into a workspace: revoked together when SSO is removed (rule 11).
+PROVISIONING_KINDS: tuple[TokenKind, ...] = ("scim", "webhook", "okta_hook")
 
 
 @dataclass(frozen=True)
@@ -153,9 +165,12 @@ def update_fields(conn: Connection, tenant_id: str, **values: Any) -> Tenant:
 
 
 def issue_token(
-    conn: Connection, tenant_id: str | None, kind: TokenKind, *, keep_secret: bool = False
+    conn: Connection, tenant_id: str | None, kind: TokenKind, *, sealer: Sealer | None = None
 ) -> IssuedToken:
+    """A new token; a webhook signing key is also kept sealed with `sealer` (required)."""
     token = TOKEN_PREFIX[kind] + secrets.token_urlsafe(32)
+    if kind == "webhook" and sealer is None:
+        raise ValueError("a webhook signing key is kept sealed: pass the sealer")
     token_id = new_id()
     conn.execute(
         api_tokens.insert().values(
@@ -163,7 +178,7 @@ def issue_token(
             tenant_id=tenant_id,
             kind=kind,
             token_hash=hash_token(token),
-            secret=token if keep_secret else None,
+            sealed_secret=sealer.seal(token) if kind == "webhook" and sealer else None,
             created_at=utcnow(),
         )
     )
@@ -200,15 +215,42 @@ def verify_token(
     return str(row.id)
 
 
-def webhook_secrets(conn: Connection, tenant_id: str) -> list[str]:
+def webhook_secrets(conn: Connection, tenant_id: str, sealer: Sealer) -> list[str]:
+    """The tenant's live signing keys, opened (one no configured key opens is skipped)."""
     rows = conn.execute(
-        select(api_tokens.c.secret).where(
+        select(api_tokens.c.sealed_secret).where(
             api_tokens.c.tenant_id == tenant_id,
             api_tokens.c.kind == "webhook",
             api_tokens.c.revoked_at.is_(None),
         )
     )
-    return [r.secret for r in rows if r.secret]
+    opened = (sealer.open(r.sealed_secret) for r in rows if r.sealed_secret)
+    return [secret for secret in opened if secret]
+
+
+def has_plaintext_secrets(conn: Connection) -> bool:
+    found = conn.execute(select(api_tokens.c.id).where(api_tokens.c.secret.is_not(None)).limit(1))
+    return found.first() is not None
+
+
+def seal_plaintext_secrets(conn: Connection, sealer: Sealer) -> int:
+    """Seal the signing keys stored in clear before revision 0009, and empty that column."""
+    rows = conn.execute(
+        select(api_tokens.c.id, api_tokens.c.secret).where(api_tokens.c.secret.is_not(None))
+    ).all()
+    for row in rows:
+        conn.execute(
+            update(api_tokens)
+            .where(api_tokens.c.id == row.id)
+            .values(sealed_secret=sealer.seal(row.secret), secret=None)
+        )
+    return len(rows)
+
+
+def revoke_provisioning_credentials(conn: Connection, tenant_id: str) -> int:
+    """Every credential that provisions into the workspace: SCIM tokens, webhook signing
+    keys and Okta Event Hook secrets."""
+    return sum(revoke_tokens(conn, tenant_id, kind) for kind in PROVISIONING_KINDS)
 
 
 def rotate_token(conn: Connection, tenant_id: str, kind: TokenKind) -> IssuedToken:

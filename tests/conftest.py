@@ -19,6 +19,7 @@ from sqlalchemy import Engine, text
 from storage.db import make_engine
 from storage.migrate import upgrade
 from storage.schema import metadata
+from tests.support.workspace import TEST_SECRET_KEY
 
 EXTERNAL_DB = os.environ.get("SCIMSYNC_DATABASE_URL")
 EXTERNAL_REDIS = os.environ.get("SCIMSYNC_REDIS_URL")
@@ -106,11 +107,12 @@ def redis_client(redis_url: str) -> Iterator[object]:
 
 def _clear_caches() -> None:
     from storage.db import dispose_engines
-    from worker.connections import redis_client
+    from worker.connections import get_sealer, redis_client
     from worker.settings import get_settings
 
     get_settings.cache_clear()
     redis_client.cache_clear()
+    get_sealer.cache_clear()
     dispose_engines()
 
 
@@ -128,6 +130,7 @@ def service_env(
         # Sweeps of refused credentials (isolation, fuzzing) come from one address; the
         # per-address budget has its own tests (tests/security/test_refusals.py).
         "SCIMSYNC_AUTH_FAILURE_BURST": "100000",
+        "SCIMSYNC_SECRET_KEY": TEST_SECRET_KEY,
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)

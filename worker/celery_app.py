@@ -7,18 +7,27 @@ from typing import Any
 
 import structlog
 from celery import Celery
-from celery.signals import heartbeat_sent, setup_logging, task_postrun, task_prerun
+from celery.signals import (
+    beat_init,
+    heartbeat_sent,
+    setup_logging,
+    task_postrun,
+    task_prerun,
+    worker_init,
+)
 from kombu import Queue
 
 from worker.connections import broker_url, redis_client, redis_url
 from worker.logging import configure_logging
 from worker.metrics.pipeline import HEARTBEAT_INTERVAL_SECONDS, record_heartbeat
+from worker.safety import check_startup
 from worker.settings import get_settings
 
 QUEUE = "scimsync"
 # Longer than any retry countdown (capped at 600 s), so Redis never hands a task
 # that is only waiting to be retried to a second worker.
 VISIBILITY_TIMEOUT = 3600
+RECEIPT_PURGE_SECONDS = 600  # a receipt outlives the replay window by 10 minutes at most
 
 
 def _from_settings() -> dict[str, Any]:
@@ -36,6 +45,11 @@ def _from_settings() -> dict[str, Any]:
                 "task": "scimsync.schedule_reconciles",
                 "schedule": settings.reconcile_check_seconds,
                 "options": {"expires": settings.reconcile_check_seconds * 2},
+            },
+            "purge-webhook-receipts": {
+                "task": "scimsync.purge_webhook_receipts",
+                "schedule": RECEIPT_PURGE_SECONDS,
+                "options": {"expires": RECEIPT_PURGE_SECONDS},
             },
             "sample-pipeline": {
                 "task": "scimsync.sample_pipeline",
@@ -93,6 +107,13 @@ app = make_app()
 def _configure_logging(**_: object) -> None:
     settings = get_settings()
     configure_logging(settings.log_format, settings.log_level)
+
+
+@worker_init.connect
+@beat_init.connect
+def _refuse_unsafe_settings(**_: object) -> None:
+    """`celery -A worker worker|beat` started directly checks what `scimsync` checks."""
+    check_startup(get_settings())
 
 
 @task_prerun.connect

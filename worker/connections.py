@@ -12,7 +12,10 @@ from functools import lru_cache
 import redis
 from sqlalchemy import Engine
 
-from storage.db import engine_for
+from storage import tenants
+from storage.db import engine_for, unit_of_work
+from storage.sealed import Sealer
+from worker.safety import secret_keys
 from worker.settings import Settings, get_settings
 
 
@@ -41,4 +44,21 @@ def redis_client() -> redis.Redis:
 
 
 def get_engine() -> Engine:
-    return engine_for(get_settings().resolved_database_url)
+    settings = get_settings()
+    timeout_ms = round(settings.database_statement_timeout_seconds * 1000)
+    return engine_for(settings.resolved_database_url, statement_timeout_ms=timeout_ms)
+
+
+@lru_cache(maxsize=1)
+def get_sealer() -> Sealer:
+    """Seals and opens webhook signing keys with SCIMSYNC_SECRET_KEY (storage/sealed.py)."""
+    return Sealer(secret_keys(get_settings()))
+
+
+def seal_legacy_secrets(engine: Engine) -> int:
+    """After `db upgrade`: seal the signing keys kept in clear before revision 0009 (a
+    migration has no key). Asks for the key only when there is something to seal."""
+    with unit_of_work(engine) as conn:
+        if not tenants.has_plaintext_secrets(conn):
+            return 0
+        return tenants.seal_plaintext_secrets(conn, get_sealer())

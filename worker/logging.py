@@ -39,6 +39,34 @@ def _exception_type_only(
     return event_dict
 
 
+# What a healthy service says every second: the beat's tick for the relay (every 2 s),
+# and Celery's "received" and "succeeded" for every task. At INFO they were a third of
+# all lines at idle and hid the events; they are DEBUG. A task's outcome worth reading
+# is logged by the task itself (a dead letter is a WARNING with its reason).
+CHATTER = (
+    ("celery.beat", "Scheduler: Sending due task"),
+    ("celery.worker.strategy", "Task %(name)s[%(id)s] received"),
+    ("celery.app.trace", "Task %(name)s[%(id)s] succeeded"),
+)
+
+
+class DemoteChatter(logging.Filter):
+    """Success chatter becomes DEBUG: shown only when the root logger is at DEBUG."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO or not _is_chatter(record):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger().isEnabledFor(logging.DEBUG)
+
+
+def _is_chatter(record: logging.LogRecord) -> bool:
+    message = str(record.msg)
+    return any(
+        record.name.startswith(name) and message.startswith(prefix) for name, prefix in CHATTER
+    )
+
+
 def configure_logging(
     log_format: str = "auto", level: str = "INFO", tracebacks: bool = True
 ) -> None:
@@ -76,6 +104,7 @@ def configure_logging(
             ],
         )
     )
+    handler.addFilter(DemoteChatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

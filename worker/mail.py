@@ -25,6 +25,7 @@ from storage.clock import utcnow
 from storage.db import unit_of_work
 from storage.schema import tenants
 from storage.workspace.invitations import invitation_unit_of_work
+from worker import service_url
 from worker.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -42,7 +43,7 @@ class Delivered:
 
 
 def invitation_link(settings: Settings, token: str) -> str:
-    return f"{settings.base_url}/invitations/{token}"
+    return f"{service_url.base_url(settings)}/invitations/{token}"
 
 
 def invitation_message(

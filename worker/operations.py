@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from reconciler.errors import NotFound
 from storage import outbox, tenants
 from storage.clock import utcnow
 from storage.db import unit_of_work
@@ -18,11 +19,25 @@ from worker.publish import kick
 
 def list_dead_letters(tenant_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
     with unit_of_work(get_engine(), write=False) as conn:
+        if tenant_id:
+            tenants.get(conn, tenant_id)  # an unknown tenant is an error, not "(none)"
         return [dict(r._mapping) for r in outbox.list_dead_letters(conn, tenant_id, limit)]
 
 
-def replay_dead_letters(ids: Sequence[int] | None) -> dict[str, Any]:
+def _check_known(conn: Any, ids: Sequence[int] | None) -> None:
+    """Named ids must all be dead letters: "replayed 0" for a mistyped id hides the typo."""
+    missing = outbox.unknown_dead_letters(conn, ids) if ids else []
+    if missing:
+        listed = ", ".join(str(i) for i in missing[:10]) + (" ..." if len(missing) > 10 else "")
+        raise NotFound(f"dead letter(s) not found: {listed}; nothing was changed")
+
+
+def replay_dead_letters(ids: Sequence[int] | None, *, strict: bool = False) -> dict[str, Any]:
+    """`strict`: every id in `ids` must be a dead letter, or nothing is replayed (the CLI);
+    the dashboard's button may race another operator and replays what is left."""
     with unit_of_work(get_engine()) as conn:
+        if strict:
+            _check_known(conn, ids)
         replayed = outbox.replay_dead_letters(conn, ids)
     affected = sorted({tenant for _, tenant in replayed})
     for tenant_id in affected:
@@ -32,8 +47,10 @@ def replay_dead_letters(ids: Sequence[int] | None) -> dict[str, Any]:
     return {"replayed": len(replayed), "tenants": affected}
 
 
-def purge_dead_letters(ids: Sequence[int] | None) -> int:
+def purge_dead_letters(ids: Sequence[int] | None, *, strict: bool = False) -> int:
     with unit_of_work(get_engine()) as conn:
+        if strict:
+            _check_known(conn, ids)
         return outbox.purge_dead_letters(conn, ids)
 
 

@@ -20,11 +20,12 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
 from reconciler.model import ApplyOutcome, ResourceKey
-from storage import outbox
+from storage import mirror_names, outbox
 from storage.clock import utcnow
 from storage.db import is_sqlite, unit_of_work
 from storage.outbox import PendingEvent
 from storage.workspace.apply import apply_resources
+from worker.failure_reason import failure_reason
 
 log = structlog.get_logger(__name__)
 
@@ -42,11 +43,22 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError)
 
 
+@dataclass(frozen=True)
+class DeadNote:
+    """Why a resource's events were dead-lettered, for the WARNING logged after commit."""
+
+    key: ResourceKey
+    code: str
+    reason: str
+    events: int
+
+
 @dataclass
 class BatchResult:
     applied: list[PendingEvent] = field(default_factory=list)
     dead: list[PendingEvent] = field(default_factory=list)
     failed: list[PendingEvent] = field(default_factory=list)  # retried later
+    notes: list[DeadNote] = field(default_factory=list)
 
     @property
     def claimed(self) -> int:
@@ -90,6 +102,7 @@ def _settle(
                 conn, key_events, code=violation.code, reason=violation.detail, now=now
             )
             result.dead.extend(key_events)
+            result.notes.append(DeadNote(key, violation.code, violation.detail, len(key_events)))
 
 
 def _apply_isolated(
@@ -107,14 +120,19 @@ def _apply_isolated(
             if is_transient(exc):
                 raise
             attempts = max(e.attempts for e in key_events) + 1
-            reason = f"{type(exc).__name__}: {exc}"
+            reason = failure_reason(exc)  # no parameters, no email addresses
             if attempts >= max_attempts:
                 outbox.dead_letter(conn, key_events, code="apply_error", reason=reason, now=now)
                 result.dead.extend(key_events)
+                result.notes.append(DeadNote(key, "apply_error", reason, len(key_events)))
             else:
                 outbox.record_attempt(conn, [e.id for e in key_events], reason)
                 result.failed.extend(key_events)
-            log.exception("apply_failed", tenant_id=tenant_id, resource=key, attempts=attempts)
+            log.error(
+                "apply_failed", tenant_id=tenant_id, resource=key, attempts=attempts, error=reason
+            )
+            # The traceback (whose message may quote a row) only when debugging.
+            log.debug("apply_failed_traceback", exc_info=True)
     return result
 
 
@@ -141,7 +159,28 @@ def apply_batch(engine: Engine, tenant_id: str, limit: int, max_attempts: int = 
                 raise
             result = _apply_isolated(conn, tenant_id, events, max_attempts)
         outbox.mark_applied(conn, [e.id for e in result.applied], utcnow())
+        names = mirror_names.resource_names(conn, tenant_id, [n.key for n in result.notes])
+    _log_dead_letters(tenant_id, result.notes, names)
     return result
+
+
+def _log_dead_letters(
+    tenant_id: str, notes: Sequence[DeadNote], names: dict[tuple[str, str], str]
+) -> None:
+    """One WARNING per dead-lettered resource, once committed: an operator reading the log
+    learns who (userName or group name) and why, not only that a task "succeeded"."""
+    for note in notes:
+        kind, resource_id = note.key
+        log.warning(
+            "dead_lettered",
+            tenant_id=tenant_id,
+            resource_type=kind,
+            resource_id=resource_id,
+            **{"userName" if kind == "User" else "displayName": names.get(note.key)},
+            error_code=note.code,
+            reason=note.reason,
+            events=note.events,
+        )
 
 
 @dataclass

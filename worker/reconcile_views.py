@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from storage import reconcile_items, reconcile_store
+from storage import reconcile_items, reconcile_store, tenants
 from storage.db import unit_of_work
 from worker.connections import get_engine
 
@@ -19,6 +19,7 @@ def get_run(run_id: int) -> dict[str, Any] | None:
 
 def list_runs(tenant_id: str, limit: int = 20) -> list[dict[str, Any]]:
     with unit_of_work(get_engine(), write=False) as conn:
+        tenants.get(conn, tenant_id)  # an unknown tenant is an error, not "(no run)"
         return reconcile_store.recent_runs(conn, tenant_id, limit)
 
 

@@ -19,8 +19,11 @@ from types import FrameType
 import click
 import httpx
 
+from storage.db import engine_for
 from storage.migrate import upgrade
+from worker.connections import seal_legacy_secrets
 from worker.embedded_redis import EmbeddedRedis
+from worker.safety import OPERATOR_TOKEN_FILE, embedded_operator_token
 from worker.settings import Settings, get_settings
 
 _embedded: EmbeddedRedis | None = None
@@ -86,8 +89,16 @@ def run_all(*, as_json: bool = False) -> int:
     url = ensure_embedded_redis(settings)
     if url:
         env["SCIMSYNC_REDIS_URL"] = url
+    token_file = token = None
+    if not settings.operator_token:
+        # The embedded default's dashboard gets a private token made at first start.
+        token = embedded_operator_token(settings)
+        if token:
+            env["SCIMSYNC_OPERATOR_TOKEN"] = token
+            token_file = str((settings.var_dir / OPERATOR_TOKEN_FILE).resolve())
     _say("migrating the database ...", as_json, step="migrate")
     upgrade(settings.resolved_database_url)
+    seal_legacy_secrets(engine_for(settings.resolved_database_url))
     env.setdefault("SCIMSYNC_DATABASE_URL", settings.resolved_database_url)
     children: list[subprocess.Popen[bytes]] = []
     stopping = False
@@ -120,6 +131,16 @@ def run_all(*, as_json: bool = False) -> int:
             as_json,
             dashboard=f"{settings.base_url}/dashboard",
         )
+        if token_file:
+            # Development only (production brings its own token): printed so that the
+            # newcomer can log in at once; it stays in the file for the next start.
+            _say(
+                f"dashboard login: open {settings.base_url}/dashboard and paste the operator"
+                f" token {token} (kept in {token_file})",
+                as_json,
+                operator_token_file=token_file,
+                login_url=f"{settings.base_url}/dashboard",
+            )
         _say("scim-sync is ready (Ctrl-C to stop)", as_json, step="ready")
         while not stopping:
             for index, child in enumerate(children):

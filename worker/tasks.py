@@ -8,7 +8,7 @@ from typing import Any
 
 import structlog
 
-from storage import outbox, pipeline_samples, tenants, trace_retention
+from storage import outbox, pipeline_samples, receipts, tenants, trace_retention
 from storage.clock import as_utc, utcnow
 from storage.db import unit_of_work
 from storage.reconcile_store import last_started
@@ -114,24 +114,31 @@ def relay() -> dict[str, int]:
 
 
 @app.task(name="scimsync.reconcile_tenant", ignore_result=True, acks_late=True)
-def reconcile_tenant(tenant_id: str, source_name: str | None = None) -> dict[str, Any]:
-    """A scheduled run: from the mirror, or from a source configured by name in the settings
-    (SCIMSYNC_RECONCILE_SOURCES). A task never carries a URL or a path: whoever can queue
-    tasks must not be able to point a worker at a host or a file of their choosing."""
+def reconcile_tenant(tenant_id: str, source: str = "mirror") -> dict[str, Any]:
+    """A scheduled run: `source` is "mirror", or "configured" for the source the operator
+    set for this tenant (SCIMSYNC_RECONCILE_SOURCES, keyed by tenant id). Anything else is
+    refused before a run is recorded: whoever can queue tasks (Flower, the broker) must
+    not point a worker at a host or a file, nor at another tenant's directory."""
     structlog.contextvars.bind_contextvars(tenant_id=tenant_id)
-    source = "mirror"
-    if source_name is not None:
-        configured = get_settings().reconcile_sources.get(source_name)
-        if configured is None:
-            log.warning("reconcile_unknown_source", source_name=source_name)
-            return {"skipped": f"no configured source named {source_name!r}"}
-        source = configured
+    chosen = resolve_task_source(tenant_id, source)
+    if chosen is None:
+        log.warning("reconcile_source_refused", requested=str(source)[:40])
+        return {"refused": "a task names 'mirror' or 'configured', never a URL or a path"}
     if not reconcile_due(tenant_id):
         return {"skipped": "not due"}  # another beat already had it run
     try:
-        return run_reconcile(tenant_id, source=source)
+        return run_reconcile(tenant_id, source=chosen)
     except AlreadyRunning:
         return {"skipped": "already running"}
+
+
+def resolve_task_source(tenant_id: str, source: object) -> str | None:
+    """What a task's `source` argument means, or None when it must be refused."""
+    if source == "mirror":
+        return "mirror"
+    if source == "configured":
+        return get_settings().reconcile_sources.get(tenant_id)
+    return None
 
 
 def reconcile_due(tenant_id: str, *, now: Any = None) -> bool:
@@ -154,8 +161,9 @@ def schedule_reconciles() -> dict[str, int]:
     with unit_of_work(get_engine(), write=False) as conn:
         enabled = [t.id for t in tenants.list_all(conn) if t.scim_enabled]
     due = [t for t in enabled if reconcile_due(t)]
+    configured = get_settings().reconcile_sources
     for tenant_id in due:
-        reconcile_tenant.delay(tenant_id)
+        reconcile_tenant.delay(tenant_id, "configured" if tenant_id in configured else "mirror")
     return {"queued": len(due)}
 
 
@@ -216,3 +224,20 @@ def sample_pipeline(*, now: Any = None) -> int:
         pipeline_samples.purge(conn, at - timedelta(hours=settings.pipeline_sample_retention_hours))
     log.debug("pipeline_sampled", tenants=len(samples))
     return len(samples)
+
+
+@app.task(name="scimsync.purge_webhook_receipts", ignore_result=True)
+def purge_webhook_receipts(*, now: Any = None, batch: int = 5000) -> dict[str, int]:
+    """Beat: drop webhook receipts older than SCIMSYNC_WEBHOOK_RECEIPT_RETENTION_SECONDS
+    (the replay window), one committed batch at a time."""
+    cutoff = (now or utcnow()) - timedelta(seconds=get_settings().webhook_receipt_retention_seconds)
+    total = 0
+    while True:
+        with unit_of_work(get_engine()) as conn:
+            purged = receipts.purge_batch(conn, cutoff, batch)
+        total += purged
+        if purged < batch:
+            break
+    if total:
+        log.info("webhook_receipts_purged", receipts=total)
+    return {"receipts": total}

@@ -15,34 +15,17 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from reconciler.admin_store import AuditRecord, GroupView, MemberDetail
 from reconciler.cascade import CascadeReport
 from reconciler.model import Access, ActualGroup, ActualMember, MemberStatus, TenantPolicy
-from storage.projection import looks_like_email
-
-_LABEL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
+from reconciler.validation import is_domain, is_email
 
 
 def _email(value: str) -> str:
-    if not looks_like_email(value):
+    if not is_email(value):
         raise ValueError("not an email address")
     return value
 
 
-def _is_domain(name: str) -> bool:
-    """Labels of letters, digits and inner hyphens, then a final label of two or more: in
-    one pass, where the equivalent pattern backtracked quadratically (issue 16)."""
-    *labels, last = name.split(".")
-    return (
-        bool(labels)
-        and len(last) >= 2
-        and set(last) <= _LABEL_CHARS
-        and all(
-            label and label[0] != "-" and label[-1] != "-" and set(label) <= _LABEL_CHARS
-            for label in labels
-        )
-    )
-
-
 def _domain(value: str) -> str:
-    if not _is_domain(value.lower()):
+    if not is_domain(value):
         raise ValueError(f"not a domain name: {value!r}")
     return value.lower()
 
@@ -126,10 +109,16 @@ class MemberOut(BaseModel):
 class MemberList(BaseModel):
     members: list[MemberOut]
     counts: dict[MemberStatus, int]  # every tab's size, whichever tab was asked for
+    next_after: str | None = None  # the next page's `after`; None on the last page
 
     @classmethod
-    def of(cls, found: list[ActualMember], counts: dict[MemberStatus, int]) -> MemberList:
-        return cls(members=[MemberOut.of(m) for m in found], counts=counts)
+    def of(
+        cls,
+        found: list[ActualMember],
+        counts: dict[MemberStatus, int],
+        next_after: str | None = None,
+    ) -> MemberList:
+        return cls(members=[MemberOut.of(m) for m in found], counts=counts, next_after=next_after)
 
 
 class MemberGroupOut(BaseModel):
@@ -216,11 +205,16 @@ class SsoOut(BaseModel):
 
 class SsoRemoval(BaseModel):
     counts: dict[str, int]  # cascade actions applied, per kind
-    tokens_revoked: int
+    tokens_revoked: int  # SCIM tokens
+    webhook_secrets_revoked: int = 0  # webhook signing keys and Okta hook secrets
 
     @classmethod
     def of(cls, report: CascadeReport) -> SsoRemoval:
-        return cls(counts=report.counts, tokens_revoked=report.tokens_revoked)
+        return cls(
+            counts=report.counts,
+            tokens_revoked=report.tokens_revoked,
+            webhook_secrets_revoked=report.webhook_secrets_revoked,
+        )
 
 
 class ScimEnabled(BaseModel):

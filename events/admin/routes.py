@@ -58,11 +58,25 @@ Admin = Annotated[AdminContext, Depends(admin_context)]
 # --- members ----------------------------------------------------------------------------
 
 
+MAX_MEMBERS_PAGE = 1000
+
+
 @router.get("/members")
-def list_members(ctx: Admin, status: MemberStatus | None = None) -> m.MemberList:
+def list_members(
+    ctx: Admin,
+    status: MemberStatus | None = None,
+    after: Annotated[str | None, Query(max_length=320)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_MEMBERS_PAGE)] = 100,
+) -> m.MemberList:
+    """A page of members by email; `next_after` is the next page's `after` (None: the end).
+    Paged so that one request never reads and renders a whole 100,000-member workspace."""
     with admin_unit_of_work(ctx.engine, write=False) as store:
-        found, counts = admin.list_members(store, tenant_id=ctx.tenant_id, status=status)
-    return m.MemberList.of(found, counts)
+        found, counts = admin.list_members(
+            store, tenant_id=ctx.tenant_id, status=status, after=after, limit=limit
+        )
+    return m.MemberList.of(
+        found, counts, next_after=found[-1].email_ci if len(found) == limit else None
+    )
 
 
 @router.get("/members/{member_id}")

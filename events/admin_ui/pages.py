@@ -15,9 +15,12 @@ from urllib.parse import parse_qs, quote
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
 
 from events.admin_ui import view
 from events.admin_ui.session import (
+    COOKIE_NAME,
+    SESSION_SECONDS,
     AdminSession,
     LoginRequired,
     authenticate,
@@ -26,8 +29,9 @@ from events.admin_ui.session import (
     start_session,
 )
 from events.runtime import Runtime, runtime, runtime_of
+from events.web_security import cookie_secure, revoke_session, session_revoked, throttle_login
 from reconciler import admin, invitations, sso
-from reconciler.errors import NotFound, RuleRefusal
+from reconciler.errors import NotFound, RateLimited, RuleRefusal
 from reconciler.model import Access
 from storage.clock import utcnow
 from storage.workspace.invitations import invitation_unit_of_work
@@ -46,7 +50,8 @@ def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
 
 
 def admin_session(request: Request, tenant_id: str) -> AdminSession:
-    return authenticate(request, runtime_of(request).engine, tenant_id)
+    rt = runtime_of(request)
+    return authenticate(request, rt.engine, tenant_id, lambda c: session_revoked(rt.redis, c))
 
 
 async def form(request: Request) -> dict[str, str]:
@@ -92,6 +97,13 @@ def login_form(tenant_id: str) -> HTMLResponse:
 
 @router.post("/login")
 async def login(request: Request, tenant_id: str, rt: Runtime = Depends(runtime)) -> Response:
+    source = request.client.host if request.client else "-"
+    try:
+        await run_in_threadpool(throttle_login, rt.redis, f"workspace:{tenant_id}", source)
+    except RateLimited as refused:
+        throttled = page("login.html", 429, tenant_id=tenant_id, error=refused.detail)
+        throttled.headers["Retry-After"] = str(max(1, round(refused.retry_after)))
+        return throttled
     fields = await form(request)
     value = log_in(rt.engine, tenant_id, fields.get("token", ""))
     if value is None:
@@ -102,12 +114,18 @@ async def login(request: Request, tenant_id: str, rt: Runtime = Depends(runtime)
             error="That is not this workspace's admin token.",
         )
     response = RedirectResponse(f"/workspaces/{tenant_id}/members", 303)
-    start_session(response, request, tenant_id, value)
+    start_session(
+        response, tenant_id, value, secure=cookie_secure(request.url.scheme, rt.settings.base_url)
+    )
     return response
 
 
 @router.post("/logout")
-def logout(tenant_id: str) -> Response:
+def logout(request: Request, tenant_id: str, rt: Runtime = Depends(runtime)) -> Response:
+    """Ends the session here, not only in this browser: a copy of the cookie stops working."""
+    cookie = request.cookies.get(COOKIE_NAME)
+    if cookie:
+        revoke_session(rt.redis, cookie, SESSION_SECONDS)
     response = RedirectResponse(f"/workspaces/{tenant_id}/login", 303)
     end_session(response, tenant_id)
     return response

@@ -1,9 +1,11 @@
 """Webhook routes (docs/architecture.md §5): signed canonical pushes and Okta Event Hooks.
 
-Both authenticate with the tenant's webhook secrets (`scimsync webhook create-secret`).
-Unlike bearer tokens, a webhook secret is stored as issued (api_tokens.secret):
-HMAC needs the key itself. Every live secret is accepted, so a sender can move to
-a new one before the old is revoked.
+Signed pushes authenticate with the tenant's signing keys (`scimsync webhook
+create-secret`): HMAC needs the key itself, so it is stored sealed (storage/sealed.py)
+with SCIMSYNC_SECRET_KEY. Okta Event Hooks present a bearer secret of their own
+(`scimsync webhook create-okta-secret`), stored as a hash like every token: one secret
+is never both. Every live secret is accepted, so a sender can move to a new one before
+the old is revoked.
 
 - `POST /hooks/v1/{tenant}/events`: header `X-Scimsync-Signature: t=<unix>,v1=<hex>`,
   hex = HMAC-SHA256(secret, f"{t}.{raw body}"); t within 300 s of our clock. The
@@ -150,7 +152,7 @@ def signed_tenant(tenant_id: str, request: Request, body: bytes = Depends(raw_bo
         timestamp, signatures = parse_signature(header, time.time())
         with unit_of_work(rt.engine, write=False) as conn:
             tenant = _live_tenant(conn, tenant_id)
-            secrets = tenants.webhook_secrets(conn, tenant_id) if tenant else []
+            secrets = tenants.webhook_secrets(conn, tenant_id, rt.sealer) if tenant else []
         check_signature(timestamp, signatures, body, secrets or [_UNKNOWN_TENANT_KEY])
         if tenant is None:
             raise Unauthorized()
@@ -162,7 +164,7 @@ def signed_tenant(tenant_id: str, request: Request, body: bytes = Depends(raw_bo
 
 
 def okta_tenant(tenant_id: str, request: Request) -> Tenant:
-    """The tenant, once the Authorization header holds one of its webhook secrets."""
+    """The tenant, once the Authorization header holds one of its Okta hook secrets."""
     presented = request.headers.get("authorization", "").strip()
     if presented.lower().startswith("bearer "):
         presented = presented[7:].strip()
@@ -171,7 +173,7 @@ def okta_tenant(tenant_id: str, request: Request) -> Tenant:
     try:
         with unit_of_work(rt.engine, write=False) as conn:
             tenant = _live_tenant(conn, tenant_id)
-            tenants.verify_token(conn, tenant_id, "webhook", presented)
+            tenants.verify_token(conn, tenant_id, "okta_hook", presented)
         if tenant is None:
             raise Unauthorized()
     except Unauthorized:

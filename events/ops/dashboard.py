@@ -20,7 +20,9 @@ from events.body import json_object
 from events.http_errors import plain_error
 from events.ops import dashboard_data, formats
 from events.ops.dashboard_auth import (
+    COOKIE_NAME,
     DISABLED_MESSAGE,
+    SESSION_SECONDS,
     Access,
     check,
     end_session,
@@ -32,7 +34,8 @@ from events.ops.dashboard_auth import (
 from events.ops.drift_chart import drift_chart
 from events.params import SQL_INT_MAX, RowIdPath
 from events.runtime import Runtime, runtime
-from reconciler.errors import InvalidValue
+from events.web_security import cookie_secure, revoke_session, session_revoked, throttle_login
+from reconciler.errors import InvalidValue, RateLimited
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 REFRESH_SECONDS = 5
@@ -82,7 +85,11 @@ def _json(value: Any, status: int = 200) -> JSONResponse:
 
 
 def _access(request: Request, rt: Runtime) -> Access:
-    return check(request, operator_token(rt.settings.operator_token))
+    return check(
+        request,
+        operator_token(rt.settings.operator_token),
+        lambda cookie: session_revoked(rt.redis, cookie),
+    )
 
 
 def _summary(rt: Runtime, tenant: str | None) -> dict[str, Any]:
@@ -112,18 +119,29 @@ async def login(request: Request, rt: Runtime = Depends(runtime)) -> Response:
     token = operator_token(rt.settings.operator_token)
     if token is None:
         return _page("dashboard_login.html", 403, disabled=DISABLED_MESSAGE)
+    source = request.client.host if request.client else "-"
+    try:
+        await run_in_threadpool(throttle_login, rt.redis, "dashboard", source)
+    except RateLimited as refused:
+        page = _page("dashboard_login.html", 429, error=refused.detail)
+        page.headers["Retry-After"] = str(max(1, round(refused.retry_after)))
+        return page
     raw = await request.body()
     form = parse_qs(raw[:MAX_LOGIN_BODY].decode("utf-8", "replace"))
     presented = (form.get("token") or [""])[0].strip()
     if not presented or not same_secret(presented, token):
         return _page("dashboard_login.html", 401, error="That is not the operator token.")
     response = RedirectResponse("/dashboard", status_code=303)
-    start_session(response, request, token)
+    start_session(response, token, secure=cookie_secure(request.url.scheme, rt.settings.base_url))
     return response
 
 
 @router.post("/logout")
-def logout() -> Response:
+def logout(request: Request, rt: Runtime = Depends(runtime)) -> Response:
+    """Ends the session here, not only in this browser: a copy of the cookie stops working."""
+    cookie = request.cookies.get(COOKIE_NAME)
+    if cookie:
+        revoke_session(rt.redis, cookie, SESSION_SECONDS)
     response = RedirectResponse("/dashboard", status_code=303)
     end_session(response)
     return response

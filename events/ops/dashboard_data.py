@@ -8,7 +8,7 @@ bounded. What turns a figure red is data (`ALERT_RULES`), checked by a pure func
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,15 +18,20 @@ from sqlalchemy import Connection, Engine, case, func, select
 from events.ops.sparkline import WINDOW, trends
 from events.runtime import OperatorActions
 from reconciler.model import MemberStatus
-from storage import outbox, pipeline_samples, reconcile_items, reconcile_store, tenants
+from storage import (
+    mirror_names,
+    outbox,
+    pipeline_samples,
+    reconcile_items,
+    reconcile_store,
+    tenants,
+)
 from storage.clock import as_utc, utcnow
 from storage.db import unit_of_work
 from storage.schema import (
     change_events,
     dead_letters,
     members,
-    mirror_groups,
-    mirror_users,
     workspace_groups,
 )
 
@@ -141,32 +146,9 @@ def recent_events(
     ]
 
 
-def resource_names(
-    conn: Connection, tenant_id: str, refs: Iterable[tuple[str, str]]
-) -> dict[tuple[str, str], str]:
-    """{(User | Group, SCIM id): userName | displayName} of the resources still mirrored;
-    the page shows a name where it has one and the id where the resource is gone."""
-    wanted: dict[str, set[str]] = {"User": set(), "Group": set()}
-    for kind, resource_id in refs:
-        wanted.get(kind, set()).add(resource_id)
-    names: dict[tuple[str, str], str] = {}
-    for kind, table, column in (
-        ("User", mirror_users, mirror_users.c.user_name),
-        ("Group", mirror_groups, mirror_groups.c.display_name),
-    ):
-        if wanted[kind]:
-            rows = conn.execute(
-                select(table.c.id, column).where(
-                    table.c.tenant_id == tenant_id, table.c.id.in_(sorted(wanted[kind]))
-                )
-            )
-            names.update({(kind, row[0]): row[1] for row in rows})
-    return names
-
-
 def _named(conn: Connection, tenant_id: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     refs = [(r["resource_type"], r["resource_id"]) for r in rows]
-    names = resource_names(conn, tenant_id, refs)
+    names = mirror_names.resource_names(conn, tenant_id, refs)
     return [r | {"resource_name": names.get((r["resource_type"], r["resource_id"]))} for r in rows]
 
 

@@ -174,6 +174,9 @@ def bulk(
         )
     if len(json.dumps(body)) > settings.max_body_bytes:
         raise PayloadTooLarge("bulk payload too large")
+    # One token per operation, not per request (authentication took the first): a Bulk
+    # must not be a way around the tenant's rate limit.
+    ctx.runtime.limiter.charge(ctx.tenant.id, ctx.tenant.options, len(operations) - 1)
     errors = 0
     results: list[Any] = []  # one per operation run
     ids: dict[str, str] = {}  # bulkId -> the id its operation created

@@ -39,8 +39,15 @@ class AdminMemberSql:
     ) -> ActualMember | None:
         return reads.find_member(self.conn, tenant_id, member_id=member_id, email=email)
 
-    def list_members(self, tenant_id: str, status: MemberStatus | None) -> list[ActualMember]:
-        return reads.list_members(self.conn, tenant_id, status)
+    def list_members(
+        self,
+        tenant_id: str,
+        status: MemberStatus | None,
+        *,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> list[ActualMember]:
+        return reads.list_members(self.conn, tenant_id, status, after=after, limit=limit)
 
     def member_counts(self, tenant_id: str) -> dict[MemberStatus, int]:
         rows = self.conn.execute(

@@ -2,9 +2,9 @@
 
 The workspace's own loads and write path (`SqlWorkspaceStore`: `load_policy`, which
 locks the tenant row in a write store, and `apply`, which audits each action), plus the
-admin's reads and writes: members (admin_members.py), groups (admin_groups.py), the
-tenant, SSO, SCIM and tokens (sso.py). Never commits: `admin_unit_of_work` is the
-transaction of one admin API request or CLI command.
+admin's reads and writes: members (admin_members.py), groups (admin_groups.py),
+workspaces (admin_tenants.py), the tenant's SSO, SCIM and tokens (sso.py). Never
+commits: `admin_unit_of_work` is the transaction of one admin API request or CLI command.
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ from sqlalchemy import Engine
 from storage.db import unit_of_work
 from storage.workspace.admin_groups import AdminGroupSql
 from storage.workspace.admin_members import AdminMemberSql
+from storage.workspace.admin_tenants import AdminTenantSql
 from storage.workspace.sso import SsoSql
 from storage.workspace.store import SqlWorkspaceStore
 
 
-class SqlAdminStore(AdminMemberSql, AdminGroupSql, SsoSql, SqlWorkspaceStore):
+class SqlAdminStore(AdminMemberSql, AdminGroupSql, AdminTenantSql, SsoSql, SqlWorkspaceStore):
     """`AdminStore` over a Connection; never commits."""
 
 

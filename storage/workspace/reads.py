@@ -50,10 +50,18 @@ def find_member(
 
 
 def list_members(
-    conn: Connection, tenant_id: str, status: MemberStatus | None = None
+    conn: Connection,
+    tenant_id: str,
+    status: MemberStatus | None = None,
+    *,
+    after: str | None = None,
+    limit: int | None = None,
 ) -> list[ActualMember]:
+    """By email; a page of them with `after` (keyset on the unique email_ci) and `limit`."""
     condition = _m.c.status == status.value if status is not None else _m.c.id.is_not(None)
-    rows = conn.execute(
-        select(_m).where(_m.c.tenant_id == tenant_id, condition).order_by(_m.c.email_ci)
-    )
-    return [member_from_row(row) for row in rows]
+    query = select(_m).where(_m.c.tenant_id == tenant_id, condition).order_by(_m.c.email_ci)
+    if after is not None:
+        query = query.where(_m.c.email_ci > after)
+    if limit is not None:
+        query = query.limit(limit)
+    return [member_from_row(row) for row in conn.execute(query)]

@@ -68,6 +68,11 @@ class SsoSql:
     def disable_scim(self, tenant_id: str) -> int:
         return tenants.disable_scim(self.conn, tenant_id)
 
+    def revoke_webhook_secrets(self, tenant_id: str) -> int:
+        return tenants.revoke_tokens(self.conn, tenant_id, "webhook") + tenants.revoke_tokens(
+            self.conn, tenant_id, "okta_hook"
+        )
+
     def rotate_token(self, tenant_id: str, kind: TokenKind) -> IssuedToken:
         return tenants.rotate_token(self.conn, tenant_id, kind)
 

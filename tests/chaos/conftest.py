@@ -24,6 +24,9 @@ EXTERNAL_DB = os.environ.get("SCIMSYNC_DATABASE_URL")
 
 # Short relay timings so a lost message is made good within seconds, not half a minute.
 CHAOS_ENV = {
+    # The worker-kill test aims at apply tasks by Celery's "received"/"succeeded" lines,
+    # which are DEBUG (success chatter stays out of an operator's INFO log).
+    "SCIMSYNC_LOG_LEVEL": "DEBUG",
     "SCIMSYNC_RELAY_INTERVAL_SECONDS": "1",
     "SCIMSYNC_RELAY_GRACE_SECONDS": "2",
     "SCIMSYNC_STUCK_EVENT_SECONDS": "8",

@@ -23,6 +23,7 @@ import pytest
 from sqlalchemy import Engine
 
 from tests.e2e.processes import MARKER_VARIABLE, ManagedProcess, free_port, kill_marked, wait_for
+from tests.support.workspace import TEST_SECRET_KEY
 
 OPERATOR_TOKEN = "op-e2e-token"
 
@@ -89,6 +90,7 @@ class ServiceStack:
                 "SCIMSYNC_LOG_FORMAT": "json",
                 "SCIMSYNC_LOG_LEVEL": "INFO",
                 "SCIMSYNC_OPERATOR_TOKEN": OPERATOR_TOKEN,
+                "SCIMSYNC_SECRET_KEY": TEST_SECRET_KEY,
                 "PYTHONUNBUFFERED": "1",
                 MARKER_VARIABLE: self.marker,
             }

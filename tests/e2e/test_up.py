@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -82,6 +83,16 @@ def test_up_serves_then_stops_everything_on_ctrl_c(tmp_path: Path) -> None:
         ready = httpx.get(f"{base}/readyz", timeout=5)
         assert ready.status_code == 200, ready.text
         assert ready.json()["checks"] == {"database": "ok", "redis": "ok"}
+        # The newcomer logs in to the dashboard with what `up` printed, nothing else.
+        login = next(line for line in output.lines if "dashboard login:" in line)
+        found = re.search(r"open (\S+/dashboard) and paste the operator token (\S+)", login)
+        assert found, login
+        with httpx.Client(base_url=base, timeout=10) as browser:
+            page = browser.post(
+                "/dashboard/login", data={"token": found.group(2)}, follow_redirects=True
+            )
+            assert page.status_code == 200 and "Fleet" in page.text, page.text[:300]
+        assert found.group(1) == f"{base}/dashboard"
 
         def cli(*args: str) -> str:
             done = subprocess.run(

@@ -16,7 +16,8 @@ from events.hooks.routes import signature_header
 from storage import tenants
 from storage.db import unit_of_work
 from tests.security.conftest import assert_no_leak, row_counts
-from tests.support.workspace import TenantHandle
+from tests.support.workspace import TenantHandle, issue_okta_secret, issue_webhook_secret
+from worker.connections import get_sealer
 
 texts = st.one_of(
     st.text(max_size=30),
@@ -104,12 +105,9 @@ def test_signed_garbage_never_fails_the_service(
     api: Any, engine: Engine, tenant: TenantHandle, delivery: Any, okta: list[Any]
 ) -> None:
     with unit_of_work(engine) as conn:
-        secrets = tenants.webhook_secrets(conn, tenant.id)
-        secret = (
-            secrets[0]
-            if secrets
-            else tenants.issue_token(conn, tenant.id, "webhook", keep_secret=True).token
-        )
+        secrets = tenants.webhook_secrets(conn, tenant.id, get_sealer())
+        secret = secrets[0] if secrets else issue_webhook_secret(conn, tenant.id)
+        okta_secret = issue_okta_secret(conn, tenant.id)
     body = json.dumps(delivery).encode()
     before = row_counts(engine)
     pushed = api.post(
@@ -126,7 +124,7 @@ def test_signed_garbage_never_fails_the_service(
         assert row_counts(engine) == before
     hooked = api.post(
         f"/hooks/v1/{tenant.id}/okta",
-        headers={"Authorization": secret},
+        headers={"Authorization": okta_secret},
         json={"data": {"events": okta}},
     )
     assert hooked.status_code < 500, hooked.text

@@ -16,9 +16,15 @@ from fastapi.testclient import TestClient
 
 from events.app import create_app
 from events.hooks.routes import signature_header
-from storage import mirror, tenants
+from storage import mirror
 from storage.db import unit_of_work
-from tests.support.workspace import make_tenant, patch_body, user_body
+from tests.support.workspace import (
+    issue_okta_secret,
+    issue_webhook_secret,
+    make_tenant,
+    patch_body,
+    user_body,
+)
 from worker.connections import get_engine
 from worker.pipeline import drain
 from worker.settings import get_settings
@@ -32,7 +38,8 @@ def main() -> None:
     engine = get_engine()
     tenant = make_tenant(engine)
     with unit_of_work(engine) as conn:
-        hook_secret = tenants.issue_token(conn, tenant.id, "webhook", keep_secret=True).token
+        hook_secret = issue_webhook_secret(conn, tenant.id)
+        okta_secret = issue_okta_secret(conn, tenant.id)
     passwords = [f"Pw-{n}-{uuid.uuid4().hex}" for n in range(5)]
     guessed = f"scim_{uuid.uuid4().hex}"  # a mistyped token is as secret as the real one
     scim, base = tenant.scim_headers, tenant.scim_base
@@ -71,7 +78,7 @@ def main() -> None:
     )
     client.post(
         f"/hooks/v1/{tenant.id}/okta",
-        headers={"Authorization": hook_secret},
+        headers={"Authorization": okta_secret},
         json={
             "data": {
                 "events": [
@@ -93,7 +100,15 @@ def main() -> None:
         client.get("/dashboard/api/summary", headers={"Authorization": f"Bearer {token}"})
     client.post("/dashboard/login", data={"token": operator})
     drain(engine, tenant.id, batch_size=500, time_budget=5)
-    secrets = [tenant.scim_token, tenant.admin_token, hook_secret, guessed, operator, *passwords]
+    secrets = [
+        tenant.scim_token,
+        tenant.admin_token,
+        hook_secret,
+        okta_secret,
+        guessed,
+        operator,
+        *passwords,
+    ]
     print(json.dumps(secrets))
 
 

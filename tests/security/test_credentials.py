@@ -16,7 +16,7 @@ from storage import tenants
 from storage.db import unit_of_work
 from storage.schema import api_tokens
 from tests.security.conftest import assert_scim_error
-from tests.support.workspace import TenantHandle
+from tests.support.workspace import TenantHandle, issue_webhook_secret
 from worker.cli.main import main as scimsync
 
 
@@ -79,7 +79,7 @@ def test_a_revoked_webhook_secret_stops_signing(
     api: Any, engine: Engine, tenant: TenantHandle
 ) -> None:
     with unit_of_work(engine) as conn:
-        secret = tenants.issue_token(conn, tenant.id, "webhook", keep_secret=True).token
+        secret = issue_webhook_secret(conn, tenant.id)
     body = b'{"id": "e1", "type": "user.upserted", "data": {"userName": "w@acme.test"}}'
 
     def push() -> int:
@@ -97,12 +97,16 @@ def test_a_revoked_webhook_secret_stops_signing(
     assert push() == 401
 
 
-@pytest.mark.parametrize("kind", ["admin", "webhook"])
+@pytest.mark.parametrize("kind", ["admin", "webhook", "okta_hook"])
 def test_no_other_kind_of_token_opens_scim(
     api: Any, engine: Engine, tenant: TenantHandle, kind: str
 ) -> None:
     with unit_of_work(engine) as conn:
-        token = tenants.issue_token(conn, tenant.id, kind, keep_secret=kind == "webhook").token  # type: ignore[arg-type]
+        token = (
+            issue_webhook_secret(conn, tenant.id)
+            if kind == "webhook"
+            else tenants.issue_token(conn, tenant.id, kind).token  # type: ignore[arg-type]
+        )
     assert_scim_error(scim_get(api, tenant, token), 401)
 
 

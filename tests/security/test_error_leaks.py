@@ -12,10 +12,9 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from events.hooks.routes import signature_header
-from storage import tenants
 from storage.db import unit_of_work
 from tests.security.conftest import assert_no_leak, row_counts
-from tests.support.workspace import TenantHandle, group_body, user_body
+from tests.support.workspace import TenantHandle, group_body, issue_webhook_secret, user_body
 
 SECRET_TEXT = "secret /work/main/storage/mirror.py SELECT token_hash FROM api_tokens"
 
@@ -90,7 +89,7 @@ def test_an_unexpected_error_is_a_generic_500_and_a_database_fault_a_503(
     failure: Callable[..., Any],
 ) -> None:
     with unit_of_work(engine) as conn:
-        secret = tenants.issue_token(conn, tenant.id, "webhook", keep_secret=True).token
+        secret = issue_webhook_secret(conn, tenant.id)
     before = row_counts(engine)
     monkeypatch.setattr(target, failure)
     response = request_(api, tenant, secret)

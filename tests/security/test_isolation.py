@@ -14,7 +14,13 @@ from sqlalchemy import Engine, select
 from events.app import create_app
 from storage.schema import mirror_groups, mirror_users
 from tests.security.conftest import assert_scim_error, row_counts
-from tests.support.workspace import TenantHandle, group_body, patch_body, user_body
+from tests.support.workspace import (
+    TenantHandle,
+    group_body,
+    issue_webhook_secret,
+    patch_body,
+    user_body,
+)
 
 BULK = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 
@@ -135,11 +141,10 @@ def test_a_webhook_secret_of_a_does_not_sign_for_b(
     import time
 
     from events.hooks.routes import signature_header
-    from storage import tenants
     from storage.db import unit_of_work
 
     with unit_of_work(engine) as conn:
-        secret = tenants.issue_token(conn, a.handle.id, "webhook", keep_secret=True).token
+        secret = issue_webhook_secret(conn, a.handle.id)
     body = b'{"id": "x1", "type": "user.deleted", "data": {"userName": "same@globex.test"}}'
     header = signature_header(secret, int(time.time()), body)
     before = row_counts(engine)

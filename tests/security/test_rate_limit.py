@@ -17,7 +17,7 @@ from events.rate_limit import BUCKET_SCRIPT, Limit, RateLimiter, bucket_key, lim
 from storage import tenants
 from storage.db import unit_of_work
 from tests.security.conftest import assert_scim_error, row_counts
-from tests.support.workspace import TenantHandle, user_body
+from tests.support.workspace import TenantHandle, issue_webhook_secret, user_body
 from worker.metrics.pipeline import RATE_LIMITED
 from worker.settings import get_settings
 
@@ -198,7 +198,7 @@ def test_webhooks_share_the_tenant_bucket_and_bad_signatures_spend_nothing(
     api: Any, engine: Engine, tenant: TenantHandle
 ) -> None:
     with unit_of_work(engine) as conn:
-        secret = tenants.issue_token(conn, tenant.id, "webhook", keep_secret=True).token
+        secret = issue_webhook_secret(conn, tenant.id)
     _limit(engine, tenant, per_second=0.05, burst=2)
     url = f"/hooks/v1/{tenant.id}/events"
 

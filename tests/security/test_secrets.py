@@ -18,13 +18,12 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from events.hooks.routes import signature_header
-from storage import tenants
 from storage.db import unit_of_work
 from storage.event_state import EventState
 from storage.schema import change_events, metadata, mirror_users
 from tests.e2e.harness import ServiceStack
 from tests.e2e.processes import wait_for
-from tests.support.workspace import TenantHandle, patch_body, user_body
+from tests.support.workspace import TenantHandle, issue_webhook_secret, patch_body, user_body
 from worker.pipeline import drain
 
 BULK = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
@@ -127,7 +126,7 @@ def test_no_secret_reaches_the_logs(engine: Engine, service_env: dict[str, str])
     secrets = json.loads(done.stdout.strip().splitlines()[-1])
     logs = done.stderr
     assert '"unhandled_error"' in logs and "Traceback" in logs  # the logs were captured
-    assert len(secrets) == 10
+    assert len(secrets) == 11
     leaked = [s for s in secrets if s in logs]
     assert leaked == [], f"secrets in logs: {leaked}"
 
@@ -148,7 +147,7 @@ def test_no_secret_reaches_the_logs_of_the_real_processes(
     try:
         tenant = stack.create_tenant("Acme", "acme.test")
         with unit_of_work(engine) as conn:
-            secret = tenants.issue_token(conn, tenant.id, "webhook", keep_secret=True).token
+            secret = issue_webhook_secret(conn, tenant.id)
         stack.start_api()
         stack.start_worker(concurrency=1)
         secrets = [tenant.scim_token, tenant.admin_token, secret, operator]

@@ -5,11 +5,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Connection, Engine, select, text
 
 from storage import tenants
 from storage.db import unit_of_work
 from storage.schema import group_permissions, members, workspace_groups
+
+# SCIMSYNC_SECRET_KEY of every test process (service_env, the e2e stacks), so a signing
+# key sealed by the test opens in the service it starts. A Fernet key: 32 bytes, base64.
+TEST_SECRET_KEY = "c2NpbXN5bmMtdGVzdHMtc2VjcmV0LWtleS0zMmJ5dGU="
+
+
+def issue_webhook_secret(conn: Connection, tenant_id: str) -> str:
+    """A signing key for canonical pushes, sealed with the process's secret key."""
+    from worker.connections import get_sealer
+
+    return tenants.issue_token(conn, tenant_id, "webhook", sealer=get_sealer()).token
+
+
+def issue_okta_secret(conn: Connection, tenant_id: str) -> str:
+    """An Okta Event Hook secret (a bearer token, stored as a hash)."""
+    return tenants.issue_token(conn, tenant_id, "okta_hook").token
 
 
 @dataclass

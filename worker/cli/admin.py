@@ -9,18 +9,22 @@ error layer (worker/cli/errors.py).
 from __future__ import annotations
 
 import secrets
+import sys
+from contextlib import nullcontext
+from dataclasses import asdict
 from typing import Any
 
 import click
 
 from events.rate_limit import Limit, limit_for
 from reconciler import sso, workspaces
-from storage import tenants
-from storage.db import unit_of_work
+from reconciler.cascade import CASCADE_WORDS
 from storage.tenants import TOKEN_PREFIX
 from storage.workspace.admin_store import admin_unit_of_work
+from worker import service_url
 from worker.cli.output import emit
 from worker.connections import get_engine
+from worker.safety import new_secret_key
 from worker.settings import get_settings
 
 ACTOR = "cli"  # the audit log's "who" for every command here
@@ -101,10 +105,10 @@ def register(main: click.Group) -> None:
         given = {"rate_limit_per_second": per_second, "rate_limit_burst": burst}
         changes: dict[str, Any] = dict.fromkeys(given) if reset else {}  # None: remove
         changes.update({k: v for k, v in given.items() if v is not None})
-        with unit_of_work(get_engine()) as conn:
-            if changes:
-                tenants.set_options(conn, tenant_id, changes)
-            found = tenants.get(conn, tenant_id)
+        with admin_unit_of_work(get_engine(), write=bool(changes)) as store:
+            if changes:  # checked and audited like `tenant set-options`
+                workspaces.set_options(store, tenant_id=tenant_id, changes=changes, actor=ACTOR)
+            found = workspaces.get_workspace(store, tenant_id=tenant_id)
         settings = get_settings()
         defaults = Limit(settings.rate_limit_per_second, settings.rate_limit_burst)
         limit = limit_for(found.options, defaults)
@@ -135,6 +139,15 @@ def register(main: click.Group) -> None:
             lambda d: f"SCIMSYNC_OPERATOR_TOKEN={d['operator_token']}",
         )
 
+    @main.command("secret-key")
+    @_json_option
+    def secret_key(as_json: bool) -> None:
+        """Print a new key for SCIMSYNC_SECRET_KEY, which encrypts webhook secrets at rest
+        (stored nowhere). To rotate: put the new key first, the old one after a comma."""
+
+        key = new_secret_key()
+        emit({"secret_key": key}, as_json, lambda d: f"SCIMSYNC_SECRET_KEY={d['secret_key']}")
+
     @main.group()
     def scim() -> None:
         """The SCIM integration of a workspace."""
@@ -142,7 +155,10 @@ def register(main: click.Group) -> None:
     def _scim_token(tenant_id: str, service: Any, as_json: bool) -> None:
         with admin_unit_of_work(get_engine()) as store:
             issued = service(store, tenant_id=tenant_id, actor=ACTOR)
-        data = {"token": issued.token, "base_url": f"{get_settings().base_url}/scim/v2/{tenant_id}"}
+        data = {
+            "token": issued.token,
+            "base_url": f"{service_url.base_url(get_settings())}/scim/v2/{tenant_id}",
+        }
         emit(
             data,
             as_json,
@@ -169,17 +185,51 @@ def register(main: click.Group) -> None:
 
     @sso_commands.command("remove")
     @click.argument("tenant_id")
+    @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+    @click.option("--dry-run", is_flag=True, help="Only show what the cascade would change.")
     @_json_option
-    def sso_remove(tenant_id: str, as_json: bool) -> None:
-        """Remove SSO, and with it SCIM: runs the cascade of workspace rule 11."""
+    def sso_remove(tenant_id: str, yes: bool, dry_run: bool, as_json: bool) -> None:
+        """Remove SSO, and with it SCIM: runs the cascade of workspace rule 11.
 
-        with admin_unit_of_work(get_engine()) as store:
-            report = sso.remove_sso(store, tenant_id=tenant_id, actor=ACTOR)
-        emit(
-            report,
-            as_json,
-            lambda d: (
-                f"SSO and SCIM removed; {d.tokens_revoked} SCIM token(s) revoked; "
-                f"cascade: {d.counts or 'nothing to change'}"
-            ),
-        )
+        Shows first what the cascade will change, and asks (unless --yes)."""
+
+        with admin_unit_of_work(get_engine(), write=False) as store:
+            preview = sso.preview_sso_removal(store, tenant_id=tenant_id)
+            name = workspaces.get_workspace(store, tenant_id=tenant_id).name
+        if dry_run:
+            emit({**asdict(preview), "dry_run": True}, as_json, lambda d: _cascade_words(d, name))
+            return
+        if not yes:
+            if as_json:  # a prompt would corrupt the JSON; a script says so explicitly
+                raise click.UsageError("sso remove with --json needs --yes (it cannot ask)")
+            click.echo(_cascade_words(asdict(preview), name))
+            click.confirm(f"Remove SSO from {name}?", abort=True)
+        # A bar over the cascade's actions on stderr (a large workspace takes a while).
+        total = sum(preview.counts.values())
+        bar = click.progressbar(length=total, label="removing SSO", file=sys.stderr)
+        with admin_unit_of_work(get_engine()) as store, nullcontext() if as_json else bar:
+            show = None if as_json else bar.update
+            report = sso.remove_sso(store, tenant_id=tenant_id, actor=ACTOR, progress=show)
+        emit(report, as_json, lambda d: _removed_words(d, name))
+
+
+def _removed_words(report: Any, name: str) -> str:
+    lines = [
+        f"SSO and SCIM removed from {name}; {report.tokens_revoked} SCIM token(s) and"
+        f" {report.webhook_secrets_revoked} webhook secret(s) revoked"
+    ]
+    lines += [f"  - {n} {CASCADE_WORDS.get(k, k)}" for k, n in sorted(report.counts.items())]
+    return "\n".join(lines)
+
+
+def _cascade_words(preview: dict[str, Any], name: str) -> str:
+    """What removing SSO will do to the workspace, one line per kind of change."""
+    lines = [f"Removing SSO from {name} ({preview['tenant_id']}) will:"]
+    lines.append("  - turn SSO off: members sign in with a password")
+    if preview["tokens_revoked"]:
+        lines.append("  - turn SCIM off and revoke its token: the IdP stops provisioning")
+    for kind, n in sorted(preview["counts"].items()):
+        lines.append(f"  - {n} {CASCADE_WORDS.get(kind, kind)}")
+    if not preview["counts"]:
+        lines.append("  - change no member or group")
+    return "\n".join(lines)

@@ -20,6 +20,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
@@ -32,6 +33,7 @@ from sqlalchemy.engine import make_url
 
 from reconciler.errors import Refusal, error_code
 from storage.sqlite_gate import LOCK_SUFFIX
+from worker.safety import UnsafeSetting
 from worker.settings import get_settings
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -45,7 +47,16 @@ EXIT_CODES_HELP = (
 REFUSAL_FIXES = {
     "scim_already_enabled": "for a new token run `scimsync scim rotate-token TENANT`",
     "sso_not_configured": "configure SSO first (`scimsync tenant create --sso-domain ...`)",
-    "not_found": "list the workspaces with `scimsync tenant list`",
+    "sso_domain_taken": "remove it from that workspace first (`scimsync tenant show ID`)",
+}
+# What to list after a `not_found`, by what was not found (the detail's first word).
+NOT_FOUND_FIXES = {
+    "workspace": "list the workspaces with `scimsync tenant list`",
+    "tenant": "list the workspaces with `scimsync tenant list`",
+    "member": "list the members with `scimsync members TENANT`",
+    "group": "list the groups with `scimsync groups TENANT`",
+    "dead": "list the dead letters with `scimsync dlq list`",
+    "reconcile": "list the runs with `scimsync reconcile list TENANT`",
 }
 
 
@@ -67,7 +78,31 @@ class CliError:
 _PLAIN_CODES = {"usage", "error", "aborted", "interrupted"}
 
 
+def _no_database(path: str) -> CliError:
+    return CliError(
+        "no_database",
+        f"no database at {path}",
+        "run `scimsync db upgrade` (or `make up`) first, or point SCIMSYNC_VAR_DIR or "
+        "SCIMSYNC_DATABASE_URL at the service's database",
+    )
+
+
+def _missing_sqlite_file(database_url: str | None) -> str | None:
+    """The path of a SQLite database that does not exist (a read opens none)."""
+    try:
+        url = make_url(database_url or "")
+    except sqlalchemy.exc.ArgumentError:
+        return None
+    path = url.database
+    if url.get_backend_name() != "sqlite" or not path or path == ":memory:":
+        return None
+    return None if Path(path).exists() else path
+
+
 def _database(exc: sqlalchemy.exc.DBAPIError, database_url: str | None) -> CliError:
+    missing = _missing_sqlite_file(database_url)
+    if missing is not None:
+        return _no_database(missing)
     reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
     where = _safe_database_url(database_url)
     missing_table = "no such table" in reason or "does not exist" in reason
@@ -106,8 +141,18 @@ def _settings_error(exc: pydantic.ValidationError) -> CliError:
 
 def classify(exc: BaseException, database_url: str | None = None) -> CliError:
     """The one line for an error, by what the operator should do about it."""
+    if isinstance(exc, UnsafeSetting):
+        return CliError(
+            "unsafe_setting",
+            str(exc),
+            'deploy/scimsync.env.example and the README\'s "Security — deployment" say how',
+        )
     if isinstance(exc, Refusal):
         code = error_code(exc)
+        if code == "not_found":
+            words = exc.detail.lower().removeprefix("no ").split()
+            noun = words[0].strip(",") if words else ""
+            return CliError(code, exc.detail, NOT_FOUND_FIXES.get(noun))
         return CliError(code, exc.detail, REFUSAL_FIXES.get(code))
     if isinstance(exc, click.UsageError):
         return CliError("usage", exc.format_message(), "see --help", EXIT_USAGE)
@@ -117,12 +162,7 @@ def classify(exc: BaseException, database_url: str | None = None) -> CliError:
         return CliError("aborted", "aborted")
     if isinstance(exc, FileNotFoundError) and str(exc.filename).endswith(LOCK_SUFFIX):
         # The embedded default's var dir is missing: SQLite's writer lock lives beside the file.
-        return CliError(
-            "no_database",
-            f"no database at {str(exc.filename).removesuffix(LOCK_SUFFIX)}",
-            "run `scimsync db upgrade` (or `make up`) first, or point SCIMSYNC_VAR_DIR or "
-            "SCIMSYNC_DATABASE_URL at the service's database",
-        )
+        return _no_database(str(exc.filename).removesuffix(LOCK_SUFFIX))
     if isinstance(exc, sqlalchemy.exc.DBAPIError):
         return _database(exc, database_url)
     if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from worker.cli.output import emit
+from worker.cli.output import emit, table
 from worker.operations import (
     list_dead_letters,
     pipeline_status,
@@ -17,15 +17,6 @@ from worker.operations import (
 
 def _json_option(f: Any) -> Any:
     return click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")(f)
-
-
-def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    if not rows:
-        return "(none)"
-    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
-    lines = ["  ".join(c.ljust(widths[c]) for c in columns)]
-    lines += ["  ".join(str(r.get(c, "")).ljust(widths[c]) for c in columns) for r in rows]
-    return "\n".join(lines)
 
 
 def register(main: click.Group) -> None:
@@ -45,16 +36,16 @@ def register(main: click.Group) -> None:
         emit(
             rows,
             as_json,
-            lambda r: _table(
+            lambda r: table(
                 r,
                 [
-                    "id",
-                    "tenant_id",
-                    "resource_type",
-                    "resource_id",
-                    "error_code",
-                    "attempts",
-                    "reason",
+                    ("id", "ID"),
+                    ("tenant_id", "TENANT"),
+                    ("resource_type", "TYPE"),
+                    ("resource_id", "RESOURCE"),
+                    ("error_code", "CODE"),
+                    ("attempts", "ATTEMPTS"),
+                    ("reason", "REASON"),
                 ],
             ),
         )
@@ -66,10 +57,10 @@ def register(main: click.Group) -> None:
         """Put dead letters (all, or the given ids) back in the pipeline."""
 
         if as_json:
-            result = replay_dead_letters(list(ids) or None)
+            result = replay_dead_letters(list(ids) or None, strict=True)
         else:
             with click.progressbar(length=1, label="replaying") as bar:
-                result = replay_dead_letters(list(ids) or None)
+                result = replay_dead_letters(list(ids) or None, strict=True)
                 bar.update(1)
         emit(
             result,
@@ -87,7 +78,7 @@ def register(main: click.Group) -> None:
         if not yes and not as_json and not ids:
             click.confirm("Delete ALL dead letters?", abort=True)
         emit(
-            {"purged": purge_dead_letters(list(ids) or None)},
+            {"purged": purge_dead_letters(list(ids) or None, strict=True)},
             as_json,
             lambda d: f"purged {d['purged']} dead letter(s)",
         )
@@ -101,18 +92,18 @@ def register(main: click.Group) -> None:
         emit(
             rows,
             as_json,
-            lambda r: _table(
+            lambda r: table(
                 r,
                 [
-                    "tenant_id",
-                    "name",
-                    "queue_depth",
-                    "oldest_unapplied_age_seconds",
-                    "lag_p50_seconds",
-                    "lag_p99_seconds",
-                    "failures_recent",
-                    "dead_letters",
-                    "last_reconcile",
+                    ("name", "NAME"),
+                    ("tenant_id", "TENANT"),
+                    ("queue_depth", "QUEUE"),
+                    ("oldest_unapplied_age_seconds", "OLDEST (s)"),
+                    ("lag_p50_seconds", "LAG P50 (s)"),
+                    ("lag_p99_seconds", "LAG P99 (s)"),
+                    ("failures_recent", "FAILURES (5 min)"),
+                    ("dead_letters", "DEAD LETTERS"),
+                    ("last_reconcile", "LAST RECONCILE"),
                 ],
             ),
         )

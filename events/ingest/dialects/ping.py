@@ -19,7 +19,6 @@ same choices in its tenant options, `{"ping": {...}}`, so both sides agree:
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -30,21 +29,15 @@ from events.ingest.dialects.base import Body, Dialect, set_active_body
 from events.ingest.dialects.lookup import find_user
 from events.ingest.writes import WriteResult
 from reconciler.errors import InvalidValue, Uniqueness
+from reconciler.tenant_options import PingRemoveAction as RemoveAction
+from reconciler.tenant_options import PingUniqueAttribute as UniqueAttribute
 from storage.projection import attribute
 from storage.tenants import Tenant
 
 
-class UniqueAttribute(StrEnum):
-    USER_NAME = "userName"
-    WORK_EMAIL = "workEmail"
-
-
-class RemoveAction(StrEnum):
-    DELETE = "delete"
-    DISABLE = "disable"
-
-
 class PingOptions(BaseModel):
+    """The choices live with the other tenant options (reconciler/tenant_options.py)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
     unique_attribute: UniqueAttribute = UniqueAttribute.USER_NAME
     remove_action: RemoveAction = RemoveAction.DELETE

@@ -19,11 +19,17 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from events.hooks.routes import SIGNATURE_HEADER, signature_header
-from storage import tenants
 from storage.db import unit_of_work
 from storage.schema import mirror_users
 from tests.integration.events.ingest.dialects.replay import workspace_state
-from tests.support.workspace import TenantHandle, group_body, make_tenant, patch_body, user_body
+from tests.support.workspace import (
+    TenantHandle,
+    group_body,
+    issue_webhook_secret,
+    make_tenant,
+    patch_body,
+    user_body,
+)
 from worker.pipeline import TenantBusy, drain
 
 
@@ -135,7 +141,7 @@ def test_membership_adds_racing_their_users_creation_and_apply(api: Any, engine:
 def test_webhook_membership_and_user_pushed_at_the_same_moment(api: Any, engine: Engine) -> None:
     tenant = make_tenant(engine)
     with unit_of_work(engine) as conn:
-        secret = tenants.issue_token(conn, tenant.id, "webhook", keep_secret=True).token
+        secret = issue_webhook_secret(conn, tenant.id)
     people = 6
 
     def push(index: int) -> int:

@@ -143,7 +143,7 @@ def test_every_cli_operation_is_audited_with_cli_as_actor(cli: Any, engine: Any)
     cli("scim", "enable", tenant_id, "--json")
     cli("scim", "rotate-token", tenant_id, "--json")
     cli("tenant", "rotate-admin-token", tenant_id, "--json")
-    cli("sso", "remove", tenant_id, "--json")
+    cli("sso", "remove", tenant_id, "--yes", "--json")
     target = f"tenant:{tenant_id}"
     assert cli_audit(engine, tenant_id) == [
         ("cli", "create_workspace", target),
@@ -169,7 +169,7 @@ def test_a_refusal_says_why_and_exits_1(cli: Any) -> None:
     created = json.loads(
         cli("tenant", "create", "--name", "U", "--sso-domain", "u.test", "--json").output
     )
-    cli("sso", "remove", created["id"])
+    cli("sso", "remove", created["id"], "--yes")
     human = cli("sso", "remove", created["id"], code=1)
     assert "SSO is not configured" in human.stderr and "(sso_not_configured)" in human.stderr
     assert human.stdout == ""
@@ -181,7 +181,7 @@ def test_a_refusal_says_why_and_exits_1(cli: Any) -> None:
 
 Outcome = str  # "ok", or the refusal's code
 
-CLI_ARGS = {"enable_scim": ("scim", "enable"), "remove_sso": ("sso", "remove")}
+CLI_ARGS = {"enable_scim": ("scim", "enable"), "remove_sso": ("sso", "remove", "--yes")}
 API_CALLS = {"enable_scim": ("POST", "/scim"), "remove_sso": ("DELETE", "/sso")}
 
 

@@ -6,11 +6,13 @@ import random
 from typing import Any
 
 import pytest
+import structlog
 from sqlalchemy import func, select, text
 
 from storage.event_state import EventState
 from storage.schema import change_events, dead_letters, group_memberships, members
 from tests.support.workspace import TenantHandle, group_body, make_tenant, patch_body, user_body
+from worker import pipeline
 from worker.pipeline import drain
 
 
@@ -139,6 +141,26 @@ def test_rule_refusal_is_dead_lettered_not_retried(
         event = conn.execute(select(change_events)).one()
     assert letter.error_code == "scim_disabled" and letter.attempts == 1
     assert event.state == EventState.DEAD
+
+
+def test_a_dead_letter_is_a_warning_with_its_reason_and_user_name(
+    api: Any, tenant: TenantHandle, engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The module's own logger, captured (a logger cached by an earlier test's set-up
+    # would not see structlog.testing.capture_logs).
+    logged = structlog.testing.LogCapture()
+    capturing = structlog.wrap_logger(structlog.testing.CapturingLogger(), processors=[logged])
+    monkeypatch.setattr(pipeline, "log", capturing)
+    api.post(
+        f"{tenant.scim_base}/Users", json=user_body("dl@acme.test"), headers=tenant.scim_headers
+    )
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE tenants SET scim_enabled = :f"), {"f": False})
+    drain_all(engine, tenant)
+    [warning] = [e for e in logged.entries if e["event"] == "dead_lettered"]
+    assert warning["log_level"] == "warning"
+    assert warning["userName"] == "dl@acme.test" and warning["error_code"] == "scim_disabled"
+    assert "SCIM" in warning["reason"] and warning["tenant_id"] == tenant.id
 
 
 def test_dead_letter_replay_applies_after_the_cause_is_fixed(

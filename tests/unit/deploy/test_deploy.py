@@ -89,13 +89,48 @@ def test_compose_runs_every_process_after_the_migration() -> None:
     assert commands["worker"] == "scimsync worker"
     assert commands["beat"] == "scimsync beat"
     assert commands["migrate"] == "scimsync db upgrade"
-    assert commands["flower"].startswith("celery -A worker flower")
+    assert commands["flower"].startswith("scimsync flower")  # read-only, auth required
     assert services["migrate"]["restart"] == "no"
     for name in ("api", "worker", "beat"):
         needs = services[name]["depends_on"]
         assert needs["migrate"] == {"condition": "service_completed_successfully"}, name
         assert needs["postgres"] == needs["redis"] == {"condition": "service_healthy"}, name
     assert services["migrate"]["depends_on"]["postgres"] == {"condition": "service_healthy"}
+
+
+def test_compose_publishes_every_port_on_loopback_unless_told_otherwise() -> None:
+    """Issue 16 item 2: nothing is reachable from other hosts by default."""
+    services = load_all(DEPLOY / "docker-compose.yml")[0]["services"]
+    published = [
+        (name, port) for name, service in services.items() for port in service.get("ports", [])
+    ]
+    assert {name for name, _ in published} >= {"api", "flower"}
+    for name, port in published:
+        assert str(port).startswith("${SCIMSYNC_PUBLISH_ADDRESS:-127.0.0.1}:"), (name, port)
+
+
+def test_no_deploy_file_ships_a_working_default_password() -> None:
+    """Every secret in deploy/ is a placeholder the production check refuses, never a
+    value that would work as is (the postgres password used to default to `scimsync`)."""
+    from worker.safety import is_placeholder
+
+    compose = (DEPLOY / "docker-compose.yml").read_text()
+    assert "POSTGRES_PASSWORD:-" not in compose
+    env = dict(
+        line.split("=", 1)
+        for line in (DEPLOY / "scimsync.env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    assert env["SCIMSYNC_ENVIRONMENT"] == "production"
+    for name in ("SCIMSYNC_OPERATOR_TOKEN", "SCIMSYNC_SECRET_KEY", "POSTGRES_PASSWORD"):
+        assert is_placeholder(env[name]), name
+    assert is_placeholder(env["FLOWER_BASIC_AUTH"].split(":", 1)[1])
+    assert is_placeholder(env["GF_SECURITY_ADMIN_PASSWORD"])
+    config = of_kind("ConfigMap")["scimsync-config"]["data"]
+    assert config["SCIMSYNC_ENVIRONMENT"] == "production"
+    assert "SCIMSYNC_ENVIRONMENT=production" in (DEPLOY / "Dockerfile").read_text()
+    flower = of_kind("Deployment")["scimsync-flower"]["spec"]["template"]["spec"]
+    assert flower["containers"][0]["command"][:2] == ["scimsync", "flower"]
 
 
 def test_compose_health_checks_probe_what_matters() -> None:

@@ -19,6 +19,7 @@ from reconciler.admin_store import (
     IssuedToken,
     TokenKind,
     WorkspaceCreated,
+    WorkspaceSummary,
 )
 from reconciler.apply import AppliedStats
 from reconciler.model import (
@@ -55,6 +56,9 @@ class FakeAdminStore:
     audit_log: list[AuditRow] = field(default_factory=list)
     applied: list[Action] = field(default_factory=list)
     page_size: int = 2
+    # SSO domains of the other workspaces (domain -> tenant id), for the one-owner check
+    other_domains: dict[str, str] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
     _ids: Iterator[int] = field(default_factory=lambda: count(1))
 
     @property
@@ -68,6 +72,33 @@ class FakeAdminStore:
 
     # --- reads ---------------------------------------------------------------------------
 
+    def workspaces(self, tenant_id: str | None = None) -> list[WorkspaceSummary]:
+        policy = self.policy
+        if policy is None or tenant_id not in (None, policy.tenant_id):
+            return []
+        found = self.member_counts(policy.tenant_id)
+        return [
+            WorkspaceSummary(
+                policy.tenant_id,
+                "Acme",
+                policy.idp.value,
+                tuple(sorted(policy.sso_domains)),
+                policy.sso_configured,
+                policy.scim_enabled,
+                policy.owner_email,
+                self.options,
+                datetime(2026, 1, 1, tzinfo=UTC),
+                {status: found.get(status, 0) for status in MemberStatus},
+                len(self.groups),
+            )
+        ]
+
+    def sso_domain_owners(self, domains: Sequence[str], *, other_than: str = "") -> dict[str, str]:
+        held = dict(self.other_domains)
+        if self.policy is not None and self.policy.sso_configured:
+            held |= dict.fromkeys(self.policy.sso_domains, self.policy.tenant_id)
+        return {d: t for d, t in held.items() if d in domains and t != other_than}
+
     def load_policy(self, tenant_id: str) -> TenantPolicy | None:
         ours = self.policy is not None and self.policy.tenant_id == tenant_id
         return self.policy if ours else None
@@ -79,9 +110,17 @@ class FakeAdminStore:
             return self.members.get(member_id)
         return next((m for m in self.members.values() if m.email_ci == (email or "").lower()), None)
 
-    def list_members(self, tenant_id: str, status: MemberStatus | None) -> list[ActualMember]:
+    def list_members(
+        self,
+        tenant_id: str,
+        status: MemberStatus | None,
+        *,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> list[ActualMember]:
         found = [m for m in self.members.values() if status is None or m.status is status]
-        return sorted(found, key=lambda m: m.email_ci)
+        found = [m for m in found if after is None or m.email_ci > after]
+        return sorted(found, key=lambda m: m.email_ci)[:limit]
 
     def member_counts(self, tenant_id: str) -> dict[MemberStatus, int]:
         counts: dict[MemberStatus, int] = {}
@@ -250,6 +289,12 @@ class FakeAdminStore:
         policy = self._policy_of(tenant_id)
         self.policy = replace(policy, sso_domains=frozenset(domains), sso_configured=True)
 
+    def set_idp(self, tenant_id: str, idp: str) -> None:
+        self.policy = replace(self._policy_of(tenant_id), idp=IdpKind(idp))
+
+    def set_options(self, tenant_id: str, options: Mapping[str, Any]) -> None:
+        self.options = dict(options)
+
     def remove_sso_configuration(self, tenant_id: str) -> None:
         self.policy = replace(self._policy_of(tenant_id), sso_configured=False)
 
@@ -260,6 +305,9 @@ class FakeAdminStore:
     def disable_scim(self, tenant_id: str) -> int:
         self.policy = replace(self._policy_of(tenant_id), scim_enabled=False)
         return len(self.tokens.pop("scim", []))
+
+    def revoke_webhook_secrets(self, tenant_id: str) -> int:
+        return len(self.tokens.pop("webhook", [])) + len(self.tokens.pop("okta_hook", []))
 
     def rotate_token(self, tenant_id: str, kind: TokenKind) -> IssuedToken:
         token_id = f"{kind}-{next(self._ids)}"

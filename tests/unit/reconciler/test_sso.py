@@ -157,3 +157,16 @@ def test_rotate_admin_token_replaces_the_old_one() -> None:
     assert store.audit_log == [("cli", "rotate_admin_token", "tenant:t", {"token_id": issued.id})]
     with pytest.raises(NotFound):
         workspaces.rotate_admin_token(store, tenant_id="nope", actor="cli")
+
+
+def test_sso_removal_and_disconnect_revoke_the_webhook_secrets_too() -> None:
+    """Issue 16 item 6: removing SSO revokes every credential that provisions into the
+    workspace, webhook signing keys and Okta hook secrets as well as SCIM tokens."""
+    for operation in (sso.remove_sso, sso.disconnect_scim):
+        store = workspace()
+        store.tokens["webhook"] = ["whk-1", "whk-2"]
+        store.tokens["okta_hook"] = ["okh-1"]
+        report = operation(store, tenant_id="t", actor="cli")
+        assert (report.tokens_revoked, report.webhook_secrets_revoked) == (1, 3), operation
+        assert "webhook" not in store.tokens and "okta_hook" not in store.tokens
+        assert store.audit_log[-1][3]["webhook_secrets_revoked"] == 3

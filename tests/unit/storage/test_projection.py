@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from reconciler.validation import looks_like_email
 from storage.projection import (
     fold,
     group_columns,
-    looks_like_email,
     rule_email,
     user_columns,
     user_value_rows,

@@ -140,3 +140,48 @@ def test_audit_log_is_per_tenant_newest_first_and_bounded(
     assert len(admin.ok("GET", "/audit", params={"limit": 1})["entries"]) == 1
     for limit in (0, 1001, "x"):
         assert admin.get("/audit", params={"limit": limit}).status_code == 400
+
+
+def test_sso_removal_revokes_the_webhook_secrets_for_good(
+    api: Any, admin: AdminApi, engine: Engine, tenant: TenantHandle
+) -> None:
+    """Issue 16 item 6: a webhook secret left live would provision again as soon as SSO
+    and SCIM come back; removing SSO revokes it with the SCIM token."""
+    import json
+    import time
+
+    from events.hooks.routes import SIGNATURE_HEADER, signature_header
+    from tests.support.workspace import issue_okta_secret, issue_webhook_secret
+
+    with unit_of_work(engine) as conn:
+        signing = issue_webhook_secret(conn, tenant.id)
+        bearer = issue_okta_secret(conn, tenant.id)
+
+    def push(event_id: str) -> int:
+        body = json.dumps(
+            {"id": event_id, "type": "user.upserted", "data": {"userName": "h@acme.test"}}
+        ).encode()
+        header = signature_header(signing, int(time.time()), body)
+        url = f"/hooks/v1/{tenant.id}/events"
+        return int(api.post(url, content=body, headers={SIGNATURE_HEADER: header}).status_code)
+
+    def okta() -> int:
+        url = f"/hooks/v1/{tenant.id}/okta"
+        body = {"data": {"events": []}}
+        return int(api.post(url, json=body, headers={"Authorization": bearer}).status_code)
+
+    assert push("before") == 200 and okta() == 200
+    removed = admin.ok("DELETE", "/sso")
+    assert (removed["tokens_revoked"], removed["webhook_secrets_revoked"]) == (1, 2)
+    admin.ok("PUT", "/sso", json={"domains": ["acme.test"], "provider": "saml"})
+    admin.ok("POST", "/scim", 201)  # provisioning back on: the old secrets stay dead
+    assert push("after") == 401 and okta() == 401
+    with engine.connect() as conn:
+        live = conn.execute(
+            select(api_tokens.c.kind).where(
+                api_tokens.c.tenant_id == tenant.id,
+                api_tokens.c.kind.in_(["webhook", "okta_hook"]),
+                api_tokens.c.revoked_at.is_(None),
+            )
+        ).all()
+    assert live == []

@@ -18,13 +18,23 @@ from storage import tenants
 from storage.db import unit_of_work
 from storage.schema import audit_log, change_events, members
 from tests.integration.events.ingest.dialects.replay import workspace_state
-from tests.support.workspace import TenantHandle, make_tenant
+from tests.support.workspace import (
+    TenantHandle,
+    issue_okta_secret,
+    issue_webhook_secret,
+    make_tenant,
+)
 from worker.pipeline import drain
 
 
 def _secret(engine: Engine, tenant: TenantHandle) -> str:
     with unit_of_work(engine) as conn:
-        return tenants.issue_token(conn, tenant.id, "webhook", keep_secret=True).token
+        return issue_webhook_secret(conn, tenant.id)
+
+
+def _okta_secret(engine: Engine, tenant: TenantHandle) -> str:
+    with unit_of_work(engine) as conn:
+        return issue_okta_secret(conn, tenant.id)
 
 
 def _push(
@@ -363,7 +373,7 @@ def _okta_post(api: Any, tenant: TenantHandle, secret: str, *events: dict[str, A
 
 def test_okta_one_time_verification_echoes_the_challenge(api: Any, engine: Engine) -> None:
     tenant = make_tenant(engine, idp="okta")
-    secret = _secret(engine, tenant)
+    secret = _okta_secret(engine, tenant)
     url = f"/hooks/v1/{tenant.id}/okta"
     challenge = {"X-Okta-Verification-Challenge": "mFGX3pYi-7BfIQrT1fbN0bhK"}
     ok = api.get(url, headers={**challenge, "Authorization": secret})
@@ -378,7 +388,7 @@ def test_okta_one_time_verification_echoes_the_challenge(api: Any, engine: Engin
 
 def test_okta_lifecycle_and_membership_events_reach_the_workspace(api: Any, engine: Engine) -> None:
     tenant = make_tenant(engine, idp="okta")
-    secret = _secret(engine, tenant)
+    secret = _okta_secret(engine, tenant)
     linus = _okta_user("linus@acme.test")
     response = _okta_post(
         api,
@@ -431,7 +441,7 @@ def test_okta_lifecycle_and_membership_events_reach_the_workspace(api: Any, engi
 
 def test_okta_redelivery_is_replay_safe(api: Any, engine: Engine) -> None:
     tenant = make_tenant(engine, idp="okta")
-    secret = _secret(engine, tenant)
+    secret = _okta_secret(engine, tenant)
     create = _okta_event("u1", "user.lifecycle.create", _okta_user("linus@acme.test"))
     assert _okta_post(api, tenant, secret, create).json()["applied"] == 1
     before = _event_count(engine)
@@ -443,7 +453,7 @@ def test_okta_redelivery_is_replay_safe(api: Any, engine: Engine) -> None:
 
 def test_okta_events_that_cannot_apply_are_200_and_audited(api: Any, engine: Engine) -> None:
     tenant = make_tenant(engine, idp="okta")
-    secret = _secret(engine, tenant)
+    secret = _okta_secret(engine, tenant)
     response = _okta_post(
         api,
         tenant,
@@ -474,7 +484,7 @@ def test_okta_events_that_cannot_apply_are_200_and_audited(api: Any, engine: Eng
 
 def test_okta_deliveries_need_the_secret(api: Any, engine: Engine) -> None:
     tenant = make_tenant(engine, idp="okta")
-    _secret(engine, tenant)
+    _okta_secret(engine, tenant)
     create = _okta_event("u1", "user.lifecycle.create", _okta_user("linus@acme.test"))
     assert _okta_post(api, tenant, "whk_wrong", create).status_code == 401
     assert _event_count(engine) == 0
@@ -573,7 +583,7 @@ def test_canonical_webhook_writes_leave_audit_rows_like_scim_writes(
 
 def test_okta_hook_writes_leave_audit_rows_like_scim_writes(api: Any, engine: Engine) -> None:
     tenant = make_tenant(engine, idp="okta")
-    secret = _secret(engine, tenant)
+    secret = _okta_secret(engine, tenant)
     linus = _okta_user("linus@acme.test")
     response = _okta_post(
         api,

@@ -26,7 +26,13 @@ from events.ingest.writes import Kind, Op
 from storage import tenants
 from storage.db import unit_of_work
 from storage.schema import change_events, mirror_users
-from tests.support.workspace import TenantHandle, make_tenant, user_body
+from tests.support.workspace import (
+    TenantHandle,
+    issue_okta_secret,
+    issue_webhook_secret,
+    make_tenant,
+    user_body,
+)
 from worker import celery_app
 from worker import publish as publishing
 from worker.settings import get_settings
@@ -108,7 +114,7 @@ def test_a_committed_write_kicks_the_worker_once_it_is_visible(
 
 def _signed_push(client: TestClient, engine: Engine, tenant: TenantHandle, payload: Any) -> Any:
     with unit_of_work(engine) as conn:
-        secret = tenants.issue_token(conn, tenant.id, "webhook", keep_secret=True).token
+        secret = issue_webhook_secret(conn, tenant.id)
     body = json.dumps(payload).encode()
     return client.post(
         f"/hooks/v1/{tenant.id}/events",
@@ -148,7 +154,7 @@ def test_only_the_committed_events_of_a_delivery_are_published(
     events with it, and the publisher is never handed their ids."""
     tenant = make_tenant(engine, idp="google")
     with unit_of_work(engine) as conn:
-        secret = tenants.issue_token(conn, tenant.id, "webhook", keep_secret=True).token
+        secret = issue_okta_secret(conn, tenant.id)
 
     def okta_event(uuid: str, event_type: str, *targets: dict[str, Any]) -> dict[str, Any]:
         return {"uuid": uuid, "eventType": event_type, "target": list(targets)}

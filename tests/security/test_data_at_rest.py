@@ -158,7 +158,10 @@ def test_a_dead_letter_reason_and_its_log_line_hold_no_email_nor_parameters(
     with engine.connect() as conn:
         reason = conn.execute(select(dead_letters.c.reason)).scalar_one()
         last_error = conn.execute(select(change_events.c.last_error)).scalar_one()
-    for text_ in (reason, last_error, json.dumps(logs, default=str)):
+    # The dead letter's WARNING names whose change it was (userName, for the operator: issue
+    # 20); what the driver said, with its parameters, must be nowhere.
+    said = [{k: v for k, v in entry.items() if k != "userName"} for entry in logs]
+    for text_ in (reason, last_error, json.dumps(said, default=str)):
         assert VICTIM not in text_ and "parameters:" not in text_, text_
     assert reason.startswith(("IntegrityError", "UniqueViolation")), reason
     assert not any("exc_info" in entry for entry in logs if entry["log_level"] != "debug")

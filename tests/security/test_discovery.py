@@ -19,7 +19,13 @@ from sqlalchemy import Engine
 from events.hooks.routes import SIGNATURE_HEADER, signature_header
 from storage import tenants
 from storage.db import unit_of_work
-from tests.support.workspace import TenantHandle, make_tenant, user_body
+from tests.support.workspace import (
+    TenantHandle,
+    issue_okta_secret,
+    issue_webhook_secret,
+    make_tenant,
+    user_body,
+)
 from worker.metrics.labels import tenant_hash
 from worker.settings import get_settings
 
@@ -90,7 +96,8 @@ def test_every_refused_webhook_credential_is_the_same_401(
     api: Any, engine: Engine, tenant: TenantHandle
 ) -> None:
     with unit_of_work(engine) as conn:
-        secret = tenants.issue_token(conn, tenant.id, "webhook", keep_secret=True).token
+        secret = issue_webhook_secret(conn, tenant.id)
+        okta_secret = issue_okta_secret(conn, tenant.id)  # Okta hooks have their own secret
     body = json.dumps({"id": "e1", "type": "user.deleted", "data": {}}).encode()
 
     def push(tenant_id: str, key: str) -> Any:
@@ -105,9 +112,14 @@ def test_every_refused_webhook_credential_is_the_same_401(
 
     pushes = [push(UNKNOWN, secret), push(tenant.id, "whk_wrong")]
     assert len({_shape(r) for r in pushes}) == 1 and pushes[0].status_code == 401
-    hooks = [okta(UNKNOWN, secret), okta(tenant.id, "whk_wrong"), okta(tenant.id, "")]
+    hooks = [
+        okta(UNKNOWN, okta_secret),
+        okta(tenant.id, "whk_wrong"),
+        okta(tenant.id, ""),
+        okta(tenant.id, secret),  # the signing secret is not the Okta hook's
+    ]
     assert len({_shape(r) for r in hooks}) == 1 and hooks[0].status_code == 401
-    assert okta(tenant.id, secret).status_code == 200
+    assert okta(tenant.id, okta_secret).status_code == 200
 
 
 def test_every_refused_admin_credential_is_the_same_401(api: Any, tenant: TenantHandle) -> None:

@@ -145,7 +145,7 @@ def classify(exc: BaseException, database_url: str | None = None) -> CliError:
         return CliError(
             "unsafe_setting",
             str(exc),
-            'deploy/scimsync.env.example and the README\'s "Security — deployment" say how',
+            'deploy/scimsync.env.example and the README\'s "Deploying safely" say how',
         )
     if isinstance(exc, Refusal):
         code = error_code(exc)

@@ -38,6 +38,33 @@ class PendingEvent:
 _APPEND = change_events.insert()
 
 
+def _row(
+    tenant_id: str,
+    resource_type: str,
+    operation: str,
+    source: str,
+    now: datetime,
+    resource_id: str,
+    version: int,
+    payload: dict[str, Any],
+) -> dict[str, Any]:
+    """A new change event: pending, published at once (the relay re-sends what Redis
+    missed), no attempts yet."""
+    return {
+        "tenant_id": tenant_id,
+        "resource_type": resource_type,
+        "resource_id": resource_id,
+        "version": version,
+        "operation": operation,
+        "source": source,
+        "payload": payload,
+        "received_at": now,
+        "published_at": now,
+        "state": EventState.PENDING,
+        "attempts": 0,
+    }
+
+
 def append(
     conn: Connection,
     *,
@@ -50,22 +77,8 @@ def append(
     now: datetime,
     source: str = "scim",
 ) -> int:
-    result = conn.execute(
-        _APPEND,  # one compiled statement for every event: values go as parameters
-        {
-            "tenant_id": tenant_id,
-            "resource_type": resource_type,
-            "resource_id": resource_id,
-            "version": version,
-            "operation": operation,
-            "source": source,
-            "payload": payload,
-            "received_at": now,
-            "published_at": now,
-            "state": EventState.PENDING,
-            "attempts": 0,
-        },
-    )
+    row = _row(tenant_id, resource_type, operation, source, now, resource_id, version, payload)
+    result = conn.execute(_APPEND, row)  # one compiled statement: values go as parameters
     return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
@@ -86,22 +99,7 @@ def append_many(
     new event ids in the order given. One statement (multi-row INSERT ... RETURNING)."""
     if not changes:
         return []
-    rows = [
-        {
-            "tenant_id": tenant_id,
-            "resource_type": resource_type,
-            "resource_id": resource_id,
-            "version": version,
-            "operation": operation,
-            "source": source,
-            "payload": payload,
-            "received_at": now,
-            "published_at": now,
-            "state": EventState.PENDING,
-            "attempts": 0,
-        }
-        for resource_id, version, payload in changes
-    ]
+    rows = [_row(tenant_id, resource_type, operation, source, now, *change) for change in changes]
     return [int(i) for i in conn.execute(_APPEND_MANY, rows).scalars()]
 
 

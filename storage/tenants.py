@@ -60,7 +60,7 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _tenant_from_row(row: Any) -> Tenant:
+def tenant_from_row(row: Any) -> Tenant:
     return Tenant(
         id=row.id,
         name=row.name,
@@ -106,7 +106,7 @@ def get(conn: Connection, tenant_id: str) -> Tenant:
     row = conn.execute(select(tenants).where(tenants.c.id == tenant_id)).first()
     if row is None:
         raise NotFound(f"tenant {tenant_id} not found")
-    return _tenant_from_row(row)
+    return tenant_from_row(row)
 
 
 # Asked on every request: built once, so SQLAlchemy reuses the compiled form.
@@ -147,16 +147,16 @@ def authenticate(
     if row is None:
         return None, None
     matches = row.token_id is not None and hmac.compare_digest(row.token_hash, digest)
-    return _tenant_from_row(row), str(row.token_id) if presented and matches else None
+    return tenant_from_row(row), str(row.token_id) if presented and matches else None
 
 
 def find(conn: Connection, tenant_id: str) -> Tenant | None:
     row = conn.execute(_FIND_TENANT, {"tenant_id": tenant_id}).first()
-    return _tenant_from_row(row) if row else None
+    return tenant_from_row(row) if row else None
 
 
 def list_all(conn: Connection) -> list[Tenant]:
-    return [_tenant_from_row(r) for r in conn.execute(select(tenants).order_by(tenants.c.name))]
+    return [tenant_from_row(r) for r in conn.execute(select(tenants).order_by(tenants.c.name))]
 
 
 def update_fields(conn: Connection, tenant_id: str, **values: Any) -> Tenant:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from secrets import token_hex
 from typing import Any
@@ -145,22 +146,20 @@ def signed_tenant(tenant_id: str, request: Request, body: bytes = Depends(raw_bo
 
     An unknown tenant (or one with provisioning off) is checked against a throw-away key:
     it costs the same HMAC and gets the same 401 as a wrong signature (issue 16)."""
-    rt = runtime_of(request)
-    guard.refuse_blocked_source(request, rt)
-    try:
-        header = request.headers.get(SIGNATURE_HEADER)
-        timestamp, signatures = parse_signature(header, time.time())
-        with unit_of_work(rt.engine, write=False) as conn:
-            tenant = _live_tenant(conn, tenant_id)
-            secrets = tenants.webhook_secrets(conn, tenant_id, rt.sealer) if tenant else []
+    parsed: list[tuple[int, list[str]]] = []
+
+    def shape() -> None:  # no SQL and no HMAC for a malformed header
+        parsed.append(parse_signature(request.headers.get(SIGNATURE_HEADER), time.time()))
+
+    def check(conn: Connection) -> Tenant | None:
+        timestamp, signatures = parsed[0]
+        tenant = _live_tenant(conn, tenant_id)
+        sealer = runtime_of(request).sealer
+        secrets = tenants.webhook_secrets(conn, tenant_id, sealer) if tenant else []
         check_signature(timestamp, signatures, body, secrets or [_UNKNOWN_TENANT_KEY])
-        if tenant is None:
-            raise Unauthorized()
-    except Unauthorized:
-        guard.charge_failure(request, rt)
-        raise
-    guard.take_tenant_token(request, rt, tenant)
-    return _authenticated(request, tenant)
+        return tenant
+
+    return _charged(request, check, before=shape)
 
 
 def okta_tenant(tenant_id: str, request: Request) -> Tenant:
@@ -168,12 +167,30 @@ def okta_tenant(tenant_id: str, request: Request) -> Tenant:
     presented = request.headers.get("authorization", "").strip()
     if presented.lower().startswith("bearer "):
         presented = presented[7:].strip()
+
+    def check(conn: Connection) -> Tenant | None:
+        tenant = _live_tenant(conn, tenant_id)
+        tenants.verify_token(conn, tenant_id, "okta_hook", presented)
+        return tenant
+
+    return _charged(request, check)
+
+
+def _charged(
+    request: Request,
+    check: Callable[[Connection], Tenant | None],
+    *,
+    before: Callable[[], None] = lambda: None,
+) -> Tenant:
+    """Run a hook's credential checks, `before` (no database) then `check` (None: no such
+    live tenant): a refusal is charged to the caller's address, never the tenant; an
+    accepted one takes the tenant's rate-limit token."""
     rt = runtime_of(request)
     guard.refuse_blocked_source(request, rt)
     try:
+        before()
         with unit_of_work(rt.engine, write=False) as conn:
-            tenant = _live_tenant(conn, tenant_id)
-            tenants.verify_token(conn, tenant_id, "okta_hook", presented)
+            tenant = check(conn)
         if tenant is None:
             raise Unauthorized()
     except Unauthorized:

@@ -12,7 +12,6 @@ from sqlalchemy import Connection, func, select
 from reconciler.admin_store import WorkspaceSummary
 from reconciler.model import MemberStatus
 from storage import tenants
-from storage.clock import as_utc
 from storage.schema import members, workspace_groups
 from storage.schema import tenants as tenants_table
 
@@ -49,15 +48,7 @@ class AdminTenantSql:
         }
         return [
             WorkspaceSummary(
-                id=row.id,
-                name=row.name,
-                idp=row.idp,
-                sso_domains=tuple(row.sso_domains or ()),
-                sso_configured=row.sso_configured,
-                scim_enabled=row.scim_enabled,
-                owner_email=row.owner_email,
-                options=dict(row.options or {}),
-                created_at=as_utc(row.created_at),
+                **vars(tenants.tenant_from_row(row)),
                 members={s: counts.get(row.id, {}).get(s, 0) for s in MemberStatus},
                 groups=groups.get(row.id, 0),
             )

@@ -39,7 +39,7 @@ from worker import operations
 from worker.connections import get_engine, get_sealer, redis_client
 from worker.logging import configure_logging
 from worker.metrics.endpoint import render_metrics
-from worker.metrics.pipeline import RATE_LIMITED, REQUEST_DURATION, REQUESTS
+from worker.metrics.pipeline import COMMIT_BATCH, RATE_LIMITED, REQUEST_DURATION, REQUESTS
 from worker.publish import BatchedPublisher
 from worker.safety import check_startup
 from worker.settings import Settings, get_settings
@@ -55,6 +55,9 @@ class PrometheusRequestMetrics:
 
     def rate_limited(self, tenant: str) -> None:
         RATE_LIMITED.labels(tenant=tenant).inc()
+
+    def write_batch(self, writes: int) -> None:
+        COMMIT_BATCH.observe(writes)
 
 
 def build_runtime(settings: Settings) -> Runtime:

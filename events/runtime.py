@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 from events.credentials import CredentialCache
 from events.ingest.service import Publisher
 from events.rate_limit import RateLimiter
+from storage.group_commit import GroupCommitter
 from storage.sealed import Sealer
 
 
@@ -54,6 +55,8 @@ class ApiSettings(Protocol):
     def metrics_token(self) -> str | None: ...
     @property
     def pipeline_sample_seconds(self) -> float: ...
+    @property
+    def group_commit_max_writes(self) -> int: ...
 
 
 class RequestMetrics(Protocol):
@@ -64,6 +67,9 @@ class RequestMetrics(Protocol):
 
     def rate_limited(self, tenant: str) -> None:
         """One request refused 429 by the tenant's rate limit."""
+
+    def write_batch(self, writes: int) -> None:
+        """One shared transaction of `writes` SCIM writes committed or failed (group commit)."""
 
 
 class OperatorActions(Protocol):
@@ -95,6 +101,21 @@ class Runtime:
     sealer: Sealer  # opens the tenants' webhook signing keys (storage/sealed.py)
     # SCIM tokens this process accepted in the last second (events/credentials.py).
     credentials: CredentialCache = field(default_factory=CredentialCache)
+    # The SCIM writes' shared transactions (storage/group_commit.py), made from `engine` and
+    # `publish` (so a runtime copied with another engine writes to that one).
+    writes: GroupCommitter = field(init=False)
+
+    def __post_init__(self) -> None:
+        # A publisher that can gather (worker/publish.py BatchedPublisher) sends a group
+        # commit's kicks in one round trip; any other is called once per write.
+        gathering = getattr(self.publish, "gathering", None)
+        committer = GroupCommitter(
+            self.engine,
+            max_writes=self.settings.group_commit_max_writes,
+            around_callbacks=gathering,
+            on_batch=self.metrics.write_batch,
+        )
+        object.__setattr__(self, "writes", committer)
 
 
 def install(app: FastAPI, runtime: Runtime) -> None:

@@ -123,6 +123,22 @@ def after_commit(conn: Connection, callback: Callable[[], object]) -> None:
 
 
 @contextmanager
+def own_after_commit(conn: Connection) -> Iterator[list[Callable[[], object]]]:
+    """Keep the callbacks registered inside the block apart, in the list it yields, rather
+    than in the unit of work's: a caller sharing one transaction among several works
+    (storage/group_commit.py) runs each work's callbacks only if that work was kept."""
+    outer = conn.info.get(_AFTER_COMMIT)
+    if outer is None:
+        raise RuntimeError("own_after_commit needs a connection from unit_of_work")
+    own: list[Callable[[], object]] = []
+    conn.info[_AFTER_COMMIT] = own
+    try:
+        yield own
+    finally:
+        conn.info[_AFTER_COMMIT] = outer
+
+
+@contextmanager
 def unit_of_work(engine: Engine, *, write: bool = True) -> Iterator[Connection]:
     """A transaction: commits when the block ends, rolls back when it raises.
 

@@ -6,6 +6,13 @@ is free: under load most of a write's latency was that sleep. At the gate,
 threads queue on a lock and processes (API, workers) on an flock of a file
 beside the database, and both hand over within a couple of milliseconds.
 
+Processes take turns: a writer passes a turnstile (a second file lock) on its way to
+the writer lock and holds it while it waits there. A process that has just let go and
+wants to write again (a worker draining a backlog batch after batch) must pass the
+turnstile too, so it waits behind a writer already waiting instead of taking the lock
+back within microseconds while the other naps: without it, an API's commit waited out a
+worker's whole drain.
+
 There is one gate per database file, however many engines point at it (two
 engines of one process must not lock each other out), it is rebuilt in a forked
 child (a lock held by another thread of the parent would never be released
@@ -41,11 +48,13 @@ class WriterGate:
     def _reset(self) -> None:
         self._threads = threading.RLock()
         self._fd: int | None = None
+        self._turnstile_fd: int | None = None
         self._depth = 0  # a thread re-entering holds the file lock already
 
     def _after_fork(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # the parent's lock stays the parent's
+        for fd in (self._fd, self._turnstile_fd):
+            if fd is not None:
+                os.close(fd)  # the parent's locks stay the parent's
         self._reset()
 
     @contextmanager
@@ -69,19 +78,33 @@ class WriterGate:
     def _lock_file(self, deadline: float) -> None:
         if self._fd is None:
             self._fd = os.open(self.lock_path, os.O_RDONLY | os.O_CREAT, 0o644)
-        nap = 0.0002
-        while True:
-            try:
-                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise _locked() from None
-                time.sleep(nap)
-                nap = min(nap * 2, _LONGEST_NAP)
+        if self._turnstile_fd is None:
+            self._turnstile_fd = os.open(
+                f"{self.lock_path}{TURNSTILE_SUFFIX}", os.O_RDONLY | os.O_CREAT, 0o644
+            )
+        _flock_before(self._turnstile_fd, deadline)
+        try:
+            _flock_before(self._fd, deadline)
+        finally:
+            fcntl.flock(self._turnstile_fd, fcntl.LOCK_UN)
+
+
+def _flock_before(fd: int, deadline: float) -> None:
+    """An exclusive flock of `fd`, polled (a blocking flock could not honour the deadline)."""
+    nap = 0.0002
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise _locked() from None
+            time.sleep(nap)
+            nap = min(nap * 2, _LONGEST_NAP)
 
 
 LOCK_SUFFIX = ".writer-lock"  # beside the database file, so a missing var dir shows here
+TURNSTILE_SUFFIX = ".turnstile"
 
 _GATES: dict[str, WriterGate] = {}
 _GATES_LOCK = threading.Lock()

@@ -191,14 +191,47 @@ class DrainResult:
     more: bool = False
 
 
+MIN_BATCH = 20
+
+
+def next_batch_size(
+    current: int, *, claimed: int, seconds: float, batch_size: int, write_slice: float
+) -> int:
+    """The size of the next batch: `batch_size`, or fewer events so that one batch's
+    transaction lasts about `write_slice` seconds (0: no bound), at the rate the last
+    batch applied them. SQLite has one writer: the API's commits wait for the whole of a
+    worker's transaction, so it is kept short; a batch never shrinks below a handful."""
+    if write_slice <= 0 or claimed == 0 or seconds <= 0:
+        return current
+    fits = int(write_slice * claimed / seconds)
+    return max(min(MIN_BATCH, batch_size), min(batch_size, fits))
+
+
 def drain(
-    engine: Engine, tenant_id: str, *, batch_size: int, time_budget: float, max_attempts: int = 5
+    engine: Engine,
+    tenant_id: str,
+    *,
+    batch_size: int,
+    time_budget: float,
+    max_attempts: int = 5,
+    write_slice: float = 0.0,
 ) -> DrainResult:
-    """Apply batches until nothing is pending or the time budget is spent."""
+    """Apply batches until nothing is pending or the time budget is spent. On SQLite each
+    batch is sized to hold the writer lock about `write_slice` seconds (`next_batch_size`)."""
     deadline = time.monotonic() + time_budget
     total = DrainResult()
+    slice_seconds = write_slice if is_sqlite(engine) else 0.0
+    limit = batch_size
     while True:
-        batch = apply_batch(engine, tenant_id, batch_size, max_attempts)
+        began = time.monotonic()
+        batch = apply_batch(engine, tenant_id, limit, max_attempts)
+        limit = next_batch_size(
+            limit,
+            claimed=batch.claimed,
+            seconds=time.monotonic() - began,
+            batch_size=batch_size,
+            write_slice=slice_seconds,
+        )
         total.applied.extend(batch.applied)
         total.dead.extend(batch.dead)
         total.failed.extend(batch.failed)

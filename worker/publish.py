@@ -13,7 +13,8 @@ on its way to Redis share the next one, a single round trip for all their tenant
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 import structlog
 from sqlalchemy import Engine
@@ -92,9 +93,14 @@ class KickBatcher:
         self._sending = False
 
     def kick(self, tenant_id: str, events: int) -> None:
+        self.kick_all({tenant_id: events})
+
+    def kick_all(self, received: Mapping[str, int]) -> None:
+        """`kick` for several tenants at once: they travel in the same batch."""
         with self._cond:
             batch = self._open
-            batch.received[tenant_id] = batch.received.get(tenant_id, 0) + events
+            for tenant_id, events in received.items():
+                batch.received[tenant_id] = batch.received.get(tenant_id, 0) + events
             while not batch.done:
                 if self._sending:
                     self._cond.wait()
@@ -116,14 +122,35 @@ class KickBatcher:
 
 class BatchedPublisher:
     """The API's publisher (events/ingest/service.py `Publisher`): `publish`, with the
-    kicks of concurrent requests batched."""
+    kicks of concurrent requests batched.
+
+    Inside `gathering()` (a group commit's callbacks, storage/group_commit.py) this
+    thread's publishes are only noted, and sent together, one round trip for the whole
+    commit, when the block ends.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.batcher = KickBatcher()
+        self._gathered = threading.local()
 
     def __call__(self, tenant_id: str, event_ids: Sequence[int]) -> bool:
+        gathered: dict[str, list[int]] | None = getattr(self._gathered, "events", None)
+        if gathered is not None:
+            gathered.setdefault(tenant_id, []).extend(event_ids)
+            return True
         return publish(self.engine, tenant_id, event_ids, kicker=self.batcher.kick)
+
+    @contextmanager
+    def gathering(self) -> Iterator[None]:
+        gathered: dict[str, list[int]] = {}
+        self._gathered.events = gathered
+        try:
+            yield
+        finally:
+            self._gathered.events = None
+            if gathered:
+                publish_many(self.engine, gathered, kicker=self.batcher.kick_all)
 
 
 def _kick_alone(tenant_id: str, events: int) -> None:
@@ -140,14 +167,30 @@ def publish(
     """Best effort: with Redis down the events stay unpublished and the relay takes over."""
     if not event_ids:
         return True
+    return publish_many(
+        engine, {tenant_id: event_ids}, kicker=lambda received: kicker(tenant_id, len(event_ids))
+    )
+
+
+def publish_many(
+    engine: Engine,
+    events: Mapping[str, Sequence[int]],
+    *,
+    kicker: Callable[[Mapping[str, int]], object],
+) -> bool:
+    """`publish` for several tenants' committed events, kicked in one call of `kicker`."""
+    received = {tenant_id: len(ids) for tenant_id, ids in events.items() if ids}
+    if not received:
+        return True
     try:
-        kicker(tenant_id, len(event_ids))
-    except Exception as exc:  # any broker failure: the outbox still holds the event
-        log.warning("publish_failed", tenant_id=tenant_id, events=len(event_ids), error=str(exc))
+        kicker(received)
+    except Exception as exc:  # any broker failure: the outbox still holds the events
+        for tenant_id, count in received.items():
+            log.warning("publish_failed", tenant_id=tenant_id, events=count, error=str(exc))
         try:  # the events were committed as published: let the relay republish them soon
             with unit_of_work(engine) as conn:
-                outbox.mark_unpublished(conn, event_ids)
+                outbox.mark_unpublished(conn, [e for ids in events.values() for e in ids])
         except Exception as exc2:  # the relay's stalled check re-kicks them later
-            log.warning("mark_unpublished_failed", tenant_id=tenant_id, error=str(exc2))
+            log.warning("mark_unpublished_failed", tenants=list(received), error=str(exc2))
         return False
     return True

@@ -151,9 +151,23 @@ class Settings(BaseSettings):
     auth_failure_per_second: float = Field(default=1.0, gt=0)
     auth_failure_burst: int = Field(default=60, ge=1)
 
+    group_commit_max_writes: int = Field(
+        default=32,
+        ge=1,
+        description="Most SCIM writes of one API process committed together in one "
+        "transaction (group commit); 1 commits each write alone.",
+    )
+
     # Pipeline.
     apply_batch_size: int = 500
     apply_time_budget_seconds: float = 5.0
+    apply_sqlite_write_slice_seconds: float = Field(
+        default=0.05,
+        ge=0,
+        description="On SQLite (one writer), a worker's apply transaction is sized to last "
+        "about this long, so the API's commits interleave with a drain (0: batches of "
+        "SCIMSYNC_APPLY_BATCH_SIZE whatever they take).",
+    )
     relay_interval_seconds: float = 2.0
     relay_grace_seconds: float = 3.0
     stuck_event_seconds: float = 30.0

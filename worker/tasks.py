@@ -59,6 +59,7 @@ def apply_tenant(tenant_id: str) -> dict[str, Any]:
             batch_size=settings.apply_batch_size,
             time_budget=settings.apply_time_budget_seconds,
             max_attempts=settings.max_task_retries,
+            write_slice=settings.apply_sqlite_write_slice_seconds,
         )
     except TenantBusy:
         _kick_quietly(tenant_id, countdown=BUSY_RETRY_SECONDS)

@@ -20,12 +20,12 @@ request and calls `write` for each change:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from functools import partial
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Connection, Engine
 
@@ -35,10 +35,12 @@ from events.ingest.writes import Kind, Op, WriteAction, WriteResult, create_user
 from storage import audit
 from storage.clock import utcnow
 from storage.db import after_commit, unit_of_work
+from storage.group_commit import GroupCommitter
 from storage.tenants import Tenant
 
 Handlers = Mapping[tuple[Kind, Op], WriteAction]
 DEFAULT_MAX_PATCH_OPERATIONS = 1000
+T = TypeVar("T")
 
 
 class Publisher(Protocol):
@@ -158,3 +160,32 @@ def ingest_session(
         )
         yield session
         session.finish()
+
+
+def grouped_ingest(
+    committer: GroupCommitter,
+    tenant: Tenant,
+    work: Callable[[IngestSession], T],
+    *,
+    actor: str,
+    publish: Publisher,
+    max_patch_operations: int = DEFAULT_MAX_PATCH_OPERATIONS,
+) -> T:
+    """`work(session)` as `ingest_session` would run it, but in a transaction it may share
+    with other requests' writes (storage/group_commit.py): the same rows, audit and
+    publish, committed (and published) before this returns; a `work` that raises leaves
+    nothing behind and raises here."""
+
+    def in_transaction(conn: Connection) -> T:
+        session = IngestSession(
+            conn,
+            tenant,
+            actor=actor,
+            publish=publish,
+            max_patch_operations=max_patch_operations,
+        )
+        result = work(session)
+        session.finish()
+        return result
+
+    return committer.run(in_transaction)

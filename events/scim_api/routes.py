@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from events.body import json_object
 from events.http_errors import SCIM_MEDIA_TYPE
 from events.ingest.dialects import dialect_for
-from events.ingest.service import IngestSession, ingest_session
+from events.ingest.service import IngestSession, grouped_ingest, ingest_session
 from events.ingest.writes import Kind, Op, WriteResult
 from events.scim.attributes import select_attributes, wants_members
 from events.scim.filter import (
@@ -90,13 +90,24 @@ def scim_session(ctx: ScimContext) -> AbstractContextManager[IngestSession]:
 def _write(
     ctx: ScimContext, kind: Kind, op: Op, *args: Any, query: Query | None = None, **options: Any
 ) -> tuple[WriteResult, list[tuple[str, str]] | None]:
-    """The write, and the members its answer shows (read before the commit)."""
-    with scim_session(ctx) as session:
+    """The write, and the members its answer shows (read before the commit), in a
+    transaction shared with the process's concurrent writes (group commit)."""
+
+    def work(session: IngestSession) -> tuple[WriteResult, list[tuple[str, str]] | None]:
         result = session.write(kind, op, *args, **options)
         members = None
         if result.record is not None:
             members = _members(session.conn, ctx, kind, result.record, query)
         return result, members
+
+    return grouped_ingest(
+        ctx.runtime.writes,
+        ctx.tenant,
+        work,
+        actor=ctx.token_id,
+        publish=ctx.runtime.publish,
+        max_patch_operations=ctx.runtime.settings.max_patch_operations,
+    )
 
 
 def _list(ctx: ScimContext, kind: str, query: Query) -> dict[str, Any]:

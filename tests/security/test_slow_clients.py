@@ -74,6 +74,8 @@ def _answer(conn: socket.socket, wait: float = 5.0) -> bytes:
             data += chunk
     except TimeoutError:
         pass
+    except ConnectionResetError:  # closed with our unread bytes queued: what came first counts
+        pass
     return data
 
 
@@ -97,9 +99,10 @@ def test_a_silent_connection_is_closed(served: tuple[str, int]) -> None:
 
 def test_headers_over_the_limit_get_431(served: tuple[str, int]) -> None:
     with socket.create_connection(served) as conn:
-        conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
-        for n in range(100):  # 100 x 64 bytes: over 4096 long before the end
-            conn.sendall(b"X-Filler-%02d: %s\r\n" % (n, b"f" * 50))
+        # 100 x 64 bytes: over 4096 long before the end. One send: the server may answer
+        # and close before a loop of sends ends (a reset on our next send).
+        filler = b"".join(b"X-Filler-%02d: %s\r\n" % (n, b"f" * 50) for n in range(100))
+        conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + filler)
         answer = _answer(conn)
     assert answer.startswith(b"HTTP/1.1 431"), answer[:100]
 

@@ -27,6 +27,8 @@ from worker.metrics.labels import TenantLabels
 from worker.metrics.specs import ALL_METRICS as ALL_METRICS  # re-exported: the catalogue
 from worker.metrics.specs import (
     APPLY_LAG,
+    COMMIT_BATCH_BUCKETS,
+    COMMIT_BATCH_SPEC,
     EVENTS_APPLIED,
     EVENTS_DEAD_LETTERED,
     EVENTS_RECEIVED,
@@ -52,6 +54,9 @@ REQUEST_DURATION = Histogram(
 )
 RATE_LIMITED = Counter(
     RATE_LIMITED_SPEC.name, RATE_LIMITED_SPEC.help, RATE_LIMITED_SPEC.labels, registry=None
+)
+COMMIT_BATCH = Histogram(
+    COMMIT_BATCH_SPEC.name, COMMIT_BATCH_SPEC.help, buckets=COMMIT_BATCH_BUCKETS, registry=None
 )
 
 
@@ -188,7 +193,7 @@ def build_registry(*collectors: Any) -> CollectorRegistry:
     """A registry with the in-process API metrics plus `collectors` (usually one
     `ScimSyncCollector`). One per app, so building several apps never collides."""
     registry = CollectorRegistry()
-    for collector in (REQUESTS, REQUEST_DURATION, RATE_LIMITED, *collectors):
+    for collector in (REQUESTS, REQUEST_DURATION, RATE_LIMITED, COMMIT_BATCH, *collectors):
         registry.register(collector)
     return registry
 

@@ -36,7 +36,13 @@ REQUEST_DURATION_SPEC = MetricSpec(
 RATE_LIMITED_SPEC = MetricSpec(
     "scimsync_rate_limited_total", "counter", "Requests refused with 429, by tenant.", ("tenant",)
 )
-IN_PROCESS_METRICS = (REQUESTS_SPEC, REQUEST_DURATION_SPEC, RATE_LIMITED_SPEC)
+COMMIT_BATCH_SPEC = MetricSpec(
+    "scimsync_ingest_commit_batch_writes",
+    "histogram",
+    "SCIM writes committed together in one transaction by an API process (group commit).",
+)
+COMMIT_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
+IN_PROCESS_METRICS = (REQUESTS_SPEC, REQUEST_DURATION_SPEC, RATE_LIMITED_SPEC, COMMIT_BATCH_SPEC)
 
 # Redis-backed pipeline counters: spec -> the Redis hash holding {tenant: count}.
 EVENTS_RECEIVED = MetricSpec(

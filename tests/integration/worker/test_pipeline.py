@@ -182,3 +182,33 @@ def test_dead_letter_replay_applies_after_the_cause_is_fixed(
     drain_all(engine, tenant)
     assert workspace(engine, tenant.id)["members"]["later@acme.test"] == "active"
     assert list_dead_letters() == []
+
+
+def test_a_drain_in_short_write_slices_still_applies_every_event_once(
+    api: Any, tenant: TenantHandle, engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite a drain sizes its transactions to a write slice so the API's commits
+    interleave; however small the slices, every event is applied, once."""
+    for n in range(60):
+        api.post(
+            f"{tenant.scim_base}/Users",
+            json=user_body(f"slice{n}@acme.test"),
+            headers=tenant.scim_headers,
+        )
+    claims: list[int] = []
+    real_claim = pipeline.outbox.claim
+
+    def recording_claim(conn: Any, tenant_id: str, limit: int) -> Any:
+        claims.append(limit)
+        return real_claim(conn, tenant_id, limit)
+
+    monkeypatch.setattr(pipeline.outbox, "claim", recording_claim)
+
+    result = drain(engine, tenant.id, batch_size=500, time_budget=30, write_slice=1e-6)
+
+    assert len(result.applied) == 60 and not result.dead
+    assert len(workspace(engine, tenant.id)["members"]) == 61  # and the Owner
+    if engine.dialect.name == "sqlite":
+        assert claims[0] == 500 and set(claims[1:]) == {pipeline.MIN_BATCH}
+    else:  # PostgreSQL locks rows, not the database: batches are not bounded
+        assert set(claims) == {500}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -143,3 +144,45 @@ def test_a_forked_child_can_write_while_a_parent_thread_holds_the_gate(tmp_path:
             os.close(end)  # the child's read of `may_go` ends here: the parent let go
         code = _exit_code(pid)
     assert code == 0
+
+
+def test_a_process_writing_batch_after_batch_lets_a_waiting_writer_in_between(
+    tmp_path: Path,
+) -> None:
+    """A worker draining a backlog lets go and asks again at once; a writer already
+    waiting in another process (an API's commit) gets in at the next hand-over, not after
+    the whole drain."""
+    gate = gate_for(str(tmp_path / "w.db"))
+    assert gate is not None
+    started, stop = os.pipe(), os.pipe()
+
+    def drain_batches() -> int:
+        os.set_blocking(stop[0], False)
+        first = True
+        while True:
+            with gate.held():
+                if first:
+                    os.write(started[1], b"x")
+                    first = False
+                time.sleep(0.02)  # one batch's transaction
+            try:
+                if os.read(stop[0], 1) == b"":
+                    return 0
+            except BlockingIOError:
+                continue
+
+    pid = _child(drain_batches, parent_ends=(started[0], stop[1]), child_ends=(started[1], stop[0]))
+    waits = []
+    try:
+        assert os.read(started[0], 1) == b"x"
+        for _ in range(5):
+            asked = time.monotonic()
+            with gate.held(timeout=10):
+                waits.append(time.monotonic() - asked)
+            time.sleep(0.01)
+    finally:
+        for end in (started[0], stop[1]):
+            os.close(end)
+        code = _exit_code(pid)
+    assert code == 0
+    assert max(waits) < 0.2, waits  # one batch (20 ms) and a nap, not the drain

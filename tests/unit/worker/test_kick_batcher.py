@@ -8,8 +8,9 @@ import time
 from collections.abc import Mapping
 
 import pytest
+from sqlalchemy import create_engine
 
-from worker.publish import KickBatcher
+from worker.publish import BatchedPublisher, KickBatcher
 
 
 class SlowRedis:
@@ -90,3 +91,20 @@ def test_an_error_reaches_the_caller() -> None:
 
     with pytest.raises(ConnectionError):
         KickBatcher(broken).kick("t1", 1)
+
+
+def test_a_group_commits_publishes_share_one_round_trip() -> None:
+    """The writes of one shared transaction tell the workers in one round trip, each
+    tenant once with all its events counted."""
+    redis = SlowRedis()
+    redis.release_first.set()
+    publisher = BatchedPublisher(create_engine("sqlite://"))
+    publisher.batcher = KickBatcher(redis.send)
+
+    with publisher.gathering():
+        assert publisher("t1", [1, 2]) and publisher("t2", [3]) and publisher("t1", [4])
+        assert redis.round_trips == []  # nothing sent before the batch's callbacks end
+
+    assert redis.round_trips == [{"t1": 3, "t2": 1}]
+    publisher("t3", [5])  # outside a group commit: sent at once
+    assert redis.round_trips[-1] == {"t3": 1}

@@ -21,12 +21,16 @@ class Recorder:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.limited: list[str] = []
+        self.batches: list[int] = []
 
     def request(self, *, tenant: str, route: str, method: str, status: int, seconds: float) -> None:
         self.requests.append({"tenant": tenant, "route": route, "method": method, "status": status})
 
     def rate_limited(self, tenant: str) -> None:
         self.limited.append(tenant)
+
+    def write_batch(self, writes: int) -> None:
+        self.batches.append(writes)
 
 
 @pytest.fixture

@@ -73,7 +73,7 @@ def build_runtime(settings: Settings) -> Runtime:
         settings=settings,
         engine=engine,
         redis=client,
-        publish=BatchedPublisher(engine),
+        publish=BatchedPublisher(engine, gather_seconds=settings.resolved_apply_gather_seconds),
         limiter=limiter,
         metrics=metrics,
         render_metrics=render_metrics,

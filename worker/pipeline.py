@@ -223,7 +223,7 @@ def drain(
     slice_seconds = write_slice if is_sqlite(engine) else 0.0
     limit = batch_size
     while True:
-        began = time.monotonic()
+        began, claimed_at_most = time.monotonic(), limit
         batch = apply_batch(engine, tenant_id, limit, max_attempts)
         limit = next_batch_size(
             limit,
@@ -241,6 +241,12 @@ def drain(
             # Until nothing is pending, not until a short batch: what arrived while this
             # batch applied is claimed now, rather than after another task's round trip
             # (or the busy re-kick's delay: a second task finds the tenant locked).
+            return total
+        if slice_seconds and batch.claimed < claimed_at_most:
+            # SQLite: the backlog is drained. What arrived meanwhile has a kick of its own
+            # (the task deleted the kick key before its first claim), gathered for a
+            # moment: claiming it now, a few events a transaction, would keep the single
+            # writer lock busy and the API's commits waiting.
             return total
         if time.monotonic() >= deadline:
             total.more = True

@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from functools import partial
 
 import structlog
 from sqlalchemy import Engine
@@ -53,9 +54,10 @@ def kick(
     return True
 
 
-def kick_many(received: Mapping[str, int]) -> None:
+def kick_many(received: Mapping[str, int], *, countdown: float | None = None) -> None:
     """`kick(tenant, received=n)` for every tenant in one Redis round trip (plus one
-    message for each tenant that had none queued). Raises on Redis errors."""
+    message for each tenant that had none queued, run `countdown` seconds later). Raises
+    on Redis errors."""
     tenants = list(received)
     pipe = redis_client().pipeline(transaction=False)
     for tenant_id in tenants:
@@ -66,7 +68,7 @@ def kick_many(received: Mapping[str, int]) -> None:
     queued = pipe.execute()[: len(tenants)]
     for tenant_id, fresh in zip(tenants, queued, strict=True):
         if fresh:
-            app.send_task(APPLY_TASK, args=[tenant_id], retry=False)
+            app.send_task(APPLY_TASK, args=[tenant_id], countdown=countdown, retry=False)
 
 
 class _Batch:
@@ -129,9 +131,11 @@ class BatchedPublisher:
     commit, when the block ends.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, gather_seconds: float = 0.0) -> None:
         self.engine = engine
-        self.batcher = KickBatcher()
+        # A tenant's apply task runs `gather_seconds` after its first unqueued event: the
+        # events of that moment are applied in one transaction (settings: apply_gather).
+        self.batcher = KickBatcher(partial(kick_many, countdown=gather_seconds or None))
         self._gathered = threading.local()
 
     def __call__(self, tenant_id: str, event_ids: Sequence[int]) -> bool:

@@ -161,8 +161,15 @@ class Settings(BaseSettings):
     # Pipeline.
     apply_batch_size: int = 500
     apply_time_budget_seconds: float = 5.0
+    apply_gather_seconds: float | None = Field(
+        default=None,
+        ge=0,
+        description="How long a tenant's new events gather before a worker applies them, "
+        "in one transaction: default 0.1 on SQLite (each apply transaction holds the single "
+        "writer lock the API's commits wait for), 0 on PostgreSQL.",
+    )
     apply_sqlite_write_slice_seconds: float = Field(
-        default=0.05,
+        default=0.1,
         ge=0,
         description="On SQLite (one writer), a worker's apply transaction is sized to last "
         "about this long, so the API's commits interleave with a drain (0: batches of "
@@ -225,6 +232,12 @@ class Settings(BaseSettings):
         if self.resolved_database_url.startswith("postgresql"):
             return len(os.sched_getaffinity(0))
         return 1
+
+    @property
+    def resolved_apply_gather_seconds(self) -> float:
+        if self.apply_gather_seconds is not None:
+            return self.apply_gather_seconds
+        return 0.1 if self.resolved_database_url.startswith("sqlite") else 0.0
 
     @property
     def resolved_mail_dir(self) -> Path:

@@ -87,6 +87,12 @@ class GroupCommitter:
         self.batches = 0  # committed or failed batches, for tests and metrics
         self.largest_batch = 0
 
+    @property
+    def leading(self) -> bool:
+        """A batch is being committed now."""
+        with self._cond:
+            return self._leading
+
     def queued(self) -> int:
         """Works waiting for a batch (not yet taken by a leader)."""
         with self._cond:

@@ -59,7 +59,7 @@ def _queue_behind_a_blocked_leader(
     pool = ThreadPoolExecutor(len(works))
     with _writers_held(engine):
         futures = [pool.submit(committer.run, works[0])]
-        _wait_until(lambda: committer.queued() == 0)  # the first has become the leader
+        _wait_until(lambda: committer.leading)  # the first leads, waiting on the held lock
         futures += [pool.submit(committer.run, work) for work in works[1:]]
         _wait_until(lambda: committer.queued() == len(works) - 1)
     pool.shutdown(wait=True)
@@ -154,6 +154,7 @@ def test_each_work_runs_in_its_callers_context(engine: Engine) -> None:
     committer = GroupCommitter(engine)
 
     def request_of_the_work(conn: Connection) -> str:
+        _insert(conn, f"t-{REQUEST.get()}")  # waits, like the others, for the held writers
         return REQUEST.get()
 
     pool = ThreadPoolExecutor(4)
@@ -164,7 +165,7 @@ def test_each_work_runs_in_its_callers_context(engine: Engine) -> None:
 
     with _writers_held(engine):
         first = pool.submit(caller, "first")
-        _wait_until(lambda: committer.queued() == 0)
+        _wait_until(lambda: committer.leading)
         others = [pool.submit(caller, name) for name in ("a", "b", "c")]
         _wait_until(lambda: committer.queued() == 3)
     assert [f.result() for f in [first, *others]] == ["first", "a", "b", "c"]

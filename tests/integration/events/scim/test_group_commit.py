@@ -82,8 +82,7 @@ def test_creates_that_arrive_together_commit_together_and_a_repeat_still_gets_40
         if not is_sqlite(engine):
             conn.execute(text("LOCK TABLE change_events IN EXCLUSIVE MODE"))
         first = pool.submit(post, bodies[0])
-        _wait_until(lambda: runtime.writes.batches == 0 and runtime.writes.queued() == 0)
-        time.sleep(0.2)  # the first is past authentication and waiting on the lock
+        _wait_until(lambda: runtime.writes.leading)  # the first leads, waiting on the lock
         rest = [pool.submit(post, body) for body in bodies[1:]]
         _wait_until(lambda: runtime.writes.queued() == len(rest))
     answers = [first.result(), *(f.result() for f in rest)]

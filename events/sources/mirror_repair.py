@@ -37,6 +37,7 @@ from reconciler.errors import Refusal
 from storage import source_keys
 from storage.db import unit_of_work
 from storage.schema import mirror_group_members as mgm
+from storage.workspace.statistics import refresh_statistics
 
 BATCH = 500
 # A fresh read of the source's resources of one kind.
@@ -139,6 +140,9 @@ def compare(
     write validates it, once in this pass)."""
     kind = batch[0].kind
     keys = [e.key for e in batch]
+    # An import grows the mirror and the staging as it goes: planned without statistics
+    # (autovacuum is behind, or off), the key lookups below read the tenant's every row.
+    refresh_statistics(conn)
     current = source_keys.current(conn, tenant_id, kind, keys)
     staged = source_keys.staged(conn, tenant_id, kind, keys)
     ids: dict[str, str | None] = {}

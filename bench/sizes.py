@@ -39,6 +39,7 @@ class Sizes:
     trace_users: int = 100_000
     trace_events: int = 1_000_000
     trace_lookups: int = 500
+    scim_source_users: int = 10_000  # issue 17: scim2-server holding 10,000 users
 
 
 FULL = Sizes()
@@ -64,6 +65,7 @@ QUICK = Sizes(
     trace_users=2000,
     trace_events=20_000,
     trace_lookups=100,
+    scim_source_users=500,
 )
 
 # Where a full run is smaller than issue 9 asks, and why, by scenario: shown in the report.

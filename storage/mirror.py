@@ -1,38 +1,34 @@
 """The mirror: the IdP's view of its users and groups, versioned per resource.
 
 GETs are served from here; the worker reads it as the desired state. Group
-membership is a set of rows, changed with set-based statements only.
+membership is storage/mirror_members.py's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cached_property, lru_cache
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Connection,
     Select,
-    String,
     Table,
     and_,
-    any_,
     bindparam,
     delete,
     func,
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql
 
-from reconciler.errors import InvalidValue
 from reconciler.ids import new_id
+from storage.mirror_members import clear_members
 from storage.projection import group_columns, user_columns, user_value_rows
 from storage.schema import mirror_group_members, mirror_groups, mirror_user_values, mirror_users
-from storage.sql import chunked, insert_ignoring_duplicates
 from storage.unique_values import UniqueValues
 
 
@@ -274,6 +270,18 @@ def insert_group(
     return MirrorResource(str(row["id"]), 1, now, now, resource)
 
 
+def insert_groups(
+    conn: Connection, tenant_id: str, resources: Sequence[dict[str, Any]], *, now: datetime
+) -> list[MirrorResource]:
+    """`insert_group` for many at once, in one multi-row statement (an import's batch)."""
+    rows = [_GROUPS.new_row(tenant_id, r, group_columns(r), now) for r in resources]
+    _GROUP_KEYS.insert_many(conn, rows)
+    return [
+        MirrorResource(str(row["id"]), 1, now, now, r)
+        for row, r in zip(rows, resources, strict=True)
+    ]
+
+
 def update_group(
     conn: Connection,
     tenant_id: str,
@@ -291,105 +299,3 @@ def update_group(
 def delete_group(conn: Connection, tenant_id: str, group_id: str) -> None:
     clear_members(conn, tenant_id, group_id)
     _GROUPS.delete_row(conn, tenant_id, group_id)
-
-
-def resolve_member_types(conn: Connection, tenant_id: str, ids: Iterable[str]) -> dict[str, str]:
-    """Map each member id to "User" or "Group"; ids of nothing in this tenant are refused.
-
-    Looking only inside the tenant is what keeps another tenant's ids out.
-    """
-    wanted = set(ids)
-    found: dict[str, str] = {}
-    for chunk in chunked(sorted(wanted), 500):
-        for kind, query in _ids_in_tenant(conn.dialect.name):
-            rows = conn.execute(query, {"tenant_id": tenant_id, "ids": chunk})
-            found.update({r.id: kind for r in rows})
-    missing = wanted - found.keys()
-    if missing:
-        sample = ", ".join(sorted(missing)[:5])
-        raise InvalidValue(f"unknown member id(s): {sample}")
-    return found
-
-
-@lru_cache(maxsize=2)
-def _ids_in_tenant(dialect: str) -> tuple[tuple[str, Select[Any]], ...]:
-    """Which `ids` are users, and which groups, of `tenant_id` (on PostgreSQL `= ANY`)."""
-    queries = []
-    for table, kind in ((mirror_users, "User"), (mirror_groups, "Group")):
-        if dialect == "postgresql":
-            ids = table.c.id == any_(bindparam("ids", type_=postgresql.ARRAY(String)))
-        else:
-            ids = table.c.id.in_(bindparam("ids", expanding=True))
-        query = select(table.c.id).where(table.c.tenant_id == bindparam("tenant_id"), ids)
-        queries.append((kind, query))
-    return tuple(queries)
-
-
-def add_members(conn: Connection, tenant_id: str, group_id: str, ids: Iterable[str]) -> int:
-    types = resolve_member_types(conn, tenant_id, ids)
-    rows = [
-        {"tenant_id": tenant_id, "group_id": group_id, "member_id": m, "member_type": t}
-        for m, t in types.items()
-    ]
-    added = 0
-    for chunk in chunked(rows, 1000):
-        added += insert_ignoring_duplicates(conn, mirror_group_members, chunk)
-    return added
-
-
-def _members_of(tenant_id: Any, group_id: Any) -> ColumnElement[bool]:
-    return and_(
-        mirror_group_members.c.tenant_id == tenant_id,
-        mirror_group_members.c.group_id == group_id,
-    )
-
-
-def remove_members(conn: Connection, tenant_id: str, group_id: str, ids: Iterable[str]) -> int:
-    removed = 0
-    for chunk in chunked(sorted(set(ids)), 1000):
-        removed += (
-            conn.execute(
-                delete(mirror_group_members).where(
-                    _members_of(tenant_id, group_id), mirror_group_members.c.member_id.in_(chunk)
-                )
-            ).rowcount
-            or 0
-        )
-    return removed
-
-
-def clear_members(conn: Connection, tenant_id: str, group_id: str) -> int:
-    return (
-        conn.execute(delete(mirror_group_members).where(_members_of(tenant_id, group_id))).rowcount
-        or 0
-    )
-
-
-def replace_members(conn: Connection, tenant_id: str, group_id: str, ids: Iterable[str]) -> None:
-    wanted = set(ids)
-    current = set(member_ids(conn, tenant_id, group_id))
-    remove_members(conn, tenant_id, group_id, current - wanted)
-    if wanted - current:
-        add_members(conn, tenant_id, group_id, wanted - current)
-
-
-def member_ids(conn: Connection, tenant_id: str, group_id: str) -> list[str]:
-    return list(
-        conn.execute(
-            select(mirror_group_members.c.member_id)
-            .where(_members_of(tenant_id, group_id))
-            .order_by(mirror_group_members.c.member_id)
-        ).scalars()
-    )
-
-
-_MEMBERS_WITH_TYPES = (
-    select(mirror_group_members.c.member_id, mirror_group_members.c.member_type)
-    .where(_members_of(bindparam("tenant_id"), bindparam("group_id")))
-    .order_by(mirror_group_members.c.member_id)
-)
-
-
-def members_with_types(conn: Connection, tenant_id: str, group_id: str) -> list[tuple[str, str]]:
-    rows = conn.execute(_MEMBERS_WITH_TYPES, {"tenant_id": tenant_id, "group_id": group_id})
-    return [(r.member_id, r.member_type) for r in rows]

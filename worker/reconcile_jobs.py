@@ -19,8 +19,9 @@ from typing import Any
 
 import structlog
 
-from events.sources.mirror_repair import apply_repair, plan_repair
+from events.sources.mirror_repair import plan_repair
 from events.sources.readers import SourceSpec, iter_source, parse_source
+from events.sources.repair_writes import apply_repair, repair
 from reconciler.drift import DriftItem
 from reconciler.errors import InvalidValue
 from reconciler.full_run import (
@@ -113,20 +114,23 @@ def _source_stage(
         report.count(items)
         sink(items)
 
-    plan = plan_repair(engine, tenant_id, run_id, lambda kind: iter_source(spec, (kind,)), counted)
+    def read(kind: Any) -> Any:
+        return iter_source(spec, (kind,))
+
+    publishing = partial(publish, engine)
+    if not report.dry_run and (force or was_empty):
+        # Nothing for the safety valve to weigh (forced, or an empty mirror: nothing the
+        # source could remove or deactivate): plan and apply in one pass, each resource
+        # read and validated once.
+        repair(engine, tenant_id, run_id, read, counted, publish=publishing, fence=fence)
+        return was_empty
+    plan = plan_repair(engine, tenant_id, run_id, read, counted)
     if report.dry_run:
         return was_empty
     if not force and safety.trips(plan.destructive, report.members):
         safety.halt(report)
     elif plan.operations:
-        apply_repair(
-            engine,
-            tenant_id,
-            run_id,
-            lambda kind: iter_source(spec, (kind,)),
-            publish=partial(publish, engine),
-            fence=fence,
-        )
+        apply_repair(engine, tenant_id, run_id, read, publish=publishing, fence=fence)
     return was_empty
 
 

@@ -60,6 +60,7 @@ def registry() -> dict[str, Scenario]:
         lag,
         lookup,
         reconcile,
+        scim_source,
         trace,
     )
 
@@ -72,6 +73,7 @@ def registry() -> dict[str, Scenario]:
         "big_group": big_group.run,
         "initial_import": initial_import.run,
         "file_source": file_source.run,
+        "scim_source": scim_source.run,
         "trace": trace.run,
     }
 
@@ -85,5 +87,6 @@ NAMES = (
     "big_group",
     "initial_import",
     "file_source",
+    "scim_source",
     "trace",
 )

@@ -29,9 +29,11 @@ from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Connection, Engine
 
+from events.ingest.batches import create_groups, create_users
 from events.ingest.dialects import dialect_for
 from events.ingest.origin import current_origin
-from events.ingest.writes import Kind, Op, WriteAction, WriteResult, create_users
+from events.ingest.writes import Kind, Op, WriteAction, WriteResult
+from events.scim.resources import ParsedGroup, ParsedUser
 from storage import audit
 from storage.clock import utcnow
 from storage.db import after_commit, unit_of_work
@@ -87,18 +89,30 @@ class IngestSession:
         if op is Op.PATCH:
             options.setdefault("max_operations", self._max_patch_operations)
         handler = self._handlers[(kind, op)]
-        result = handler(self.conn, self.tenant, *args, self.now, source=self.source, **options)
-        self.event_ids.extend(result.event_ids)
-        self.touched.extend(
-            (e, user, change) for e in result.event_ids for user, change in result.touched.items()
-        )
-        return result
+        return self._kept(
+            [handler(self.conn, self.tenant, *args, self.now, source=self.source, **options)]
+        )[0]
 
-    def create_users(self, bodies: Sequence[dict[str, Any]]) -> list[WriteResult]:
+    def create_users(self, users: Sequence[dict[str, Any] | ParsedUser]) -> list[WriteResult]:
         """Many user creates at once, without a dialect (a source's snapshot, not an IdP's
         push): the same rows, events and audit as `write(USER, CREATE, body)` each."""
-        results = create_users(self.conn, self.tenant, bodies, self.now, source=self.source)
-        self.event_ids.extend(e for result in results for e in result.event_ids)
+        return self._kept(create_users(self.conn, self.tenant, users, self.now, source=self.source))
+
+    def create_groups(self, groups: Sequence[dict[str, Any] | ParsedGroup]) -> list[WriteResult]:
+        """Many group creates at once, as `create_users`: the same rows, events, audit and
+        trace as `write(GROUP, CREATE, body)` each."""
+        results = create_groups(self.conn, self.tenant, groups, self.now, source=self.source)
+        return self._kept(results)
+
+    def _kept(self, results: list[WriteResult]) -> list[WriteResult]:
+        """Note the results' events (audited and published at the end) and who they moved."""
+        for result in results:
+            self.event_ids.extend(result.event_ids)
+            self.touched.extend(
+                (e, user, change)
+                for e in result.event_ids
+                for user, change in result.touched.items()
+            )
         return results
 
     @contextmanager

@@ -7,7 +7,7 @@ Nothing here commits or publishes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -20,7 +20,7 @@ from events.scim.resources import ParsedUser, etag, parse_group, parse_user
 from reconciler.errors import InvalidSyntax, NotFound, PreconditionFailed
 from reconciler.model import IdpKind, TenantPolicy
 from reconciler.rules import check_groups_supported
-from storage import mirror, outbox
+from storage import mirror, mirror_members, outbox
 from storage.mirror import MirrorResource
 from storage.tenants import Tenant
 
@@ -101,7 +101,7 @@ def _operations(body: dict[str, Any], max_operations: int) -> list[dict[str, Any
     return operations
 
 
-def _check_groups(tenant: Tenant) -> None:
+def check_groups(tenant: Tenant) -> None:
     """Rule 10: some IdPs (Google Workspace) provision users only."""
     check_groups_supported(TenantPolicy(tenant_id=tenant.id, idp=IdpKind(tenant.idp)))
 
@@ -159,33 +159,6 @@ def create_user(
         conn, tenant.id, parsed.resource, has_password=parsed.password_set, now=now
     )
     return _recorded(conn, tenant, "User", "create", record, parsed.resource, now, source)
-
-
-def create_users(
-    conn: Connection,
-    tenant: Tenant,
-    bodies: Sequence[dict[str, Any]],
-    now: datetime,
-    *,
-    source: str = "scim",
-) -> list[WriteResult]:
-    """`create_user` for many bodies in a few statements: the same rows and events, one
-    multi-row INSERT each (an import's batch of new users)."""
-    parsed = [parse_user(body) for body in bodies]
-    records = mirror.insert_users(
-        conn, tenant.id, [(p.resource, p.password_set) for p in parsed], now=now
-    )
-    changes = [(r.id, r.version, p.resource) for r, p in zip(records, parsed, strict=True)]
-    event_ids = outbox.append_many(
-        conn,
-        tenant_id=tenant.id,
-        resource_type="User",
-        operation="create",
-        changes=changes,
-        now=now,
-        source=source,
-    )
-    return [WriteResult(r, [e]) for r, e in zip(records, event_ids, strict=True)]
 
 
 def _store_user(
@@ -257,10 +230,10 @@ def delete_user(
 def create_group(
     conn: Connection, tenant: Tenant, body: dict[str, Any], now: datetime, *, source: str = "scim"
 ) -> WriteResult:
-    _check_groups(tenant)
+    check_groups(tenant)
     parsed = parse_group(body)
     record = mirror.insert_group(conn, tenant.id, parsed.resource, now=now)
-    added = mirror.add_members(conn, tenant.id, record.id, parsed.member_ids or [])
+    added = mirror_members.add_members(conn, tenant.id, record.id, parsed.member_ids or [])
     payload = {**parsed.resource, "members_added": added}
     result = _recorded(conn, tenant, "Group", "create", record, payload, now, source)
     result.touched = dict.fromkeys(parsed.member_ids or [], JOINED)
@@ -277,12 +250,12 @@ def replace_group(
     if_match: str | None = None,
     source: str = "scim",
 ) -> WriteResult:
-    _check_groups(tenant)
+    check_groups(tenant)
     current = _existing_for_write(conn, tenant, "Group", group_id, if_match)
     parsed = parse_group(body)
     record = mirror.update_group(conn, tenant.id, current, parsed.resource, now=now)
-    before = set(mirror.member_ids(conn, tenant.id, group_id))
-    mirror.replace_members(conn, tenant.id, group_id, parsed.member_ids or [])
+    before = set(mirror_members.member_ids(conn, tenant.id, group_id))
+    mirror_members.replace_members(conn, tenant.id, group_id, parsed.member_ids or [])
     result = _recorded(conn, tenant, "Group", "replace", record, parsed.resource, now, source)
     result.touched = _moves(before, set(parsed.member_ids or []))
     return result
@@ -299,7 +272,7 @@ def patch_group(
     max_operations: int = 1000,
     source: str = "scim",
 ) -> WriteResult:
-    _check_groups(tenant)
+    check_groups(tenant)
     current = _existing_for_write(conn, tenant, "Group", group_id, if_match)
     operations = _operations(body, max_operations)
     result = patching.patch_group(
@@ -309,14 +282,14 @@ def patch_group(
     changed = resource != current.resource
     before: set[str] | None = None
     if result.remove_all_members or result.replace_members is not None:
-        before = set(mirror.member_ids(conn, tenant.id, group_id))
+        before = set(mirror_members.member_ids(conn, tenant.id, group_id))
     if result.remove_all_members:
-        changed |= mirror.clear_members(conn, tenant.id, group_id) > 0
+        changed |= mirror_members.clear_members(conn, tenant.id, group_id) > 0
     if result.replace_members is not None:
-        mirror.replace_members(conn, tenant.id, group_id, result.replace_members)
+        mirror_members.replace_members(conn, tenant.id, group_id, result.replace_members)
         changed = True
-    removed = mirror.remove_members(conn, tenant.id, group_id, result.remove_members)
-    added = mirror.add_members(conn, tenant.id, group_id, result.add_members)
+    removed = mirror_members.remove_members(conn, tenant.id, group_id, result.remove_members)
+    added = mirror_members.add_members(conn, tenant.id, group_id, result.add_members)
     if not (changed or removed or added):
         return WriteResult(current)
     record = mirror.update_group(conn, tenant.id, current, resource, now=now)
@@ -327,7 +300,7 @@ def patch_group(
     }
     recorded = _recorded(conn, tenant, "Group", "patch", record, payload, now, source)
     if before is not None:
-        recorded.touched = _moves(before, set(mirror.member_ids(conn, tenant.id, group_id)))
+        recorded.touched = _moves(before, set(mirror_members.member_ids(conn, tenant.id, group_id)))
     else:
         recorded.touched = {
             **dict.fromkeys(result.remove_members, LEFT),
@@ -346,7 +319,7 @@ def delete_group(
     source: str = "scim",
 ) -> WriteResult:
     current = _existing_for_write(conn, tenant, "Group", group_id, if_match)
-    touched = dict.fromkeys(mirror.member_ids(conn, tenant.id, group_id), LEFT)
+    touched = dict.fromkeys(mirror_members.member_ids(conn, tenant.id, group_id), LEFT)
     mirror.delete_group(conn, tenant.id, group_id)
     result = _deleted(conn, tenant, "Group", current, now, source)
     result.touched = touched

@@ -28,7 +28,7 @@ from events.scim.query import Query, list_response, parse_query, parse_search_bo
 from events.scim.resources import etag, render_group, render_user
 from events.scim_api.context import ScimContext, scim_context
 from reconciler.errors import NotFound
-from storage import mirror
+from storage import mirror, mirror_members
 from storage.db import unit_of_work
 from storage.mirror import MirrorResource
 
@@ -55,7 +55,7 @@ def _members(
         query.attributes if query else None, query.excluded if query else None
     ):
         return None
-    return mirror.members_with_types(conn, ctx.tenant.id, record.id)
+    return mirror_members.members_with_types(conn, ctx.tenant.id, record.id)
 
 
 def _render(

@@ -7,14 +7,17 @@ the source's id and ours, and a fingerprint of its body), so deletions are an an
 group members translate from the source's ids to ours with no map in memory, and a
 resource unchanged since the last run (same body, same mirror version) is not parsed.
 
-Two passes, like the full run: `plan_repair` compares and hands each batch's items to
-the run's sink, counting the destructive ones (deletions, deactivations) so the safety
-valve can stop a broken snapshot before anything is written; `apply_repair` reads the
-source again and writes each batch in its own transaction through the one ingest write
-path (change event, audit row, published after commit), re-comparing against the
-mirror at that moment, after the run's fencing check. A run killed half-way is run
-again to the same result. Users match by userName, groups by displayName; the bodies
-are a SCIM server's reads, not an IdP's pushes, so no dialect applies.
+Two passes, like the full run: `plan_repair` (here) compares and hands each batch's
+items to the run's sink, counting the destructive ones (deletions, deactivations) so the
+safety valve can stop a broken snapshot before anything is written; `apply_repair`
+(events/sources/repair_writes.py) reads the source again and writes each batch in its
+own transaction through the one ingest write path (change event, audit row, published
+after commit), re-comparing against the mirror at that moment, after the run's fencing
+check. A run the valve cannot stop (forced, or into an empty mirror: a first import)
+does both in one pass, `repair`, which validates each new resource once. A run killed
+half-way is run again to the same result. Users match by userName, groups by
+displayName; the bodies are a SCIM server's reads, not an IdP's pushes, so no dialect
+applies.
 """
 
 from __future__ import annotations
@@ -28,14 +31,13 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
-from events.ingest.service import IngestSession, Publisher, ingest_session
-from events.ingest.writes import WRITES, Kind, Op
 from events.scim.resources import parse_group, parse_user
 from reconciler.drift import DriftItem, ItemKind, ResourceType
 from reconciler.errors import Refusal
-from storage import source_keys, tenants
+from storage import source_keys
 from storage.db import unit_of_work
 from storage.schema import mirror_group_members as mgm
+from storage.workspace.statistics import refresh_statistics
 
 BATCH = 500
 # A fresh read of the source's resources of one kind.
@@ -52,7 +54,7 @@ class RepairSummary:  # what a plan found
 
 
 @dataclass
-class _Entry:  # one resource of the source; parsed only when it may have changed
+class Entry:  # one resource of the source; parsed only when it may have changed
     kind: ResourceType
     key: str  # userName / displayName, lower-cased
     source_id: str
@@ -60,13 +62,15 @@ class _Entry:  # one resource of the source; parsed only when it may have change
     digest: str
     members: tuple[str, ...] = ()  # source ids (groups)
     resource: dict[str, Any] = field(default_factory=dict)  # as the mirror stores it
+    parsed: Any = None  # the ParsedUser / ParsedGroup, once validated: the write takes it
+    ours: tuple[str, ...] = ()  # a group's members as our ids (those in the mirror)
 
     @property
     def name(self) -> str:
         return str(self.resource.get("userName" if self.kind == "User" else "displayName"))
 
 
-def _entries(source: Iterable[tuple[str, dict[str, Any]]], kind: ResourceType) -> Iterator[_Entry]:
+def entries(source: Iterable[tuple[str, dict[str, Any]]], kind: ResourceType) -> Iterator[Entry]:
     label = "userName" if kind == "User" else "displayName"
     for got, raw in source:
         if got == kind:
@@ -78,21 +82,21 @@ def _entries(source: Iterable[tuple[str, dict[str, Any]]], kind: ResourceType) -
             key = str(body.get(label) or "").lower()
             source_id = str(raw.get("id") or key)
             digest = hashlib.sha1(text.encode()).hexdigest()
-            yield _Entry(kind, key, source_id, body, digest, members)
+            yield Entry(kind, key, source_id, body, digest, members)
 
 
-def _batches(entries: Iterator[_Entry]) -> Iterator[list[_Entry]]:
+def batches(entries: Iterator[Entry]) -> Iterator[list[Entry]]:
     while batch := list(islice(entries, BATCH)):
         yield list({e.key: e for e in batch}.values())  # a key twice: the later line wins
 
 
-def _parse(entry: _Entry, summary: RepairSummary) -> bool:
+def _parse(entry: Entry, summary: RepairSummary) -> bool:
     try:
         parsed: Any = (parse_user if entry.kind == "User" else parse_group)(entry.body)
     except Refusal:
         summary.invalid += 1
         return False
-    entry.resource = parsed.resource
+    entry.resource, entry.parsed = parsed.resource, parsed
     return True
 
 
@@ -122,19 +126,23 @@ def _changed(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
 Operation = tuple[str, Any, DriftItem]  # (write, what, item)
 
 
-def _compare(
+def compare(
     conn: Connection,
     tenant_id: str,
     run_id: int,
-    batch: list[_Entry],
+    batch: list[Entry],
     summary: RepairSummary,
     applying: bool = False,
-) -> list[Operation]:
-    """The writes one batch needs; records in step what it saw (staging) as it goes.
-    `applying`: a new user this run's plan already validated is created unparsed (the
-    ingest validates it as it writes)."""
+) -> tuple[list[Operation], list[dict[str, Any]]]:
+    """The writes one batch needs, and the source-key rows of what it parsed (the caller
+    records them: `source_keys.record`); marks what it need not parse as seen.
+    `applying`: a new user this run's plan already validated is not parsed here (the
+    write validates it, once in this pass)."""
     kind = batch[0].kind
     keys = [e.key for e in batch]
+    # An import grows the mirror and the staging as it goes: planned without statistics
+    # (autovacuum is behind, or off), the key lookups below read the tenant's every row.
+    refresh_statistics(conn)
     current = source_keys.current(conn, tenant_id, kind, keys)
     staged = source_keys.staged(conn, tenant_id, kind, keys)
     ids: dict[str, str | None] = {}
@@ -148,6 +156,7 @@ def _compare(
     for e in batch:
         have, was = current.get(e.key), staged.get(e.key)
         wanted = {ids[m] for m in e.members}
+        e.ours = tuple(i for i in (ids[m] for m in e.members) if i is not None)
         same_members = kind == "User" or (have is not None and wanted == held[have[0]])
         unchanged = have and was and (was.digest, was.mirror_version) == (e.digest, have[2])
         if unchanged and same_members:
@@ -171,12 +180,11 @@ def _compare(
         if not in_step:
             ops.append(_operation(e, have, held))
     source_keys.mark_seen(conn, tenant_id, kind, run_id, seen)
-    source_keys.record(conn, tenant_id, kind, run_id, rows)
-    return ops
+    return ops, rows
 
 
 def _operation(
-    e: _Entry, have: tuple[str, dict[str, Any], int] | None, held: dict[str, set[str]]
+    e: Entry, have: tuple[str, dict[str, Any], int] | None, held: dict[str, set[str]]
 ) -> Operation:
     if e.kind == "User" and have is None:
         after = {"userName": e.name, "active": e.resource.get("active", True)}
@@ -200,7 +208,7 @@ def _operation(
     return "sync_group", e, _item("Group", have[0], e.name, why, **counts)
 
 
-def _gone_ops(kind: ResourceType, rows: list[tuple[str, str]]) -> list[Operation]:
+def gone_ops(kind: ResourceType, rows: list[tuple[str, str]]) -> list[Operation]:
     if kind == "User":
         why = "the IdP no longer has this user: its member leaves the workspace"
         return [
@@ -226,132 +234,24 @@ def plan_repair(
     """Compare the source with the mirror; items to `sink`; only the staging is written."""
     summary = RepairSummary()
     for kind in KINDS:
-        for batch in _batches(_entries(source(kind), kind)):
+        for batch in batches(entries(source(kind), kind)):
             with unit_of_work(engine) as conn:
-                ops = _compare(conn, tenant_id, run_id, batch, summary)
-            _count(summary, ops, sink)
+                ops, rows = compare(conn, tenant_id, run_id, batch, summary)
+                source_keys.record(conn, tenant_id, batch[0].kind, run_id, rows)
+            tally(summary, ops, sink)
         after: str | None = None
         while True:
             with unit_of_work(engine, write=False) as conn:
-                rows = source_keys.gone(conn, tenant_id, kind, run_id, after, BATCH)
-            if not rows:
+                gone = source_keys.gone(conn, tenant_id, kind, run_id, after, BATCH)
+            if not gone:
                 break
-            after = rows[-1][0]
-            _count(summary, _gone_ops(kind, rows), sink)
+            after = gone[-1][0]
+            tally(summary, gone_ops(kind, gone), sink)
     return summary
 
 
-def _count(summary: RepairSummary, ops: list[Operation], sink: Sink) -> None:
+def tally(summary: RepairSummary, ops: list[Operation], sink: Sink) -> None:
     if ops:
         summary.operations += len(ops)
         summary.destructive += sum(item.destructive for _, _, item in ops)
         sink([item for _, _, item in ops])
-
-
-def apply_repair(
-    engine: Engine,
-    tenant_id: str,
-    run_id: int,
-    source: Source,
-    *,
-    publish: Publisher,
-    fence: Callable[[], None] | None = None,
-) -> dict[str, int]:
-    """Read the source again and write what still differs, a batch per transaction."""
-    with unit_of_work(engine, write=False) as conn:
-        tenant = tenants.get(conn, tenant_id)
-    applied: dict[str, int] = {}
-    summary = RepairSummary()
-
-    def session() -> Any:
-        if fence is not None:
-            fence()
-        return ingest_session(
-            engine,
-            tenant,
-            actor="reconcile",
-            publish=publish,
-            via="reconcile",
-            source="reconcile",
-            handlers=WRITES,  # a source's snapshot: no IdP dialect in between
-        )
-
-    for kind in KINDS:
-        for batch in _batches(_entries(source(kind), kind)):
-            with session() as s:
-                ops = _compare(s.conn, tenant_id, run_id, batch, summary, True)
-                in_step = _write_batch(s, run_id, [(name, what) for name, what, _ in ops], applied)
-                # what the next run need not parse, recorded in one statement
-                source_keys.record(s.conn, tenant_id, kind, run_id, in_step)
-        while True:
-            with unit_of_work(engine, write=False) as conn:
-                rows = source_keys.gone(conn, tenant_id, kind, run_id, None, BATCH)
-            if not rows:
-                break
-            with session() as s:
-                for name, what, _ in _gone_ops(kind, rows):
-                    _write(s, run_id, name, what)
-                    applied[name] = applied.get(name, 0) + 1
-    return applied
-
-
-def _write_batch(
-    s: IngestSession, run_id: int, ops: list[tuple[str, Any]], applied: dict[str, int]
-) -> list[dict[str, Any]]:
-    """Write a batch's operations in order; runs of new users go in one multi-row write
-    each (a first import is mostly that), the rest one by one. Returns the source-key
-    rows of what is in step now."""
-    in_step: list[dict[str, Any]] = []
-    new_users: list[_Entry] = []
-
-    def create_new_users() -> None:
-        results = s.create_users([e.body for e in new_users])
-        in_step.extend(_in_step(e, r.record) for e, r in zip(new_users, results, strict=True))
-        new_users.clear()
-
-    for name, what in ops:
-        applied[name] = applied.get(name, 0) + 1
-        if name == "create_user":
-            new_users.append(what)
-            continue
-        if new_users:
-            create_new_users()
-        row = _write(s, run_id, name, what)
-        if row is not None:
-            in_step.append(row)
-    if new_users:
-        create_new_users()
-    return in_step
-
-
-def _in_step(e: _Entry, record: Any) -> dict[str, Any]:
-    return {
-        "key_ci": e.key,
-        "source_id": e.source_id,
-        "our_id": record.id,
-        "digest": e.digest,
-        "mirror_version": record.version,
-    }
-
-
-def _write(s: IngestSession, run_id: int, name: str, what: Any) -> dict[str, Any] | None:
-    """Write one operation; for a create or replace, the source-key row that records the
-    resource as in step (the caller records a batch's rows at once)."""
-    tenant_id = s.tenant.id
-    if name in ("delete_user", "delete_group"):
-        user = name == "delete_user"
-        s.write(Kind.USER if user else Kind.GROUP, Op.DELETE, what[0])
-        source_keys.forget(s.conn, tenant_id, "User" if user else "Group", str(what[1]).lower())
-        return None
-    e: _Entry = what
-    body = e.body
-    if e.kind == "Group":
-        ids = source_keys.translate(s.conn, tenant_id, set(e.members))
-        body = {**body, "members": [{"value": ids[m]} for m in e.members if ids[m] is not None]}
-    kind = Kind.USER if e.kind == "User" else Kind.GROUP
-    if name.startswith("create"):
-        result = s.write(kind, Op.CREATE, body)
-    else:
-        ours = source_keys.current(s.conn, tenant_id, e.kind, [e.key])[e.key][0]
-        result = s.write(kind, Op.REPLACE, ours, body)
-    return None if result.record is None else _in_step(e, result.record)

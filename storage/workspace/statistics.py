@@ -19,6 +19,7 @@ from storage.schema import (
     mirror_group_members,
     mirror_groups,
     mirror_users,
+    reconcile_source_keys,
     workspace_groups,
 )
 
@@ -33,6 +34,7 @@ _PLANNED_TABLES = (
     mirror_users,
     mirror_group_members,
     mirror_groups,
+    reconcile_source_keys,  # a file / SCIM source's import: looked up by key each batch
 )
 _STALE_STATS = text("""
     SELECT c.relname FROM pg_class c

@@ -1,7 +1,8 @@
 """Many new users in one write (an import's batch, `IngestSession.create_users`) leave
 exactly what one create per user leaves: the same mirror rows and values, one change
 event each at version 1, the same audit rows; and a taken userName or externalId is the
-same 409 `uniqueness`, naming the attribute, with nothing of the batch committed."""
+same 409 `uniqueness`, naming the attribute, with nothing of the batch committed. The
+bodies may come already validated (`ParsedUser`) with the same result."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy import Engine, select
 
 from events.ingest.service import ingest_session
 from events.ingest.writes import WRITES, Kind, Op
+from events.scim.resources import parse_user
 from reconciler.errors import Uniqueness
 from storage import tenants
 from storage.db import unit_of_work
@@ -68,9 +70,11 @@ def _bodies() -> list[dict[str, Any]]:
     ]
 
 
+@pytest.mark.parametrize("validated", [False, True], ids=["bodies", "validated"])
 def test_a_batch_of_creates_leaves_what_one_create_each_leaves(
-    engine: Engine, service_env: Any
+    engine: Engine, service_env: Any, validated: bool
 ) -> None:
+    """`validated`: the bodies come as a reconcile's compare parsed them (not parsed again)."""
     one_by_one, batched = _tenant(engine, "A", "a.test"), _tenant(engine, "B", "b.test")
     published: list[Sequence[int]] = []
 
@@ -88,8 +92,9 @@ def test_a_batch_of_creates_leaves_what_one_create_each_leaves(
     with session(one_by_one) as s:
         for body in _bodies():
             s.write(Kind.USER, Op.CREATE, body)
+    users: list[Any] = [parse_user(b) for b in _bodies()] if validated else _bodies()
     with session(batched) as s:
-        results = s.create_users(_bodies())
+        results = s.create_users(users)
     assert [r.record.resource["userName"] for r in results if r.record] == [
         b["userName"] for b in _bodies()
     ]

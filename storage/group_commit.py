@@ -28,16 +28,21 @@ What a caller can count on is what `unit_of_work` promises, per work:
 from __future__ import annotations
 
 import contextvars
+import copy
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, cast
 
+import structlog
+from psycopg.pq import TransactionStatus
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
-from storage.db import own_after_commit, unit_of_work
+from storage.db import is_sqlite, own_after_commit, unit_of_work
+
+log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 Callback = Callable[[], object]
@@ -49,14 +54,45 @@ class _Work(Generic[T]):
     context: contextvars.Context
     result: T | None = None
     error: BaseException | None = None
+    shared_error: bool = False  # the batch's failure, raised by every work of it
     callbacks: list[Callback] = field(default_factory=list)
     taken: bool = False  # in a batch being committed
     done: bool = False  # committed or failed, callbacks run: the caller may go
 
 
+class TransactionLost(OperationalError):
+    """The database ended a batch's transaction under it: nothing of the batch is kept.
+    An OperationalError, so the API answers it as any database fault (503, retry)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, None, Exception(message))
+
+
 def _connection_lost(exc: BaseException) -> bool:
     """A failure of the transaction itself, not of one work: the batch cannot go on."""
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+def _transaction_lost(conn: Connection) -> bool:
+    """Whether the database ended the batch's transaction under a failing work: SQLite
+    rolls it back by itself on some errors (disk full, I/O). The works after it would run
+    outside it, each committed alone by its RELEASE, and then be answered the batch's
+    failure; such an error fails the whole batch instead."""
+    driver = conn.connection.driver_connection
+    if is_sqlite(conn):
+        return not driver.in_transaction  # type: ignore[union-attr]
+    # After a ROLLBACK TO SAVEPOINT PostgreSQL is in the transaction again; anything else
+    # (aborted, or ended) would make the COMMIT a silent ROLLBACK.
+    return bool(driver.info.transaction_status != TransactionStatus.INTRANS)  # type: ignore[union-attr]
+
+
+def _own_copy(error: BaseException) -> BaseException:
+    """The batch's one failure is raised by every caller in its own thread: each gets its
+    own copy, so that one request's traceback never shows another's frames."""
+    try:
+        return copy.copy(error)
+    except Exception:  # an exception that cannot be copied is raised as it is
+        return error
 
 
 class GroupCommitter:
@@ -121,6 +157,8 @@ class GroupCommitter:
                         finished.done = True
                     self._cond.notify_all()
         if work.error is not None:
+            if work.shared_error:
+                raise _own_copy(work.error) from work.error
             raise work.error
         return cast(T, work.result)
 
@@ -134,10 +172,13 @@ class GroupCommitter:
                 self.batches += 1
                 self.largest_batch = max(self.largest_batch, len(batch))
                 self._cond.notify_all()
-            if self._on_batch is not None:
-                self._on_batch(len(batch))
         if committed:
             self._run_callbacks(batch)
+        if self._on_batch is not None:
+            try:
+                self._on_batch(len(batch))
+            except Exception:  # a figure must never fail a committed batch
+                log.warning("group_commit_metric_failed", exc_info=True)
 
     def _commit(self, batch: list[_Work[Any]]) -> bool:
         """Run the batch's works in one transaction; False when the transaction failed."""
@@ -147,10 +188,12 @@ class GroupCommitter:
             with unit_of_work(self.engine) as conn:
                 for work in batch:
                     self._run_one(conn, work, savepoint=not alone)
+                if _transaction_lost(conn):  # never answer "committed" for a COMMIT that wasn't
+                    raise TransactionLost("the batch's transaction ended before its COMMIT")
         except BaseException as exc:
             for work in batch:
                 if work.error is None:
-                    work.error = exc
+                    work.error, work.shared_error = exc, True
                 work.callbacks.clear()
             if not isinstance(exc, Exception):
                 raise
@@ -168,7 +211,7 @@ class GroupCommitter:
             with conn.begin_nested(), own_after_commit(conn) as callbacks:
                 work.result = work.context.run(work.fn, conn)
         except Exception as exc:
-            if _connection_lost(exc):
+            if _connection_lost(exc) or _transaction_lost(conn):
                 raise
             work.error = exc
             return

@@ -211,3 +211,26 @@ def test_a_write_alone_that_fails_leaves_nothing(engine: Engine) -> None:
     assert _visible(engine) == set() and told == []
     committer.run(lambda conn: _insert(conn, "t-next"))
     assert _visible(engine) == {"t-next"}
+
+
+def test_a_failure_that_ends_the_whole_transaction_fails_the_whole_batch(engine: Engine) -> None:
+    """SQLite rolls the transaction back by itself on some errors (disk full, I/O): the
+    works after it must not run outside it, committed one by one and answered an error."""
+    committer = GroupCommitter(engine)
+
+    def ends_the_transaction(conn: Connection) -> None:
+        _insert(conn, "t-2")
+        conn.exec_driver_sql("ROLLBACK")  # what SQLite does itself on SQLITE_FULL or IOERR
+        raise OSError("disk full")
+
+    works = [
+        lambda conn: _insert(conn, "t-alone"),
+        lambda conn: _insert(conn, "t-1"),
+        ends_the_transaction,
+        lambda conn: _insert(conn, "t-3"),
+    ]
+    futures = _queue_behind_a_blocked_leader(committer, engine, works)
+
+    assert futures[0].exception() is None
+    assert all(f.exception() is not None for f in futures[1:])
+    assert _visible(engine) == {"t-alone"}  # no work of that batch was committed

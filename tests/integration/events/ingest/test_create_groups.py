@@ -12,12 +12,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
-from events.ingest.service import ingest_session
-from events.ingest.writes import WRITES, Kind, Op
+from events.ingest.writes import Kind, Op
 from events.scim.resources import parse_group
 from reconciler.errors import InvalidValue, Uniqueness
-from storage import tenants
-from storage.db import unit_of_work
 from storage.schema import (
     audit_log,
     change_events,
@@ -26,32 +23,15 @@ from storage.schema import (
     mirror_users,
     trace_refs,
 )
-from tests.support.workspace import group_body, make_tenant, user_body
+from tests.support.source_writes import loaded_tenant, reconcile_session
+from tests.support.workspace import group_body, user_body
 
 USERS = [f"user{i}@example.test" for i in range(5)]
 
 
-def _tenant(engine: Engine, name: str, domain: str) -> Any:
-    handle = make_tenant(engine, name=name, domains=(domain,), owner_email=None)
-    with unit_of_work(engine, write=False) as conn:
-        return tenants.get(conn, handle.id)
-
-
-def _session(engine: Engine, tenant: Any, published: list[Sequence[int]]) -> Any:
-    return ingest_session(
-        engine,
-        tenant,
-        actor="reconcile",
-        publish=lambda _t, ids: published.append(ids),
-        via="reconcile",
-        source="reconcile",
-        handlers=WRITES,
-    )
-
-
 def _with_users(engine: Engine, tenant: Any) -> dict[str, str]:
     """The tenant's users (userName -> id), created first as an import does."""
-    with _session(engine, tenant, []) as s:
+    with reconcile_session(engine, tenant, []) as s:
         results = s.create_users([user_body(u) for u in USERS])
     return {r.record.resource["userName"]: r.record.id for r in results if r.record}
 
@@ -128,14 +108,14 @@ def _state(engine: Engine, tenant_id: str) -> dict[str, list[Any]]:
 def test_a_batch_of_group_creates_leaves_what_one_create_each_leaves(
     engine: Engine, service_env: Any, validated: bool
 ) -> None:
-    one_by_one, batched = _tenant(engine, "A", "a.test"), _tenant(engine, "B", "b.test")
+    one_by_one, batched = loaded_tenant(engine, "A", "a.test"), loaded_tenant(engine, "B", "b.test")
     published: list[Sequence[int]] = []
     singles = _bodies(_with_users(engine, one_by_one))
-    with _session(engine, one_by_one, published) as s:
+    with reconcile_session(engine, one_by_one, published) as s:
         for body in singles:
             s.write(Kind.GROUP, Op.CREATE, body)
     bodies: list[Any] = _bodies(_with_users(engine, batched))
-    with _session(engine, batched, published) as s:
+    with reconcile_session(engine, batched, published) as s:
         results = s.create_groups([parse_group(b) for b in bodies] if validated else bodies)
 
     assert [r.record.resource["displayName"] for r in results if r.record] == [
@@ -161,11 +141,11 @@ def test_a_batch_of_group_creates_leaves_what_one_create_each_leaves(
 def test_a_refused_group_in_the_batch_commits_nothing(
     engine: Engine, service_env: Any, late: dict[str, Any], refusal: type[Exception]
 ) -> None:
-    tenant = _tenant(engine, "C", "c.test")
+    tenant = loaded_tenant(engine, "C", "c.test")
     ids = _with_users(engine, tenant)
-    with _session(engine, tenant, []) as s:
+    with reconcile_session(engine, tenant, []) as s:
         s.create_groups(_bodies(ids)[:1])
     before = _state(engine, tenant.id)
-    with pytest.raises(refusal), _session(engine, tenant, []) as s:
+    with pytest.raises(refusal), reconcile_session(engine, tenant, []) as s:
         s.create_groups([group_body("Fresh", [ids[USERS[0]]]), late])
     assert _state(engine, tenant.id) == before

@@ -13,19 +13,12 @@ import pytest
 from sqlalchemy import Engine, select
 
 from events.ingest.service import ingest_session
-from events.ingest.writes import WRITES, Kind, Op
+from events.ingest.writes import Kind, Op
 from events.scim.resources import parse_user
 from reconciler.errors import Uniqueness
-from storage import tenants
-from storage.db import unit_of_work
 from storage.schema import audit_log, change_events, mirror_user_values, mirror_users
-from tests.support.workspace import make_tenant, user_body
-
-
-def _tenant(engine: Engine, name: str, domain: str) -> Any:
-    handle = make_tenant(engine, name=name, domains=(domain,), owner_email=None)
-    with unit_of_work(engine, write=False) as conn:
-        return tenants.get(conn, handle.id)
+from tests.support.source_writes import loaded_tenant, reconcile_session
+from tests.support.workspace import user_body
 
 
 def _state(engine: Engine, tenant_id: str) -> dict[str, list[Any]]:
@@ -75,19 +68,11 @@ def test_a_batch_of_creates_leaves_what_one_create_each_leaves(
     engine: Engine, service_env: Any, validated: bool
 ) -> None:
     """`validated`: the bodies come as a reconcile's compare parsed them (not parsed again)."""
-    one_by_one, batched = _tenant(engine, "A", "a.test"), _tenant(engine, "B", "b.test")
+    one_by_one, batched = loaded_tenant(engine, "A", "a.test"), loaded_tenant(engine, "B", "b.test")
     published: list[Sequence[int]] = []
 
     def session(tenant: Any) -> Any:
-        return ingest_session(
-            engine,
-            tenant,
-            actor="reconcile",
-            publish=lambda _t, ids: published.append(ids),
-            via="reconcile",
-            source="reconcile",
-            handlers=WRITES,
-        )
+        return reconcile_session(engine, tenant, published)
 
     with session(one_by_one) as s:
         for body in _bodies():
@@ -112,7 +97,7 @@ def test_a_batch_of_creates_leaves_what_one_create_each_leaves(
 def test_a_taken_value_in_the_batch_is_uniqueness_and_nothing_commits(
     engine: Engine, service_env: Any, clash: dict[str, str], attribute: str
 ) -> None:
-    tenant = _tenant(engine, "C", "c.test")
+    tenant = loaded_tenant(engine, "C", "c.test")
     with ingest_session(engine, tenant, actor="t", publish=lambda *_: None) as s:
         s.create_users(_bodies())
     before = _state(engine, tenant.id)

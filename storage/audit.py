@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, String, bindparam, func, insert, literal, select
 
+from storage.bulk import insert_rows
 from storage.clock import utcnow
 from storage.schema import audit_log, change_events, trace_refs
 
@@ -55,7 +56,7 @@ def record(conn: Connection, entries: Sequence[AuditEntry]) -> int:
         }
         for e in entries
     ]
-    conn.execute(insert(audit_log), rows)
+    insert_rows(conn, audit_log, rows)
     return len(rows)
 
 
@@ -138,5 +139,5 @@ def record_touched(
         {"tenant_id": tenant_id, "event_id": event_id, "subject_id": user_id, "change": change}
         for (event_id, user_id), change in moves.items()
     ]
-    conn.execute(insert(trace_refs), rows)
+    insert_rows(conn, trace_refs, rows)
     return len(rows)

@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 
 from reconciler.ids import new_id
+from storage.bulk import insert_rows
 from storage.mirror_members import clear_members
 from storage.projection import group_columns, user_columns, user_value_rows
 from storage.schema import mirror_group_members, mirror_groups, mirror_user_values, mirror_users
@@ -175,15 +176,11 @@ def _delete_user_values(conn: Connection, tenant_id: str, user_id: str) -> None:
     )
 
 
-_INSERT_USER_VALUES = mirror_user_values.insert()
-
-
 def _write_user_values(
     conn: Connection, tenant_id: str, user_id: str, resource: dict[str, Any]
 ) -> None:
     rows = user_value_rows(tenant_id, user_id, resource)
-    if rows:
-        conn.execute(_INSERT_USER_VALUES, rows)
+    insert_rows(conn, mirror_user_values, rows)
 
 
 def insert_user(
@@ -216,8 +213,7 @@ def insert_users(
         for row, (resource, _) in zip(rows, users, strict=True)
         for value in user_value_rows(tenant_id, str(row["id"]), resource)
     ]
-    if values:
-        conn.execute(_INSERT_USER_VALUES, values)
+    insert_rows(conn, mirror_user_values, values)
     return [
         MirrorResource(str(row["id"]), 1, now, now, resource, pw)
         for row, (resource, pw) in zip(rows, users, strict=True)

@@ -21,9 +21,10 @@ from sqlalchemy import (
     delete,
     select,
 )
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 
 from reconciler.errors import InvalidValue
+from storage.bulk import insert_rows
 from storage.schema import mirror_group_members, mirror_groups, mirror_users
 from storage.sql import chunked
 
@@ -69,8 +70,8 @@ def add_members_many(
     conn: Connection, tenant_id: str, wanted: Mapping[str, Iterable[str]]
 ) -> dict[str, int]:
     """`add_members` for many groups at once (an import's batch of new groups): the ids
-    of all of them resolved together, the rows inserted 1,000 a statement; group id ->
-    how many members it gained."""
+    of all of them resolved together, the rows inserted in bulk; group id -> how many
+    members it gained."""
     lists = {group_id: list(dict.fromkeys(ids)) for group_id, ids in wanted.items()}
     types = resolve_member_types(conn, tenant_id, (m for ids in lists.values() for m in ids))
     rows = [
@@ -79,17 +80,12 @@ def add_members_many(
         for m in ids
     ]
     added = dict.fromkeys(lists, 0)
-    for chunk in chunked(rows, 1000):
-        # RETURNING the group of each row really inserted (a duplicate returns nothing).
-        for group_id in conn.execute(_insert_members(conn.dialect.name), chunk).scalars():
-            added[group_id] += 1
+    # The group of each row really inserted (a duplicate returns nothing).
+    for group_id in insert_rows(
+        conn, mirror_group_members, rows, skip_conflicts=True, returning="group_id"
+    ):
+        added[group_id] += 1
     return added
-
-
-@lru_cache(maxsize=2)
-def _insert_members(dialect: str) -> Any:
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(mirror_group_members)
-    return insert.on_conflict_do_nothing().returning(mirror_group_members.c.group_id)
 
 
 def _members_of(tenant_id: Any, group_id: Any) -> ColumnElement[bool]:

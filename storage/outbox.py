@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, select, update
 
+from storage.bulk import insert_rows
 from storage.clock import as_utc
 from storage.event_state import EventState
 from storage.schema import change_events, dead_letters
@@ -82,9 +83,6 @@ def append(
     return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
-_APPEND_MANY = change_events.insert().returning(change_events.c.id, sort_by_parameter_order=True)
-
-
 def append_many(
     conn: Connection,
     *,
@@ -96,11 +94,9 @@ def append_many(
     source: str = "scim",
 ) -> list[int]:
     """`append` for many resources at once: `(resource id, version, payload)` each; the
-    new event ids in the order given. One statement (multi-row INSERT ... RETURNING)."""
-    if not changes:
-        return []
+    new event ids in the order given (storage/bulk.py)."""
     rows = [_row(tenant_id, resource_type, operation, source, now, *change) for change in changes]
-    return [int(i) for i in conn.execute(_APPEND_MANY, rows).scalars()]
+    return [int(i) for i in insert_rows(conn, change_events, rows, returning="id")]
 
 
 def mark_published(conn: Connection, event_ids: Sequence[int], now: datetime) -> None:

@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import Connection, delete, func, select
 
 from reconciler.drift import DriftItem
+from storage.bulk import insert_rows
 from storage.schema import reconcile_items, reconcile_runs
 
 ITEM_COLUMNS = (
@@ -47,7 +48,7 @@ def add_items(
         }
         for n, item in enumerate(items)
     ]
-    conn.execute(insert(reconcile_items), rows)
+    insert_rows(conn, reconcile_items, rows)
     return first_seq + len(items)
 
 

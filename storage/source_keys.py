@@ -16,10 +16,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, or_, select, update
 
+from storage.bulk import insert_rows
 from storage.schema import mirror_groups, mirror_users
 from storage.schema import reconcile_source_keys as keys_table
+from storage.sql import one_of
 
 T = keys_table
 
@@ -83,8 +85,7 @@ def record(
         for r in rows
         if r["key_ci"] not in known
     ]
-    if fresh:
-        conn.execute(insert(T), fresh)
+    insert_rows(conn, T, fresh)
     old = [{**r, "k": r["key_ci"], "run": run_id} for r in rows if r["key_ci"] in known]
     if old:
         conn.execute(
@@ -114,7 +115,7 @@ def translate(conn: Connection, tenant_id: str, source_ids: set[str]) -> dict[st
             select(T.c.source_id, T.c.our_id).where(
                 T.c.tenant_id == tenant_id,
                 T.c.resource_type == "User",
-                T.c.source_id.in_(ids[start : start + 1000]),
+                one_of(conn, T.c.source_id, ids[start : start + 1000]),
             )
         )
         found.update(dict(rows.tuples().all()))

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Connection, DateTime, Select, Table, any_, bindparam
@@ -55,33 +54,6 @@ def one_of(conn: Connection, column: Any, values: Iterable[Any]) -> ColumnElemen
         array = bindparam(None, values, type_=postgresql.ARRAY(column.type))
         return column == any_(array)  # type: ignore[no-any-return]
     return column.in_(values)  # type: ignore[no-any-return]
-
-
-def insert_ignoring_duplicates(
-    conn: Connection, table: Table, rows: Sequence[dict[str, Any]]
-) -> int:
-    if not rows:
-        return 0
-    return len(conn.execute(_insert_ignoring(conn.dialect.name, table), list(rows)).all())
-
-
-@lru_cache(maxsize=64)
-def _insert_ignoring(dialect: str, table: Table) -> Any:
-    """Built once per table: a write adding one member should not rebuild the statement."""
-    # RETURNING counts what was really inserted: psycopg's executemany rowcount is -1.
-    key = next(iter(table.primary_key.columns))
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-    return insert.on_conflict_do_nothing().returning(key)
-
-
-def upsert(
-    conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str]
-) -> None:
-    if not rows:
-        return
-    stmt = dialect_insert(conn, table)
-    updated = {c: stmt.excluded[c] for c in rows[0] if c not in keys}
-    conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=updated), list(rows))
 
 
 def for_update(conn: Connection, query: Select[Any], *, skip_locked: bool = False) -> Select[Any]:

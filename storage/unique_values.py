@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from reconciler.errors import Uniqueness
+from storage.bulk import insert_rows
 
 
 @dataclass(frozen=True)
@@ -60,8 +61,7 @@ class UniqueValues:
         decides, as it does for a failing write among others)."""
         if not rows:
             return
-        statement = _insert_many_unless_taken(self.table, conn.dialect.name)
-        inserted = set(conn.execute(statement, rows).scalars())
+        inserted = set(insert_rows(conn, self.table, rows, skip_conflicts=True, returning="id"))
         for row in rows:
             if row["id"] not in inserted:
                 raise self.taken(conn, row["tenant_id"], row, other_than=row["id"])
@@ -82,12 +82,4 @@ class UniqueValues:
 @lru_cache(maxsize=8)
 def _insert_unless_taken(table: Table, dialect: str) -> Any:
     insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-    return insert.on_conflict_do_nothing().returning(table.c.id)
-
-
-@lru_cache(maxsize=8)
-def _insert_many_unless_taken(table: Table, dialect: str) -> Any:
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-    # No parameter-order sorting: a skipped row returns nothing, and the ids are compared
-    # as a set.
     return insert.on_conflict_do_nothing().returning(table.c.id)

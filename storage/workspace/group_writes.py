@@ -27,6 +27,7 @@ from reconciler.model import (
     SyncUserMemberships,
     UnlinkGroup,
 )
+from storage.bulk import insert_rows
 from storage.schema import (
     Id,
     Timestamp,
@@ -97,8 +98,9 @@ class GroupWrites:
         return [(a, {}) for a in batch]
 
     def _create_groups(self, t: str, batch: list[CreateGroup], now: datetime) -> Effective:
-        self.conn.execute(
-            insert(_wg),
+        insert_rows(
+            self.conn,
+            _wg,
             [
                 {
                     "tenant_id": t,
@@ -161,8 +163,9 @@ class GroupWrites:
                 )
             )
         if missing:
-            self.conn.execute(
-                insert(_gm),
+            insert_rows(
+                self.conn,
+                _gm,
                 [
                     {
                         "tenant_id": t,

@@ -26,6 +26,7 @@ from reconciler.model import (
     UnlinkMember,
     UpdateMemberProfile,
 )
+from storage.bulk import insert_rows
 from storage.schema import (
     group_memberships,
     invitations,
@@ -123,8 +124,9 @@ class MemberWrites:
         return [(a, {}) for a in batch]
 
     def _create_members(self, t: str, batch: list[CreateMember], now: datetime) -> Effective:
-        self.conn.execute(
-            insert(_m),
+        insert_rows(
+            self.conn,
+            _m,
             [
                 {
                     "tenant_id": t,

@@ -15,7 +15,6 @@ from sqlalchemy import (
     Connection,
     delete,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from reconciler.apply import AppliedStats
 from reconciler.model import (
@@ -38,6 +37,7 @@ from reconciler.model import (
     action_target,
 )
 from storage.audit import AuditEntry, record
+from storage.bulk import insert_rows
 from storage.schema import applied_versions
 from storage.sql import one_of
 from storage.workspace.group_writes import GroupWrites
@@ -119,14 +119,7 @@ class SqlWorkspaceStore(SnapshotLoads, MemberWrites, GroupWrites):
             for (k, rid), version in dict(applied).items()
             if version > 0
         ]
-        if live:
-            dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
-            stmt = dialect.insert(av)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=[av.c.tenant_id, av.c.resource_type, av.c.resource_id],
-                set_={"version": stmt.excluded.version, "applied_at": stmt.excluded.applied_at},
-            )
-            self.conn.execute(stmt, live)
+        insert_rows(self.conn, av, live, update_on_conflict=("version", "applied_at"))
 
 
 # Apply order: removals first (freeing emails and names), then links, creates and

@@ -1,5 +1,5 @@
 """Bulk INSERT (storage/bulk.py) on the real database: what a multi-row VALUES gave, the
-unnest form on PostgreSQL gives too — order, skipped clashes, upserts, defaults, refusals
+recordset form on PostgreSQL gives too — order, skipped clashes, upserts, defaults, refusals
 of values too long, and hostile strings kept byte for byte."""
 
 from __future__ import annotations
@@ -125,8 +125,8 @@ def test_hostile_strings_and_json_round_trip_unchanged(engine: Engine) -> None:
 
 
 def test_a_value_too_long_for_its_column_is_refused_not_truncated(engine: Engine) -> None:
-    """tenants.name is VARCHAR(200): PostgreSQL refuses 201 characters (an array cast to
-    VARCHAR(200)[] would have cut them silently); SQLite does not enforce lengths."""
+    """tenants.name is VARCHAR(200): PostgreSQL refuses 201 characters (a cast to
+    VARCHAR(200) would have cut them silently); SQLite does not enforce lengths."""
     refused = pytest.raises((DataError, IntegrityError, StatementError))
     with refused if _is_pg(engine) else nullcontext(), unit_of_work(engine) as conn:
         insert_rows(conn, tenants, [_tenant(1), _tenant(2, name="n" * 201)])

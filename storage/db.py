@@ -29,6 +29,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # Up to 64 MiB of pages per connection (SQLite's default is 2 MiB): a 100,000-user
+    # import's index inserts re-read evicted pages otherwise; measured 118.6 s -> 104.6 s
+    # (bench/ file_source, 2026-12-05), peak RSS 258 -> 342 MB. The cache grows only as
+    # far as the database does, so a small tenant pays nothing.
+    cursor.execute("PRAGMA cache_size=-65536")
     cursor.close()
 
 

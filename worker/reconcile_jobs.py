@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+from sqlalchemy import Connection
 
 from events.sources.mirror_repair import plan_repair
 from events.sources.readers import SourceSpec, iter_source, parse_source
@@ -79,17 +80,24 @@ def _open_store(engine: Any, write: bool) -> Iterator[SqlReconcileStore]:
 
 
 class _ItemWriter:
-    """Stores a run's items as they come, each batch in its own short transaction."""
+    """Stores a run's items as they come: in the transaction of the batch that writes what
+    they name when there is one, else each batch in its own short transaction."""
 
     def __init__(self, engine: Any, run_id: int, tenant_id: str):
         self.engine, self.run_id, self.tenant_id = engine, run_id, tenant_id
         self.next_seq = 0
 
-    def __call__(self, items: Sequence[DriftItem]) -> None:
-        with unit_of_work(self.engine) as conn:
-            self.next_seq = reconcile_items.add_items(
-                conn, self.run_id, self.tenant_id, self.next_seq, items
-            )
+    def __call__(self, items: Sequence[DriftItem], conn: Connection | None = None) -> None:
+        if conn is not None:
+            self._add(conn, items)
+            return
+        with unit_of_work(self.engine) as own:
+            self._add(own, items)
+
+    def _add(self, conn: Connection, items: Sequence[DriftItem]) -> None:
+        self.next_seq = reconcile_items.add_items(
+            conn, self.run_id, self.tenant_id, self.next_seq, items
+        )
 
 
 def _source_stage(
@@ -110,9 +118,9 @@ def _source_stage(
         report.members = store.member_count(tenant_id)
         was_empty = store.key_count(tenant_id) == 0
 
-    def counted(items: Sequence[DriftItem]) -> None:
+    def counted(items: Sequence[DriftItem], conn: Connection | None = None) -> None:
         report.count(items)
-        sink(items)
+        sink(items, conn)
 
     def read(kind: Any) -> Any:
         return iter_source(spec, (kind,))

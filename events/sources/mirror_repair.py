@@ -27,7 +27,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, select
 
@@ -42,7 +42,15 @@ from storage.workspace.statistics import refresh_statistics
 BATCH = 500
 # A fresh read of the source's resources of one kind.
 Source = Callable[[ResourceType], Iterable[tuple[str, dict[str, Any]]]]
-Sink = Callable[[Sequence[DriftItem]], None]  # stores a batch's items
+
+
+class Sink(Protocol):
+    """Stores a batch's items: in `conn`'s transaction when given (the batch's own, so the
+    items and the writes they name commit or vanish together), else in one of its own."""
+
+    def __call__(self, items: Sequence[DriftItem], conn: Connection | None = None) -> None: ...
+
+
 KINDS: tuple[ResourceType, ...] = ("User", "Group")
 
 
@@ -238,7 +246,7 @@ def plan_repair(
             with unit_of_work(engine) as conn:
                 ops, rows = compare(conn, tenant_id, run_id, batch, summary)
                 source_keys.record(conn, tenant_id, batch[0].kind, run_id, rows)
-            tally(summary, ops, sink)
+                tally(summary, ops, sink, conn)
         after: str | None = None
         while True:
             with unit_of_work(engine, write=False) as conn:
@@ -250,8 +258,10 @@ def plan_repair(
     return summary
 
 
-def tally(summary: RepairSummary, ops: list[Operation], sink: Sink) -> None:
+def tally(
+    summary: RepairSummary, ops: list[Operation], sink: Sink, conn: Connection | None = None
+) -> None:
     if ops:
         summary.operations += len(ops)
         summary.destructive += sum(item.destructive for _, _, item in ops)
-        sink([item for _, _, item in ops])
+        sink([item for _, _, item in ops], conn)

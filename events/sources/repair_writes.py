@@ -112,9 +112,9 @@ def _run(
     pass), else a plan of this run has validated its new users already."""
     summary, sink = planning or (RepairSummary(), None)
 
-    def done(ops: list[Operation]) -> None:
-        if sink is not None:
-            tally(summary, ops, sink)
+    def done(ops: list[Operation], s: IngestSession) -> None:
+        if sink is not None:  # in the batch's transaction: the items commit with the writes
+            tally(summary, ops, sink, s.conn)
 
     for kind in KINDS:
         for batch in batches(entries(source(kind), kind)):
@@ -123,13 +123,13 @@ def _run(
                 in_step = _write_batch(s, run_id, [(name, what) for name, what, _ in ops], applied)
                 # what the next run need not parse, in one statement (the last row of a key wins)
                 source_keys.record(s.conn, tenant_id, kind, run_id, rows + in_step)
-            done(ops)
+                done(ops, s)
         for ops in _gone(engine, tenant_id, kind, run_id):
             with session() as s:
                 for name, what, _ in ops:
                     _write(s, run_id, name, what)
                     applied[name] = applied.get(name, 0) + 1
-            done(ops)
+                done(ops, s)
 
 
 def _gone(engine: Engine, tenant_id: str, kind: ResourceType, run_id: int) -> Iterator[Any]:

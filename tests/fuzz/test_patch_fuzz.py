@@ -135,17 +135,14 @@ def test_patch_over_http_never_fails_and_refusals_change_nothing(
         else api.post(f"{base}/{kind}", json=body, headers=headers).json()["id"]
     )
     before = row_counts(engine)
-    response = api.patch(
-        f"{base}/{kind}/{resource_id}",
-        headers=headers,
-        # Python's encoder writes NaN/Infinity as the bare words (httpx's `json=` refuses
-        # them): an IdP's sloppy encoder can send them, and the server must refuse, not fail.
-        content=json.dumps(
-            {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops}
-        ),
+    # Python's encoder writes NaN/Infinity as the bare words (httpx's `json=` refuses
+    # them): an IdP's sloppy encoder can send them, and the server must refuse, not fail.
+    sent = json.dumps(
+        {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops}
     )
+    response = api.patch(f"{base}/{kind}/{resource_id}", headers=headers, content=sent)
     assert response.status_code < 500, response.text
-    assert_no_leak(response.text)
+    assert_no_leak(response.text, sent=sent)
     if response.status_code >= 400:
         assert row_counts(engine) == before
     else:

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from events.ingest import batches, writes
 from events.sources import mirror_repair
+from storage import reconcile_items
 from storage.schema import members, mirror_group_members, mirror_groups, mirror_users
 from tests.support.workspace import group_body, make_tenant, user_body
 from worker import reconcile_jobs
@@ -229,3 +230,36 @@ def mirror_members_of(engine: Any, tenant_id: str) -> dict[str, set[str]]:
             if user is not None:
                 found[group].add(user)
     return found
+
+
+def test_an_import_stores_each_batch_items_with_its_writes(
+    engine: Any, service_env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Storing the items fails on the third batch: that batch's writes roll back with them,
+    so every user the mirror holds is named by an item of the run, and no item names a user
+    the mirror does not hold (items stored after a batch's commit lost what it wrote)."""
+    monkeypatch.setattr(mirror_repair, "BATCH", 4)
+    users = [f"b{i}@acme.test" for i in range(20)]
+    source = export(tmp_path / "x.ndjson", users, {}, set())
+    tenant = make_tenant(engine)
+    real_add = reconcile_items.add_items
+    calls = {"n": 0}
+
+    def fails_on_third(*args: Any, **kwargs: Any) -> int:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("the items could not be stored")
+        return real_add(*args, **kwargs)
+
+    monkeypatch.setattr(reconcile_items, "add_items", fails_on_third)
+    died = run_reconcile(tenant.id, source=source, force=True)
+
+    assert died["outcome"] == "failed" and "could not be stored" in died["detail"]
+    with engine.connect() as conn:
+        held = conn.execute(
+            select(mirror_users.c.user_name).where(mirror_users.c.tenant_id == tenant.id)
+        )
+        in_mirror = set(held.scalars())
+        named = {i["name"] for i in reconcile_items.list_items(conn, died["run_id"], limit=100)}
+    assert len(in_mirror) == 8  # two batches of four went in, the third rolled back
+    assert named == in_mirror

@@ -40,7 +40,7 @@ def planned_peak(engine: Any, tmp_path: Path, users: int) -> tuple[int, int]:
         )
     seen = [0]
 
-    def sink(items: Any) -> None:
+    def sink(items: Any, conn: Any = None) -> None:
         seen[0] += len(items)  # stored by the run; dropped here
 
     tracemalloc.start()

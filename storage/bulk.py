@@ -65,13 +65,11 @@ def insert_rows(
         result = conn.execute(_values_statement(table, conflict, returning), list(rows))
         return list(result.scalars()) if returning else []
     statement = _recordset_statement(table, names, conflict, returning)
-    keys = [f"c{i}" for i in range(len(names))]
+    defaulted = names[len(rows[0]) :]
     inserted: list[Any] = []
     for chunk in chunked(rows, PG_ROWS_PER_STATEMENT):
-        document = [
-            {key: _value(table, name, row) for key, name in zip(keys, names, strict=True)}
-            for row in chunk
-        ]
+        # the rows as they are, keyed by column name; copied only to add defaults
+        document = [{**_defaults(table, defaulted), **row} for row in chunk] if defaulted else chunk
         result = conn.execute(statement, {"rows": json.dumps(document, default=_as_json)})
         if returning:
             inserted.extend(result.scalars())
@@ -100,11 +98,13 @@ def _python_default(column: Column[Any]) -> bool:
     )
 
 
-def _value(table: Table, name: str, row: dict[str, Any]) -> Any:
-    if name in row:
-        return row[name]
-    default: Any = table.c[name].default
-    return default.arg(None) if default.is_callable else default.arg
+def _defaults(table: Table, names: Sequence[str]) -> dict[str, Any]:
+    """Fresh values of these columns' defaults (a callable one is called for each row)."""
+    values = {}
+    for name in names:
+        default: Any = table.c[name].default
+        values[name] = default.arg(None) if default.is_callable else default.arg
+    return values
 
 
 def _record_type(column: Column[Any]) -> TypeEngine[Any]:
@@ -124,7 +124,7 @@ def _recordset_statement(
     conflict: tuple[str, Any],
     returning: str | None,
 ) -> Any:
-    fields = [column(f"c{i}", _record_type(table.c[name])) for i, name in enumerate(names)]
+    fields = [column(name, _record_type(table.c[name])) for name in names]
     document = cast(bindparam("rows", type_=Text), JSON)
     rows = func.json_to_recordset(document).table_valued(*fields).render_derived(with_types=True)
     values = select(*(rows.c[field.name] for field in fields))

@@ -20,7 +20,7 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection
 
-from events.sources.mirror_repair import plan_repair
+from events.sources.mirror_repair import RepairSummary, plan_repair
 from events.sources.readers import SourceSpec, iter_source, parse_source
 from events.sources.repair_writes import apply_repair, repair
 from reconciler.drift import DriftItem
@@ -44,6 +44,8 @@ from worker.settings import Settings, get_settings
 log = structlog.get_logger(__name__)
 # The human output shows this many items; the rest are read with `reconcile show`.
 REPORTED_ITEMS = 20
+# `refused` code of the source's resources that failed validation (left out of the mirror)
+INVALID_IN_SOURCE = "invalid_in_source"
 
 
 class AlreadyRunning(Exception):
@@ -130,9 +132,19 @@ def _source_stage(
         # Nothing for the safety valve to weigh (forced, or an empty mirror: nothing the
         # source could remove or deactivate): plan and apply in one pass, each resource
         # read and validated once.
-        repair(engine, tenant_id, run_id, read, counted, publish=publishing, fence=fence)
+        summary = repair(
+            engine,
+            tenant_id,
+            run_id,
+            read,
+            counted,
+            publish=publishing,
+            fence=fence,
+        )
+        _report_invalid(report, summary)
         return was_empty
     plan = plan_repair(engine, tenant_id, run_id, read, counted)
+    _report_invalid(report, plan)
     if report.dry_run:
         return was_empty
     if not force and safety.trips(plan.destructive, report.members):
@@ -140,6 +152,12 @@ def _source_stage(
     elif plan.operations:
         apply_repair(engine, tenant_id, run_id, read, publish=publishing, fence=fence)
     return was_empty
+
+
+def _report_invalid(report: ReconcileReport, summary: RepairSummary) -> None:
+    """Resources of the source that fail validation are left out of the mirror, and said so."""
+    if summary.invalid:
+        report.refused[INVALID_IN_SOURCE] = summary.invalid
 
 
 def run_reconcile(

@@ -98,10 +98,17 @@ def batches(entries: Iterator[Entry]) -> Iterator[list[Entry]]:
         yield list({e.key: e for e in batch}.values())  # a key twice: the later line wins
 
 
-def _parse(entry: Entry, summary: RepairSummary) -> bool:
+def validate(entry: Entry) -> Any:
+    """The entry's ParsedUser / ParsedGroup, or the Refusal that says why it is not one."""
     try:
-        parsed: Any = (parse_user if entry.kind == "User" else parse_group)(entry.body)
-    except Refusal:
+        return (parse_user if entry.kind == "User" else parse_group)(entry.body)
+    except Refusal as refusal:
+        return refusal
+
+
+def _parse(entry: Entry, summary: RepairSummary) -> bool:
+    parsed = validate(entry)
+    if isinstance(parsed, Refusal):
         summary.invalid += 1
         return False
     entry.resource, entry.parsed = parsed.resource, parsed

@@ -263,3 +263,31 @@ def test_an_import_stores_each_batch_items_with_its_writes(
         named = {i["name"] for i in reconcile_items.list_items(conn, died["run_id"], limit=100)}
     assert len(in_mirror) == 8  # two batches of four went in, the third rolled back
     assert named == in_mirror
+
+
+def test_a_resource_that_fails_validation_is_left_out_and_reported(
+    engine: Any, service_env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One bad line of an export does not stop the import, and the report says it was left
+    out (`refused`), in the one-pass import and in a checked run alike."""
+    monkeypatch.setattr(mirror_repair, "BATCH", 3)
+    tenant = make_tenant(engine)
+    users = [f"w{i}@acme.test" for i in range(9)]
+    path = tmp_path / "w.ndjson"
+    broken = {**user_body("broken@acme.test"), "id": "src-broken", "active": "perhaps"}
+
+    def with_broken_line(off: set[str]) -> str:
+        source = export(path, users, {"Eng": users[:5]}, off)
+        path.write_text(path.read_text() + json.dumps(broken) + "\n")
+        return source
+
+    report = run_reconcile(tenant.id, source=with_broken_line(set()))
+
+    assert report["outcome"] == "imported"
+    assert report["refused"] == {"invalid_in_source": 1}
+    emails = member_emails(engine, tenant.id)
+    assert set(users) <= set(emails) and "broken@acme.test" not in emails
+    assert mirror_members_of(engine, tenant.id) == {"Eng": set(users[:5])}
+    checked = run_reconcile(tenant.id, source=with_broken_line({users[0]}))
+    assert checked["outcome"] == "repaired" and checked["refused"] == {"invalid_in_source": 1}
+    assert member_emails(engine, tenant.id)[users[0]] == "deactivated"

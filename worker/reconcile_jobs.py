@@ -24,7 +24,7 @@ from events.sources.mirror_repair import RepairSummary, plan_repair
 from events.sources.readers import SourceSpec, iter_source, parse_source
 from events.sources.repair_writes import apply_repair, repair
 from reconciler.drift import DriftItem
-from reconciler.errors import InvalidValue
+from reconciler.errors import InvalidValue, RuleRefusal
 from reconciler.full_run import (
     Outcome,
     ReconcileReport,
@@ -168,13 +168,23 @@ def run_reconcile(
     source: str = "mirror",
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """One run; returns its report (`items`: the first REPORTED_ITEMS of them)."""
+    """One run; returns its report (`items`: the first REPORTED_ITEMS of them).
+
+    Refused before a run is recorded: an unknown tenant (NotFound), a tenant without
+    SCIM (RuleRefusal `scim_disabled`), a source that is not one (InvalidValue)."""
     settings = get_settings()
     safety = SafetyValve(settings.reconcile_safety_ratio)
     engine = get_engine()
     spec = check_source(source, settings)
     with unit_of_work(engine, write=False) as conn:
-        tenants.get(conn, tenant_id)
+        tenant = tenants.get(conn, tenant_id)
+    if not tenant.scim_enabled:
+        # The apply refuses every key of a tenant without SCIM (reconciler/apply.py): a run
+        # would report drift it can never repair, the same items again on every run.
+        raise RuleRefusal(
+            "scim_disabled",
+            "SCIM is not enabled for this workspace: a reconcile has nothing to apply",
+        )
     lease = lease_for(tenant_id, settings)
     if not lease.acquire():
         raise AlreadyRunning(f"a full reconcile of {tenant_id} is already running")

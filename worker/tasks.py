@@ -8,6 +8,7 @@ from typing import Any
 
 import structlog
 
+from reconciler.errors import RuleRefusal
 from storage import outbox, pipeline_samples, receipts, tenants, trace_retention
 from storage.clock import as_utc, utcnow
 from storage.db import unit_of_work
@@ -131,6 +132,8 @@ def reconcile_tenant(tenant_id: str, source: str = "mirror") -> dict[str, Any]:
         return run_reconcile(tenant_id, source=chosen)
     except AlreadyRunning:
         return {"skipped": "already running"}
+    except RuleRefusal as exc:  # SCIM turned off after the beat queued the run
+        return {"skipped": exc.code}
 
 
 def resolve_task_source(tenant_id: str, source: object) -> str | None:

@@ -47,6 +47,7 @@ EXIT_CODES_HELP = (
 REFUSAL_FIXES = {
     "scim_already_enabled": "for a new token run `scimsync scim rotate-token TENANT`",
     "sso_not_configured": "configure SSO first (`scimsync tenant create --sso-domain ...`)",
+    "scim_disabled": "enable it first with `scimsync scim enable TENANT`",
     "sso_domain_taken": "remove it from that workspace first (`scimsync tenant show ID`)",
 }
 # What to list after a `not_found`, by what was not found (the detail's first word).

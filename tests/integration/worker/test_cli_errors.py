@@ -122,3 +122,29 @@ def test_an_unexpected_error_shows_its_type_not_its_message() -> None:
     error = classify(ValueError("alice@acme.test scim_secret_token"))
     assert "ValueError" in error.line() and "alice" not in error.line()
     assert "secret" not in error.line() and "--debug" in error.line()
+
+
+def test_a_reconcile_of_a_workspace_without_scim_is_refused_before_a_run(
+    cli: Any, tmp_path: Path
+) -> None:
+    """Without SCIM the apply refuses every change, so a run would report the same drift
+    on every run and repair none of it: the operator is told to enable SCIM instead."""
+    created = json.loads(
+        cli("tenant", "create", "--name", "T", "--sso-domain", "t.test", "--json").stdout
+    )
+    export = tmp_path / "export.ndjson"
+    export.write_text(json.dumps({**user_body("ann@t.test"), "id": "src-ann"}) + "\n")
+
+    refused = cli("reconcile", created["id"], "--source", f"file:{export}", "--json")
+
+    assert refused.exit_code == 1
+    assert json.loads(refused.stdout)["error"] == "scim_disabled"
+    assert "scimsync scim enable" in json.loads(refused.stdout)["fix"]
+    assert json.loads(cli("reconcile", "list", created["id"], "--json").stdout) == []
+    assert cli("scim", "enable", created["id"]).exit_code == 0
+    imported = cli("reconcile", created["id"], "--source", f"file:{export}", "--json")
+    assert json.loads(imported.stdout)["outcome"] == "imported", imported.output
+    again = cli("reconcile", created["id"], "--source", f"file:{export}", "--json")
+    assert json.loads(again.stdout)["outcome"] == "in_sync", again.output
+    members = json.loads(cli("members", created["id"], "--json").stdout)
+    assert "ann@t.test" in json.dumps(members)

@@ -16,6 +16,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from storage import tenants
+from storage.db import unit_of_work
 from storage.schema import reconcile_runs
 from tests.e2e.processes import free_port
 from tests.support.workspace import make_tenant
@@ -120,6 +122,19 @@ def test_a_reconcile_task_naming_a_url_or_a_file_is_refused_before_any_run(
     tenant = make_tenant(engine)
     result = reconcile_tenant.run(tenant.id, source)
     assert "refused" in result, result
+    with engine.connect() as conn:
+        assert conn.execute(select(reconcile_runs.c.id)).first() is None
+
+
+def test_a_queued_reconcile_of_a_tenant_whose_scim_was_turned_off_is_skipped(
+    engine: Any, service_env: dict[str, str]
+) -> None:
+    from worker.tasks import reconcile_tenant
+
+    tenant = make_tenant(engine)
+    with unit_of_work(engine) as conn:
+        tenants.disable_scim(conn, tenant.id)
+    assert reconcile_tenant.run(tenant.id, "mirror") == {"skipped": "scim_disabled"}
     with engine.connect() as conn:
         assert conn.execute(select(reconcile_runs.c.id)).first() is None
 

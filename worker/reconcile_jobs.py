@@ -140,6 +140,10 @@ def _source_stage(
             counted,
             publish=publishing,
             fence=fence,
+            # Every resource is new, so every one is validated: on a helper thread while
+            # PostgreSQL, a process of its own, writes the batch before (100,000 users:
+            # 105 s -> 95 s). SQLite writes in this process, and lost time (78 s -> 83 s).
+            ahead=was_empty and engine.dialect.name == "postgresql",
         )
         _report_invalid(report, summary)
         return was_empty

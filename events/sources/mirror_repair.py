@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, Protocol
@@ -72,6 +72,7 @@ class Entry:  # one resource of the source; parsed only when it may have changed
     resource: dict[str, Any] = field(default_factory=dict)  # as the mirror stores it
     parsed: Any = None  # the ParsedUser / ParsedGroup, once validated: the write takes it
     ours: tuple[str, ...] = ()  # a group's members as our ids (those in the mirror)
+    validated: Any = None  # what `validate` gave, when it ran ahead (events/sources/ahead.py)
 
     @property
     def name(self) -> str:
@@ -93,7 +94,7 @@ def entries(source: Iterable[tuple[str, dict[str, Any]]], kind: ResourceType) ->
             yield Entry(kind, key, source_id, body, digest, members)
 
 
-def batches(entries: Iterator[Entry]) -> Iterator[list[Entry]]:
+def batches(entries: Iterator[Entry]) -> Generator[list[Entry], None, None]:
     while batch := list(islice(entries, BATCH)):
         yield list({e.key: e for e in batch}.values())  # a key twice: the later line wins
 
@@ -106,8 +107,12 @@ def validate(entry: Entry) -> Any:
         return refusal
 
 
+def validate_ahead(entry: Entry) -> None:
+    entry.validated = validate(entry)
+
+
 def _parse(entry: Entry, summary: RepairSummary) -> bool:
-    parsed = validate(entry)
+    parsed = entry.validated if entry.validated is not None else validate(entry)
     if isinstance(parsed, Refusal):
         summary.invalid += 1
         return False

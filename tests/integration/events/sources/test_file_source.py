@@ -4,6 +4,8 @@ before anything is written, and an import that dies half-way re-runs to the same
 from __future__ import annotations
 
 import json
+import sys
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -93,6 +95,9 @@ def test_an_import_that_dies_half_way_reruns_to_the_same_result(
     monkeypatch.setattr(reconcile_jobs, "_source_stage", dies_on_third_batch)
     died = run_reconcile(broken.id, source=source, force=True)
     assert died["outcome"] == "failed" and "killed" in died["detail"]
+    # the first import validated ahead on a helper thread: it stopped with the run
+    assert not [t for t in threading.enumerate() if t.name == "validate-ahead"]
+    assert sys.getswitchinterval() == pytest.approx(0.005)
     with engine.connect() as conn:
         count = select(func.count()).where(mirror_users.c.tenant_id == broken.id)
         assert 0 < conn.execute(count).scalar_one() < len(users)  # died half-way

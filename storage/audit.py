@@ -17,22 +17,19 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
-    ColumnElement,
     Connection,
     String,
-    any_,
     bindparam,
     func,
     insert,
     literal,
     select,
 )
-from sqlalchemy.dialects import postgresql
 
 from storage.bulk import insert_rows
 from storage.clock import utcnow
 from storage.schema import audit_log, change_events, trace_refs
+from storage.sql import one_of_param
 
 TARGET_WIDTH = 200  # audit_log.target is String(200)
 
@@ -95,21 +92,13 @@ def _copy_events(dialect: str) -> Any:
             e.received_at,
             e.id,
         )
-        .where(e.tenant_id == bindparam("tenant_id"), _one_of_events(dialect))
+        # one statement text and plan for any batch on PostgreSQL: an IN list of 500
+        # placeholders was re-parsed and re-planned per batch (10 s of a 100,000-user import)
+        .where(e.tenant_id == bindparam("tenant_id"), one_of_param(dialect, e.id, "event_ids"))
         .order_by(e.id)
     )
     columns = ["tenant_id", "actor", "action", "target", "detail", "at", "event_id"]
     return insert(audit_log).from_select(columns, rows)
-
-
-def _one_of_events(dialect: str) -> ColumnElement[bool]:
-    """On PostgreSQL `= ANY(array)`: one statement text and plan for any batch (an IN list
-    of 500 placeholders was re-parsed and re-planned per batch: 10 s of a 100,000-user
-    import, py-spy); SQLite expands the list."""
-    if dialect == "postgresql":
-        ids = bindparam("event_ids", type_=postgresql.ARRAY(BigInteger))
-        return change_events.c.id == any_(ids)  # type: ignore[no-any-return]
-    return change_events.c.id.in_(bindparam("event_ids", expanding=True))
 
 
 @dataclass(frozen=True)

@@ -14,19 +14,16 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Select,
-    String,
     and_,
-    any_,
     bindparam,
     delete,
     select,
 )
-from sqlalchemy.dialects import postgresql
 
 from reconciler.errors import InvalidValue
 from storage.bulk import insert_rows
 from storage.schema import mirror_group_members, mirror_groups, mirror_users
-from storage.sql import chunked
+from storage.sql import chunked, one_of_param
 
 
 def resolve_member_types(conn: Connection, tenant_id: str, ids: Iterable[str]) -> dict[str, str]:
@@ -54,10 +51,7 @@ def _ids_in_tenant(dialect: str) -> tuple[tuple[str, Select[Any]], ...]:
     """Which `ids` are users, and which groups, of `tenant_id` (on PostgreSQL `= ANY`)."""
     queries = []
     for table, kind in ((mirror_users, "User"), (mirror_groups, "Group")):
-        if dialect == "postgresql":
-            ids = table.c.id == any_(bindparam("ids", type_=postgresql.ARRAY(String)))
-        else:
-            ids = table.c.id.in_(bindparam("ids", expanding=True))
+        ids = one_of_param(dialect, table.c.id, "ids")
         query = select(table.c.id).where(table.c.tenant_id == bindparam("tenant_id"), ids)
         queries.append((kind, query))
     return tuple(queries)

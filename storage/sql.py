@@ -56,6 +56,15 @@ def one_of(conn: Connection, column: Any, values: Iterable[Any]) -> ColumnElemen
     return column.in_(values)  # type: ignore[no-any-return]
 
 
+def one_of_param(dialect: str, column: Any, name: str) -> ColumnElement[bool]:
+    """`one_of` for a statement built once and cached: the values come later, as the bound
+    parameter `name` (a list); on PostgreSQL one array, elsewhere an expanding IN list."""
+    if dialect == "postgresql":
+        array = bindparam(name, type_=postgresql.ARRAY(column.type))
+        return column == any_(array)  # type: ignore[no-any-return]
+    return column.in_(bindparam(name, expanding=True))  # type: ignore[no-any-return]
+
+
 def for_update(conn: Connection, query: Select[Any], *, skip_locked: bool = False) -> Select[Any]:
     """Row locks where the database has them; SQLite's writer lock already serialises."""
     if conn.dialect.name == "postgresql":

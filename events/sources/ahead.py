@@ -24,23 +24,37 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 DEPTH = 2
 SWITCH_SECONDS = 0.0005
+STOP_WAIT_SECONDS = 1.0  # a helper stuck in a slow read is left to finish it alone
 _END = object()
+# The switch interval is the process's: two imports at once (threads, a threaded Celery
+# pool) share one setting, saved by the first to start and given back by the last to end.
+_switches = threading.Lock()
+_running = 0
+_saved = 0.005
 
 
 @contextmanager
 def _short_switches() -> Iterator[None]:
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(min(before, SWITCH_SECONDS))
+    global _running, _saved
+    with _switches:
+        if _running == 0:
+            _saved = sys.getswitchinterval()
+            sys.setswitchinterval(min(_saved, SWITCH_SECONDS))
+        _running += 1
     try:
         yield
     finally:
-        sys.setswitchinterval(before)
+        with _switches:
+            _running -= 1
+            if _running == 0:
+                sys.setswitchinterval(_saved)
 
 
 def prepared_ahead(
     batches: Iterator[list[T]], prepare: Callable[[T], None]
 ) -> Generator[list[T], None, None]:
-    """`batches` in order, `prepare` already called on each item, by a helper thread."""
+    """`batches` in order, `prepare` already called on each item, by a helper thread that
+    owns `batches` from here on (it closes them when it stops: a file, an HTTP client)."""
     handed: queue.Queue[Any] = queue.Queue(maxsize=DEPTH)
     stop = threading.Event()
 
@@ -63,6 +77,10 @@ def prepared_ahead(
         except BaseException as exc:  # handed over, raised where the import reads it
             hand((_END, exc))
             return
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
         hand((_END, None))
 
     helper = threading.Thread(target=work, name="validate-ahead", daemon=True)
@@ -78,4 +96,6 @@ def prepared_ahead(
                 yield item
         finally:
             stop.set()
-            helper.join()
+            # not forever: a helper in the middle of a slow read (a SCIM page with its
+            # retries) must not hold up a run that already failed or was interrupted
+            helper.join(STOP_WAIT_SECONDS)

@@ -80,3 +80,42 @@ def test_duplicate_mirror_groups_migrate_to_one_per_name(tmp_path: Path) -> None
     finally:
         if admin:
             _drop_postgres_database(admin, url)
+
+
+def test_sampled_sqlite_statistics_are_replaced_by_full_ones(tmp_path: Path) -> None:
+    """0010: statistics an earlier release took from a sample (one tenant's 5,000 rows
+    recorded as 2,001) are taken again from every row, not left until the table doubles."""
+    url = f"sqlite:///{tmp_path / 'sampled.db'}"
+    upgrade(url, "0009")
+    engine = make_engine(url)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            mirror_groups.insert(),
+            [
+                {
+                    "tenant_id": "t1",
+                    "id": f"g{i}",
+                    "display_name": f"Team {i}",
+                    "display_name_ci": f"team {i}",
+                    "version": 1,
+                    "created_at": now,
+                    "updated_at": now,
+                    "resource": {"displayName": f"Team {i}"},
+                }
+                for i in range(5_000)
+            ],
+        )
+        conn.exec_driver_sql("PRAGMA analysis_limit = 2000")
+        conn.exec_driver_sql("ANALYZE mirror_groups")
+    per_tenant = "SELECT stat FROM sqlite_stat1 WHERE idx = 'sqlite_autoindex_mirror_groups_1'"
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql(per_tenant).scalar_one().split()[1] == "2001"
+    engine.dispose()
+
+    upgrade(url)
+
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql(per_tenant).scalar_one().split()[:2] == ["5000", "5000"]
+    engine.dispose()

@@ -78,3 +78,52 @@ def test_switches_are_short_only_while_the_helper_runs() -> None:
     assert sys.getswitchinterval() == pytest.approx(ahead.SWITCH_SECONDS)
     batches.close()
     assert sys.getswitchinterval() == before
+
+
+def test_the_helper_closes_the_source_when_it_stops() -> None:
+    closed: list[str] = []
+
+    def source() -> Iterator[list[dict]]:
+        try:
+            yield from numbered(100)
+        finally:
+            closed.append("closed")  # a file handle, an HTTP client
+
+    batches = prepared_ahead(source(), prepare)
+    next(batches)
+    batches.close()  # the import stopped early (a lost lease, an interrupt)
+    assert closed == ["closed"] and not helpers()
+
+
+def test_a_helper_stuck_in_a_slow_read_does_not_hold_up_the_stop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(ahead, "STOP_WAIT_SECONDS", 0.2)
+    release = threading.Event()
+
+    def slow() -> Iterator[list[dict]]:
+        yield [{"n": 1}]
+        release.wait(5)  # a SCIM page that takes its time
+        yield [{"n": 2}]
+
+    batches = prepared_ahead(slow(), prepare)
+    next(batches)
+    started = time.monotonic()
+    batches.close()
+    assert time.monotonic() - started < 2
+    release.set()
+    for helper in helpers():
+        helper.join(5)
+    assert not helpers()
+
+
+def test_two_imports_at_once_give_the_switch_interval_back_once_both_end() -> None:
+    before = sys.getswitchinterval()
+    first = prepared_ahead(numbered(10), prepare)
+    second = prepared_ahead(numbered(10), prepare)
+    next(first)
+    next(second)
+    first.close()
+    assert sys.getswitchinterval() == pytest.approx(ahead.SWITCH_SECONDS)  # second still runs
+    second.close()
+    assert sys.getswitchinterval() == before

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from events.ingest import batches, writes
@@ -19,6 +20,8 @@ from storage import reconcile_items
 from storage.schema import members, mirror_group_members, mirror_groups, mirror_users
 from tests.support.workspace import group_body, make_tenant, user_body
 from worker import reconcile_jobs
+from worker.cli import main
+from worker.cli.reconcile import SOURCE_DRY_RUN_NOTE
 from worker.lease import LeaseLost
 from worker.reconcile_jobs import run_reconcile
 
@@ -296,3 +299,19 @@ def test_a_resource_that_fails_validation_is_left_out_and_reported(
     checked = run_reconcile(tenant.id, source=with_broken_line({users[0]}))
     assert checked["outcome"] == "repaired" and checked["refused"] == {"invalid_in_source": 1}
     assert member_emails(engine, tenant.id)[users[0]] == "deactivated"
+
+
+def test_a_dry_run_over_a_source_says_what_its_items_cover(
+    engine: Any, service_env: Any, tmp_path: Path
+) -> None:
+    tenant = make_tenant(engine)
+    users = [f"d{i}@acme.test" for i in range(10)]  # one removed: under the safety valve
+    assert run_reconcile(tenant.id, source=export(tmp_path / "a.ndjson", users, {}, set()))
+    later = export(tmp_path / "b.ndjson", users[1:], {}, set())
+
+    dry = CliRunner().invoke(main, ["reconcile", tenant.id, "--dry-run", "--source", later])
+
+    assert dry.exit_code == 3, dry.output
+    assert "d0@acme.test" in dry.stdout and SOURCE_DRY_RUN_NOTE in dry.stdout
+    real = CliRunner().invoke(main, ["reconcile", tenant.id, "--source", later])
+    assert real.exit_code == 0 and SOURCE_DRY_RUN_NOTE not in real.stdout

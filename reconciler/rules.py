@@ -341,7 +341,9 @@ def check_sso_removal(policy: TenantPolicy) -> None:
 
 
 def check_scim_enabled(policy: TenantPolicy) -> None:
-    """A token is rotated only while SCIM is on: rotating would otherwise turn SCIM back on."""
+    """What needs SCIM on: rotating its token (which would otherwise turn SCIM back on), and
+    a full reconcile (the apply refuses every key of a tenant without SCIM, so a run would
+    report drift it can never repair, the same items on every run)."""
     if not policy.scim_enabled:
         raise RuleRefusal("scim_disabled", "SCIM is not enabled for this workspace")
 

@@ -23,8 +23,9 @@ from sqlalchemy import Connection
 from events.sources.mirror_repair import RepairSummary, plan_repair
 from events.sources.readers import SourceSpec, iter_source, parse_source
 from events.sources.repair_writes import apply_repair, repair
+from reconciler import rules
 from reconciler.drift import DriftItem
-from reconciler.errors import InvalidValue, RuleRefusal
+from reconciler.errors import InvalidValue
 from reconciler.full_run import (
     Outcome,
     ReconcileReport,
@@ -181,14 +182,10 @@ def run_reconcile(
     engine = get_engine()
     spec = check_source(source, settings)
     with unit_of_work(engine, write=False) as conn:
-        tenant = tenants.get(conn, tenant_id)
-    if not tenant.scim_enabled:
-        # The apply refuses every key of a tenant without SCIM (reconciler/apply.py): a run
-        # would report drift it can never repair, the same items again on every run.
-        raise RuleRefusal(
-            "scim_disabled",
-            "SCIM is not enabled for this workspace: a reconcile has nothing to apply",
-        )
+        tenants.get(conn, tenant_id)  # an unknown tenant: NotFound
+        policy = SqlReconcileStore(conn).load_policy(tenant_id)
+    if policy is not None:
+        rules.check_scim_enabled(policy)
     lease = lease_for(tenant_id, settings)
     if not lease.acquire():
         raise AlreadyRunning(f"a full reconcile of {tenant_id} is already running")

@@ -10,6 +10,11 @@ a run that lost its lease stops instead of interleaving with the run that took i
 A chunk is a range of keys, so the store can read it with index range scans; before the
 passes the store refreshes stale planner statistics (after a bulk import, say), the one
 write a dry run may make.
+
+A run from a source (a file, a SCIM directory) has compared it with the mirror first:
+the plan pass then reads the mirror as the source would leave it, and the source's
+writes to the mirror come after the safety valve, just before the apply pass. A dry run
+and the real run that follows plan the same state, so they list the same items.
 """
 
 from __future__ import annotations
@@ -260,9 +265,12 @@ def reconcile_tenant(
     fence: Fence | None = None,
     progress: Progress | None = None,
     report: ReconcileReport | None = None,
+    write_mirror: Callable[[], object] | None = None,
 ) -> ReconcileReport:
     """Plan (items to `sink`), then apply unless dry, halted or in sync. `report` may carry
-    what a source's mirror repair already counted."""
+    what a source's mirror repair already counted; then `open_store(False)` reads the
+    mirror as the source would leave it, and `write_mirror` writes the source's changes
+    to the mirror, after the safety valve and before the workspace is applied."""
     started = time.monotonic()
     report = report or ReconcileReport(tenant_id=tenant_id, dry_run=dry_run)
     with open_store(False) as store:
@@ -279,16 +287,17 @@ def reconcile_tenant(
     report.refused.update(workspace.refused)
     report.destructive += workspace.destructive
     report.keys_seen = workspace.keys_seen
-    if report.outcome is not Outcome.RUNNING:
-        pass  # decided by the source (halted before the workspace pass)
-    elif dry_run:
+    if dry_run:
         report.outcome = Outcome.DRIFT_FOUND if report.drift else Outcome.IN_SYNC
-    elif workspace.drift == 0:
-        report.outcome = Outcome.REPAIRED if report.drift else Outcome.IN_SYNC
+    elif report.drift == 0:
+        report.outcome = Outcome.IN_SYNC
     elif not force and safety.trips(workspace.destructive, report.members):
         safety.halt(report)
     else:
-        _apply_pass(open_store, workspace, chunk, fence, progress, total)
+        if write_mirror is not None:
+            write_mirror()
+        if workspace.drift:
+            _apply_pass(open_store, workspace, chunk, fence, progress, total)
         report.outcome = Outcome.REPAIRED
     report.duration_seconds = round(time.monotonic() - started, 3)
     return report

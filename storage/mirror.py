@@ -124,10 +124,16 @@ class _MirrorTable:
 
     @staticmethod
     def new_row(
-        tenant_id: str, resource: dict[str, Any], columns: dict[str, Any], now: datetime
+        tenant_id: str,
+        resource: dict[str, Any],
+        columns: dict[str, Any],
+        now: datetime,
+        resource_id: str | None = None,
     ) -> dict[str, Any]:
-        """The columns of a new resource at version 1, under a new id."""
-        row = {"tenant_id": tenant_id, "id": new_id(), "version": 1, "resource": resource}
+        """The columns of a new resource at version 1, under a new id (or `resource_id`:
+        the id a reconcile's plan gave it)."""
+        row = {"tenant_id": tenant_id, "id": resource_id or new_id(), "version": 1}
+        row["resource"] = resource
         return row | {"created_at": now, "updated_at": now} | columns
 
     def update_row(
@@ -200,12 +206,14 @@ def insert_users(
     users: Sequence[tuple[dict[str, Any], bool]],
     *,
     now: datetime,
+    ids: Sequence[str | None] | None = None,
 ) -> list[MirrorResource]:
     """`insert_user` for many `(resource, has_password)` at once: a few multi-row
-    statements instead of two per user (an import's batch)."""
+    statements instead of two per user (an import's batch); `ids`: theirs, where given."""
+    given = ids or [None] * len(users)
     rows = [
-        _USERS.new_row(tenant_id, resource, user_columns(resource) | {"has_password": pw}, now)
-        for resource, pw in users
+        _USERS.new_row(tenant_id, resource, user_columns(resource) | {"has_password": pw}, now, i)
+        for (resource, pw), i in zip(users, given, strict=True)
     ]
     _USER_KEYS.insert_many(conn, rows)
     values = [
@@ -267,10 +275,19 @@ def insert_group(
 
 
 def insert_groups(
-    conn: Connection, tenant_id: str, resources: Sequence[dict[str, Any]], *, now: datetime
+    conn: Connection,
+    tenant_id: str,
+    resources: Sequence[dict[str, Any]],
+    *,
+    now: datetime,
+    ids: Sequence[str | None] | None = None,
 ) -> list[MirrorResource]:
     """`insert_group` for many at once, in one multi-row statement (an import's batch)."""
-    rows = [_GROUPS.new_row(tenant_id, r, group_columns(r), now) for r in resources]
+    given = ids or [None] * len(resources)
+    rows = [
+        _GROUPS.new_row(tenant_id, r, group_columns(r), now, i)
+        for r, i in zip(resources, given, strict=True)
+    ]
     _GROUP_KEYS.insert_many(conn, rows)
     return [
         MirrorResource(str(row["id"]), 1, now, now, r)

@@ -15,13 +15,13 @@ from reconciler.model import GroupSnapshot, UserSnapshot
 from storage.schema import (
     group_memberships,
     members,
-    mirror_group_members,
     mirror_groups,
     mirror_users,
     reconcile_runs,
     workspace_groups,
 )
 from storage.workspace.membership_sql import KeySet
+from storage.workspace.mirror_tables import MIRROR, MirrorTables
 from storage.workspace.statistics import refresh_statistics, stale_statistics
 from storage.workspace.store import SqlWorkspaceStore
 
@@ -34,8 +34,10 @@ class SqlReconcileStore(SqlWorkspaceStore):
     `IN (...)` lists; loads of other ids (or of another kind) fall back to the lists.
     """
 
-    def __init__(self, conn: Connection, *, lock_tenant: bool = True):
-        super().__init__(conn, lock_tenant=lock_tenant)
+    def __init__(
+        self, conn: Connection, *, lock_tenant: bool = True, mirror: MirrorTables = MIRROR
+    ):
+        super().__init__(conn, lock_tenant=lock_tenant, mirror=mirror)
         self._window: tuple[str, frozenset[str], tuple[str, str]] | None = None
 
     def statistics_stale(self) -> bool:
@@ -55,14 +57,15 @@ class SqlReconcileStore(SqlWorkspaceStore):
         Each side contributes its own next `limit` ids, read in index order, and the
         database merges those: the first `limit` of the union are among them, so a chunk
         costs the same at the end of a tenant as at its start."""
+        mu, mg = self.mirror.users, self.mirror.groups
         if kind == "User":
             sides = (
-                (mirror_users.c.id, mirror_users.c.tenant_id),
+                (mu.c.id, mu.c.tenant_id),
                 (members.c.scim_user_id, members.c.tenant_id),
             )
         else:
             sides = (
-                (mirror_groups.c.id, mirror_groups.c.tenant_id),
+                (mg.c.id, mg.c.tenant_id),
                 (workspace_groups.c.scim_group_id, workspace_groups.c.tenant_id),
             )
         parts = []
@@ -127,7 +130,8 @@ class SqlReconcileStore(SqlWorkspaceStore):
         """Desired (mirror) against held SCIM memberships of these groups, by member; the
         groups a run syncs are few per chunk, so the comparison is made here."""
         ids = list(group_scim_ids)
-        mgm, m, gm, wg = mirror_group_members, members, group_memberships, workspace_groups
+        mg = self.mirror.groups
+        mgm, m, gm, wg = self.mirror.group_members, members, group_memberships, workspace_groups
         desired = (
             select(mgm.c.group_id, m.c.id, m.c.scim_user_id, m.c.email)
             .join(m, and_(m.c.tenant_id == mgm.c.tenant_id, m.c.scim_user_id == mgm.c.member_id))
@@ -144,8 +148,8 @@ class SqlReconcileStore(SqlWorkspaceStore):
         )
         names = dict(
             self.conn.execute(
-                select(mirror_groups.c.id, mirror_groups.c.display_name).where(
-                    mirror_groups.c.tenant_id == tenant_id, mirror_groups.c.id.in_(ids)
+                select(mg.c.id, mg.c.display_name).where(
+                    mg.c.tenant_id == tenant_id, mg.c.id.in_(ids)
                 )
             )
             .tuples()

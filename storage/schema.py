@@ -26,9 +26,13 @@ from sqlalchemy import (
 from storage.event_state import EventState
 from storage.schema_base import BigId, Id, Timestamp, metadata
 from storage.schema_ops import pipeline_samples as pipeline_samples
+from storage.schema_planned import planned_group_members as planned_group_members
+from storage.schema_planned import planned_groups as planned_groups
+from storage.schema_planned import planned_users as planned_users
 
 # The shared MetaData and column types live in storage/schema_base.py; the operations
-# tables (pipeline samples) in storage/schema_ops.py. Both are re-exported here.
+# tables (pipeline samples) in storage/schema_ops.py, a run's planned mirror in
+# storage/schema_planned.py. All are re-exported here.
 
 # --- tenants and credentials -------------------------------------------------
 

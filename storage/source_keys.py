@@ -106,19 +106,24 @@ def record(
         )
 
 
-def translate(conn: Connection, tenant_id: str, source_ids: set[str]) -> dict[str, str | None]:
-    """Source user ids -> ours (None: not in the mirror yet); an unknown id is taken as ours."""
+def translate(
+    conn: Connection, tenant_id: str, source_ids: set[str], run_id: int
+) -> dict[str, str | None]:
+    """Source user ids -> ours (None: not in the mirror yet); an unknown id is taken as ours.
+    A user new to the mirror has the id this run planned for it; one planned by an earlier
+    run only and not in its source now has none."""
     found: dict[str, str | None] = {}
     ids = list(source_ids)
     for start in range(0, len(ids), 1000):
         rows = conn.execute(
-            select(T.c.source_id, T.c.our_id).where(
+            select(T.c.source_id, T.c.our_id, T.c.mirror_version, T.c.seen_run).where(
                 T.c.tenant_id == tenant_id,
                 T.c.resource_type == "User",
                 one_of(conn, T.c.source_id, ids[start : start + 1000]),
             )
         )
-        found.update(dict(rows.tuples().all()))
+        for source_id, our_id, version, seen in rows.tuples():
+            found[source_id] = our_id if version is not None or seen == run_id else None
     return {i: found.get(i, i) for i in ids}
 
 

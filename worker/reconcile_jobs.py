@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -33,10 +33,11 @@ from reconciler.full_run import (
     SafetyValve,
     reconcile_tenant,
 )
-from storage import reconcile_items, reconcile_store, tenants
+from storage import planned_mirror, reconcile_items, reconcile_store, tenants
 from storage.clock import utcnow
 from storage.db import unit_of_work
 from storage.reconcile_store import SqlReconcileStore
+from storage.workspace.mirror_tables import MIRROR, MirrorTables
 from worker.connections import get_engine, redis_client
 from worker.lease import Lease, LeaseLost
 from worker.publish import publish
@@ -77,9 +78,14 @@ def check_source(source: str, settings: Settings | None = None) -> SourceSpec:
 
 
 @contextmanager
-def _open_store(engine: Any, write: bool) -> Iterator[SqlReconcileStore]:
+def _open_store(
+    engine: Any, write: bool, planned: MirrorTables | None = None
+) -> Iterator[SqlReconcileStore]:
+    """A store in its own transaction; planning (not `write`) reads `planned` as the
+    mirror when given (a source run's planned mirror)."""
     with unit_of_work(engine, write=write) as conn:
-        yield SqlReconcileStore(conn, lock_tenant=write)
+        mirror = planned if planned is not None and not write else MIRROR
+        yield SqlReconcileStore(conn, lock_tenant=write, mirror=mirror)
 
 
 class _ItemWriter:
@@ -103,18 +109,29 @@ class _ItemWriter:
         )
 
 
+@dataclass
+class SourceStage:
+    """What the source stage leaves the workspace pass: whether the mirror was empty, the
+    planned mirror to plan against (None: the mirror itself), and the mirror's writes
+    still to make (None: made, or nothing to write)."""
+
+    was_empty: bool
+    planned: MirrorTables | None = None
+    write_mirror: Callable[[], object] | None = None
+
+
 def _source_stage(
     engine: Any,
     spec: SourceSpec,
     run_id: int,
     report: ReconcileReport,
     *,
-    safety: SafetyValve,
     force: bool,
     sink: _ItemWriter,
     fence: Callable[[], None],
-) -> bool:
-    """Repair the mirror from the source (a dry run only plans); True if it was empty."""
+) -> SourceStage:
+    """Compare the source with the mirror: its items, and either its writes made at once
+    (a run the safety valve cannot stop) or its planned mirror and the writes to come."""
     tenant_id = report.tenant_id
     with unit_of_work(engine, write=False) as conn:
         store = SqlReconcileStore(conn)
@@ -147,16 +164,13 @@ def _source_stage(
             ahead=was_empty and engine.dialect.name == "postgresql",
         )
         _report_invalid(report, summary)
-        return was_empty
+        return SourceStage(was_empty)
     plan = plan_repair(engine, tenant_id, run_id, read, counted)
     _report_invalid(report, plan)
-    if report.dry_run:
-        return was_empty
-    if not force and safety.trips(plan.destructive, report.members):
-        safety.halt(report)
-    elif plan.operations:
-        apply_repair(engine, tenant_id, run_id, read, publish=publishing, fence=fence)
-    return was_empty
+    if not plan.operations:
+        return SourceStage(was_empty)
+    write = partial(apply_repair, engine, tenant_id, run_id, read, publish=publishing, fence=fence)
+    return SourceStage(was_empty, planned_mirror.tables(run_id), write)
 
 
 def _report_invalid(report: ReconcileReport, summary: RepairSummary) -> None:
@@ -192,6 +206,7 @@ def run_reconcile(
     started = time.monotonic()
     with lease:
         with unit_of_work(engine) as conn:
+            planned_mirror.clear(conn, tenant_id)  # a killed run's, if any
             run_id = reconcile_store.start_run(
                 conn, tenant_id, source=spec.label, dry_run=dry_run, forced=force, now=utcnow()
             )
@@ -209,20 +224,13 @@ def run_reconcile(
 
         error: str | None = None
         try:
-            imported = False
+            stage = SourceStage(was_empty=False)
             if spec.kind != "mirror":
-                imported = _source_stage(
-                    engine,
-                    spec,
-                    run_id,
-                    report,
-                    safety=safety,
-                    force=force,
-                    sink=sink,
-                    fence=check_lease,
+                stage = _source_stage(
+                    engine, spec, run_id, report, force=force, sink=sink, fence=check_lease
                 )
             reconcile_tenant(
-                lambda write: _open_store(engine, write),
+                lambda write: _open_store(engine, write, stage.planned),
                 tenant_id,
                 dry_run=dry_run,
                 force=force,
@@ -231,8 +239,9 @@ def run_reconcile(
                 fence=fence,
                 progress=progress,
                 report=report,
+                write_mirror=stage.write_mirror,
             )
-            if imported and report.outcome is Outcome.REPAIRED:
+            if stage.was_empty and report.outcome is Outcome.REPAIRED:
                 report.outcome = Outcome.IMPORTED
             error = report.detail
         except Exception as exc:
@@ -241,6 +250,7 @@ def run_reconcile(
             log.exception("reconcile_failed", tenant_id=tenant_id, run_id=run_id)
         duration = round(time.monotonic() - started, 3)
         with unit_of_work(engine) as conn:
+            planned_mirror.clear(conn, tenant_id)
             reconcile_store.finish_run(
                 conn,
                 run_id,

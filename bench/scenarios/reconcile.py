@@ -46,8 +46,11 @@ def memberships(users: int, groups: int, per_user: int) -> list[list[int]]:
     return members
 
 
-def run_measured(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, str]:
-    """Run a command; (wall seconds, peak RSS in MB from wait4, stdout). Raises on failure."""
+def run_measured(
+    argv: list[str], env: dict[str, str], cwd: Path, ok: tuple[int, ...] = (0,)
+) -> tuple[float, float, str]:
+    """Run a command; (wall seconds, peak RSS in MB from wait4, stdout). Raises on an exit
+    code not in `ok` (a dry run that finds drift exits 3)."""
     out, err = cwd / "reconcile.out", cwd / "reconcile.err"
     started = time.monotonic()
     with out.open("wb") as stdout, err.open("wb") as stderr:
@@ -55,7 +58,7 @@ def run_measured(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float
         _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.monotonic() - started
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, so Popen must not wait
-    if proc.returncode != 0:
+    if proc.returncode not in ok:
         raise RuntimeError(f"{argv[1]} exited {proc.returncode}: {err.read_text()[-500:]}")
     return seconds, usage.ru_maxrss / 1024, out.read_text()
 

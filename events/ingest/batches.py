@@ -27,11 +27,13 @@ def create_users(
     now: datetime,
     *,
     source: str = "scim",
+    ids: Sequence[str | None] | None = None,
 ) -> list[WriteResult]:
-    """`create_user` for each: one multi-row INSERT per table, one for the events."""
+    """`create_user` for each: one multi-row INSERT per table, one for the events. `ids`:
+    the ids a reconcile's plan gave them (None: new ones)."""
     parsed = [u if isinstance(u, ParsedUser) else parse_user(u) for u in users]
     records = mirror.insert_users(
-        conn, tenant.id, [(p.resource, p.password_set) for p in parsed], now=now
+        conn, tenant.id, [(p.resource, p.password_set) for p in parsed], now=now, ids=ids
     )
     changes = [(r.id, r.version, p.resource) for r, p in zip(records, parsed, strict=True)]
     event_ids = outbox.append_many(
@@ -53,6 +55,7 @@ def create_groups(
     now: datetime,
     *,
     source: str = "scim",
+    ids: Sequence[str | None] | None = None,
 ) -> list[WriteResult]:
     """`create_group` for each: the groups in one INSERT, their members resolved together
     and inserted 1,000 rows a statement, the events in one INSERT. Member ids must name
@@ -61,7 +64,8 @@ def create_groups(
         return []
     check_groups(tenant)
     parsed = [g if isinstance(g, ParsedGroup) else parse_group(g) for g in groups]
-    records = mirror.insert_groups(conn, tenant.id, [p.resource for p in parsed], now=now)
+    resources = [p.resource for p in parsed]
+    records = mirror.insert_groups(conn, tenant.id, resources, now=now, ids=ids)
     added = mirror_members.add_members_many(
         conn, tenant.id, {r.id: p.member_ids or [] for r, p in zip(records, parsed, strict=True)}
     )

@@ -93,15 +93,25 @@ class IngestSession:
             [handler(self.conn, self.tenant, *args, self.now, source=self.source, **options)]
         )[0]
 
-    def create_users(self, users: Sequence[dict[str, Any] | ParsedUser]) -> list[WriteResult]:
+    def create_users(
+        self, users: Sequence[dict[str, Any] | ParsedUser], ids: Sequence[str | None] | None = None
+    ) -> list[WriteResult]:
         """Many user creates at once, without a dialect (a source's snapshot, not an IdP's
-        push): the same rows, events and audit as `write(USER, CREATE, body)` each."""
-        return self._kept(create_users(self.conn, self.tenant, users, self.now, source=self.source))
+        push): the same rows, events and audit as `write(USER, CREATE, body)` each; `ids`:
+        the ids a reconcile's plan gave them."""
+        results = create_users(self.conn, self.tenant, users, self.now, source=self.source, ids=ids)
+        return self._kept(results)
 
-    def create_groups(self, groups: Sequence[dict[str, Any] | ParsedGroup]) -> list[WriteResult]:
+    def create_groups(
+        self,
+        groups: Sequence[dict[str, Any] | ParsedGroup],
+        ids: Sequence[str | None] | None = None,
+    ) -> list[WriteResult]:
         """Many group creates at once, as `create_users`: the same rows, events, audit and
         trace as `write(GROUP, CREATE, body)` each."""
-        results = create_groups(self.conn, self.tenant, groups, self.now, source=self.source)
+        results = create_groups(
+            self.conn, self.tenant, groups, self.now, source=self.source, ids=ids
+        )
         return self._kept(results)
 
     def _kept(self, results: list[WriteResult]) -> list[WriteResult]:

@@ -7,9 +7,11 @@ the source's id and ours, and a fingerprint of its body), so deletions are an an
 group members translate from the source's ids to ours with no map in memory, and a
 resource unchanged since the last run (same body, same mirror version) is not parsed.
 
-Two passes, like the full run: `plan_repair` (here) compares and hands each batch's
-items to the run's sink, counting the destructive ones (deletions, deactivations) so the
-safety valve can stop a broken snapshot before anything is written; `apply_repair`
+Two passes, like the full run: `plan_repair` (here) compares, hands each batch's items
+to the run's sink and keeps what the writes would leave as the run's planned mirror
+(storage/planned_mirror.py): the workspace pass plans against it, so a dry run lists
+the workspace's every consequence and the safety valve weighs them (the members a
+broken snapshot would remove) before anything is written; `apply_repair`
 (events/sources/repair_writes.py) reads the source again and writes each batch in its
 own transaction through the one ingest write path (change event, audit row, published
 after commit), re-comparing against the mirror at that moment, after the run's fencing
@@ -32,9 +34,11 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Engine, select
 
 from events.scim.resources import parse_group, parse_user
+from events.sources.planned_rows import planned_rows
 from reconciler.drift import DriftItem, ItemKind, ResourceType
 from reconciler.errors import Refusal
-from storage import source_keys
+from reconciler.ids import new_id
+from storage import planned_mirror, source_keys
 from storage.db import unit_of_work
 from storage.schema import mirror_group_members as mgm
 from storage.workspace.statistics import refresh_statistics
@@ -57,7 +61,6 @@ KINDS: tuple[ResourceType, ...] = ("User", "Group")
 @dataclass
 class RepairSummary:  # what a plan found
     operations: int = 0
-    destructive: int = 0
     invalid: int = 0
 
 
@@ -73,6 +76,8 @@ class Entry:  # one resource of the source; parsed only when it may have changed
     parsed: Any = None  # the ParsedUser / ParsedGroup, once validated: the write takes it
     ours: tuple[str, ...] = ()  # a group's members as our ids (those in the mirror)
     validated: Any = None  # what `validate` gave, when it ran ahead (events/sources/ahead.py)
+    have: tuple[str, dict[str, Any], int] | None = None  # its mirror row: (id, resource, version)
+    planned_id: str | None = None  # a new resource's id: the plan's, which the write keeps
 
     @property
     def name(self) -> str:
@@ -131,11 +136,11 @@ def _held(conn: Connection, tenant_id: str, group_ids: list[str]) -> dict[str, s
 
 
 def _item(kind: ResourceType, scim_id: str, name: str, consequence: str, **kw: Any) -> DriftItem:
+    """A mirror item names its workspace consequence but is never destructive itself: the
+    workspace pass, planned against the planned mirror, lists the member it removes or
+    deactivates as an item of its own, which the safety valve counts."""
     before, after = kw.get("before") or {}, kw.get("after") or {}
-    destructive = bool(kw.get("destructive"))
-    return DriftItem(
-        ItemKind.MIRROR_REPAIRED, kind, scim_id, name, consequence, before, after, destructive
-    )
+    return DriftItem(ItemKind.MIRROR_REPAIRED, kind, scim_id, name, consequence, before, after)
 
 
 def _changed(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
@@ -168,13 +173,17 @@ def compare(
     ids: dict[str, str | None] = {}
     held: dict[str, set[str]] = {}
     if kind == "Group":
-        ids = source_keys.translate(conn, tenant_id, {m for e in batch for m in e.members})
+        members = {m for e in batch for m in e.members}
+        ids = source_keys.translate(conn, tenant_id, members, run_id)
         held = _held(conn, tenant_id, [have[0] for have in current.values()])
     ops: list[Operation] = []
     seen: list[str] = []
     rows: list[dict[str, Any]] = []
     for e in batch:
         have, was = current.get(e.key), staged.get(e.key)
+        e.have = have
+        if have is None:
+            e.planned_id = _planned_id(was)
         wanted = {ids[m] for m in e.members}
         e.ours = tuple(i for i in (ids[m] for m in e.members) if i is not None)
         same_members = kind == "User" or (have is not None and wanted == held[have[0]])
@@ -192,7 +201,7 @@ def compare(
             {
                 "key_ci": e.key,
                 "source_id": e.source_id,
-                "our_id": have[0] if have else None,
+                "our_id": have[0] if have else e.planned_id,
                 "digest": e.digest if in_step else None,  # a write records it once done
                 "mirror_version": have[2] if have else None,
             }
@@ -201,6 +210,14 @@ def compare(
             ops.append(_operation(e, have, held))
     source_keys.mark_seen(conn, tenant_id, kind, run_id, seen)
     return ops, rows
+
+
+def _planned_id(was: source_keys.Staged | None) -> str:
+    """The id a resource new to the mirror will have: the one an earlier plan gave it (a
+    dry run's, so that the real run names the same ids), else a new one."""
+    if was is not None and was.our_id and was.mirror_version is None:
+        return was.our_id
+    return new_id()
 
 
 def _operation(
@@ -218,7 +235,7 @@ def _operation(
             else "the mirror takes the IdP's values; the member follows"
         )
         change = _changed(have[1], e.resource)
-        return "update_user", e, _item("User", have[0], e.name, why, destructive=off, **change)
+        return "update_user", e, _item("User", have[0], e.name, why, **change)
     if have is None:
         why = f"the mirror gains this IdP group ({len(e.members)} members)"
         after = {"displayName": e.name, "members": len(e.members)}
@@ -235,7 +252,7 @@ def gone_ops(kind: ResourceType, rows: list[tuple[str, str]]) -> list[Operation]
             (
                 "delete_user",
                 (i, n),
-                _item(kind, i, n, why, before={"userName": n}, destructive=True),
+                _item(kind, i, n, why, before={"userName": n}),
             )
             for i, n in rows
         ]
@@ -258,6 +275,7 @@ def plan_repair(
             with unit_of_work(engine) as conn:
                 ops, rows = compare(conn, tenant_id, run_id, batch, summary)
                 source_keys.record(conn, tenant_id, batch[0].kind, run_id, rows)
+                _plan(conn, tenant_id, run_id, ops)
                 tally(summary, ops, sink, conn)
         after: str | None = None
         while True:
@@ -266,8 +284,18 @@ def plan_repair(
             if not gone:
                 break
             after = gone[-1][0]
-            tally(summary, gone_ops(kind, gone), sink)
+            with unit_of_work(engine) as conn:
+                _plan(conn, tenant_id, run_id, ops := gone_ops(kind, gone))
+                tally(summary, ops, sink, conn)
     return summary
+
+
+def _plan(conn: Connection, tenant_id: str, run_id: int, ops: list[Operation]) -> None:
+    """Keep what the operations would leave in the mirror: the run's planned mirror, which
+    the workspace pass plans against (storage/planned_mirror.py)."""
+    if ops:
+        rows = planned_rows(tenant_id, ops)
+        planned_mirror.record(conn, run_id, rows.users, rows.groups, rows.members)
 
 
 def tally(
@@ -275,5 +303,4 @@ def tally(
 ) -> None:
     if ops:
         summary.operations += len(ops)
-        summary.destructive += sum(item.destructive for _, _, item in ops)
         sink([item for _, _, item in ops], conn)

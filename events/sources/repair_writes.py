@@ -167,11 +167,12 @@ def _write_batch(
     def create() -> None:
         if not creates:
             return
+        ids = [e.planned_id for e in creates]
         if creates[0].kind == "User":
             # validated by this pass's compare, or (two passes) by the plan: then here
-            results = s.create_users([e.parsed or e.body for e in creates])
+            results = s.create_users([e.parsed or e.body for e in creates], ids)
         else:
-            results = s.create_groups([_with_our_members(e) for e in creates])
+            results = s.create_groups([_with_our_members(e) for e in creates], ids)
         in_step.extend(_in_step(e, r.record) for e, r in zip(creates, results, strict=True))
         creates.clear()
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    FromClause,
     Select,
     and_,
     any_,
@@ -36,8 +37,17 @@ from storage.schema import (
 # of users reads its few (group, member) pairs with two indexed queries.
 
 _wg, _mgm, _m, _gm = workspace_groups, mirror_group_members, members, group_memberships
-MIRROR_TO_GROUP = and_(_wg.c.tenant_id == _mgm.c.tenant_id, _wg.c.scim_group_id == _mgm.c.group_id)
-MIRROR_TO_MEMBER = and_(_m.c.tenant_id == _mgm.c.tenant_id, _m.c.scim_user_id == _mgm.c.member_id)
+
+
+def mirror_to_group(mgm: FromClause = _mgm) -> ColumnElement[bool]:
+    return and_(_wg.c.tenant_id == mgm.c.tenant_id, _wg.c.scim_group_id == mgm.c.group_id)
+
+
+def mirror_to_member(mgm: FromClause = _mgm) -> ColumnElement[bool]:
+    return and_(_m.c.tenant_id == mgm.c.tenant_id, _m.c.scim_user_id == mgm.c.member_id)
+
+
+MIRROR_TO_GROUP = mirror_to_group()
 
 
 @dataclass(frozen=True)
@@ -62,7 +72,7 @@ class KeySet:
         return column.in_(self.ids)
 
 
-def user_membership_drift(tenant_id: str, keys: KeySet) -> Select[Any]:
+def user_membership_drift(tenant_id: str, keys: KeySet, mgm: FromClause = _mgm) -> Select[Any]:
     """(member id, n): how many SCIM memberships are missing or extra for each member linked
     to these SCIM users; members in step have no row, so a chunk in step sends back nothing.
 
@@ -73,11 +83,11 @@ def user_membership_drift(tenant_id: str, keys: KeySet) -> Select[Any]:
         .where(_m.c.tenant_id == tenant_id, keys.match(_m.c.scim_user_id))
         .cte("chunk")
     )
-    to_mirror = and_(_mgm.c.tenant_id == tenant_id, _mgm.c.member_id == chunk.c.scim_user_id)
+    to_mirror = and_(mgm.c.tenant_id == tenant_id, mgm.c.member_id == chunk.c.scim_user_id)
     desired = (
         select(chunk.c.id.label("member_id"), _wg.c.id.label("group_id"))
-        .select_from(chunk.join(_mgm, to_mirror).join(_wg, MIRROR_TO_GROUP))
-        .where(_mgm.c.member_type == "User")
+        .select_from(chunk.join(mgm, to_mirror).join(_wg, mirror_to_group(mgm)))
+        .where(mgm.c.member_type == "User")
         .cte("desired")
     )
     to_held = and_(_gm.c.tenant_id == tenant_id, _gm.c.member_id == chunk.c.id)
@@ -94,13 +104,15 @@ def user_membership_drift(tenant_id: str, keys: KeySet) -> Select[Any]:
     return select(drift.c.member_id, func.count()).group_by(drift.c.member_id)
 
 
-def missing_in_groups(tenant_id: str, group_ids: Sequence[str]) -> Select[Any]:
+def missing_in_groups(
+    tenant_id: str, group_ids: Sequence[str], mgm: FromClause = _mgm
+) -> Select[Any]:
     """(group_id, member_id) the mirror asks for that these groups lack."""
     existing = group_memberships.alias("existing")
     return (
         select(_wg.c.id.label("group_id"), _m.c.id.label("member_id"))
-        .select_from(_wg.join(_mgm, MIRROR_TO_GROUP).join(_m, MIRROR_TO_MEMBER))
-        .where(_wg.c.tenant_id == tenant_id, _wg.c.id.in_(group_ids), _mgm.c.member_type == "User")
+        .select_from(_wg.join(mgm, mirror_to_group(mgm)).join(_m, mirror_to_member(mgm)))
+        .where(_wg.c.tenant_id == tenant_id, _wg.c.id.in_(group_ids), mgm.c.member_type == "User")
         .where(
             ~exists().where(
                 existing.c.tenant_id == tenant_id,
@@ -111,12 +123,14 @@ def missing_in_groups(tenant_id: str, group_ids: Sequence[str]) -> Select[Any]:
     )
 
 
-def extra_in_groups(tenant_id: str, group_ids: Sequence[str]) -> ColumnElement[bool]:
+def extra_in_groups(
+    tenant_id: str, group_ids: Sequence[str], mgm: FromClause = _mgm
+) -> ColumnElement[bool]:
     """SCIM memberships of these groups that the mirror no longer asks for."""
     desired = (
         select(literal(1))
-        .select_from(_wg.join(_mgm, MIRROR_TO_GROUP).join(_m, MIRROR_TO_MEMBER))
-        .where(_wg.c.tenant_id == tenant_id, _mgm.c.member_type == "User")
+        .select_from(_wg.join(mgm, mirror_to_group(mgm)).join(_m, mirror_to_member(mgm)))
+        .where(_wg.c.tenant_id == tenant_id, mgm.c.member_type == "User")
         .where(_wg.c.id == _gm.c.group_id, _m.c.id == _gm.c.member_id)
         .correlate(_gm)
     )

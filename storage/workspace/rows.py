@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
+from sqlalchemy import FromClause
+
 from reconciler import rules
 from reconciler.model import (
     Action,
@@ -63,21 +65,23 @@ MEMBER_COLUMNS = [
         "scim_user_id",
     )
 ]
-DESIRED_USER_COLUMNS = [
-    mirror_users.c[name]
-    for name in (
-        "id",
-        "user_name",
-        "email_ci",
-        "display_name",
-        "formatted_name",
-        "given_name",
-        "family_name",
-        "active",
-        "has_password",
-        "version",
-    )
-]
+DESIRED_USER_COLUMN_NAMES = (
+    "id",
+    "user_name",
+    "email_ci",
+    "display_name",
+    "formatted_name",
+    "given_name",
+    "family_name",
+    "active",
+    "has_password",
+    "version",
+)
+
+
+def desired_user_columns(users: FromClause = mirror_users) -> list[Any]:
+    """What a DesiredUser is built from, of the mirror's users (or a planned mirror's)."""
+    return [users.c[name] for name in DESIRED_USER_COLUMN_NAMES]
 
 
 def as_detail(value: Any) -> Any:

@@ -39,9 +39,6 @@ from storage.schema import (
     applied_versions,
     group_memberships,
     members,
-    mirror_group_members,
-    mirror_groups,
-    mirror_users,
     tenants,
     workspace_groups,
 )
@@ -52,24 +49,29 @@ from storage.workspace.membership_sql import (
     missing_in_groups,
     user_membership_drift,
 )
+from storage.workspace.mirror_tables import MIRROR, MirrorTables
 from storage.workspace.rows import (
-    DESIRED_USER_COLUMNS,
     MEMBER_COLUMNS,
     chunks,
+    desired_user_columns,
     desired_user_from_row,
     member_from_row,
 )
 
-_wg, _mgm, _m, _gm = workspace_groups, mirror_group_members, members, group_memberships
+_wg, _m, _gm = workspace_groups, members, group_memberships
 
 
 class SnapshotLoads:
     conn: Connection
     lock_tenant: bool
+    mirror: MirrorTables
 
-    def __init__(self, conn: Connection, *, lock_tenant: bool = True):
+    def __init__(
+        self, conn: Connection, *, lock_tenant: bool = True, mirror: MirrorTables = MIRROR
+    ):
         self.conn = conn
         self.lock_tenant = lock_tenant
+        self.mirror = mirror  # what the loads read as the mirror (a run's planned one)
 
     # --- loads ------------------------------------------------------------------------
 
@@ -99,9 +101,10 @@ class SnapshotLoads:
 
     def _load_user_chunk(self, tenant_id: str, keys: KeySet) -> dict[str, UserSnapshot]:
         wanted = set(keys.ids)
+        mu = self.mirror.users
         rows = self.conn.execute(
-            select(*DESIRED_USER_COLUMNS).where(
-                mirror_users.c.tenant_id == tenant_id, keys.match(mirror_users.c.id)
+            select(*desired_user_columns(mu)).where(
+                mu.c.tenant_id == tenant_id, keys.match(mu.c.id)
             )
         )
         desired = {row.id: desired_user_from_row(row) for row in rows if row.id in wanted}
@@ -126,8 +129,8 @@ class SnapshotLoads:
         claimed = (
             dict(
                 self.conn.execute(  # holders' SCIM users: which email they claim now
-                    select(mirror_users.c.id, mirror_users.c.email_ci).where(
-                        mirror_users.c.tenant_id == tenant_id, mirror_users.c.id.in_(holder_users)
+                    select(mu.c.id, mu.c.email_ci).where(
+                        mu.c.tenant_id == tenant_id, mu.c.id.in_(holder_users)
                     )
                 )
                 .tuples()
@@ -141,7 +144,11 @@ class SnapshotLoads:
         )
         applied = self._applied_versions(tenant_id, "User", keys)
         drift: dict[str, int] = (
-            dict(self.conn.execute(user_membership_drift(tenant_id, keys)).tuples().all())
+            dict(
+                self.conn.execute(user_membership_drift(tenant_id, keys, self.mirror.group_members))
+                .tuples()
+                .all()
+            )
             if linked
             else {}
         )
@@ -173,9 +180,10 @@ class SnapshotLoads:
 
     def _load_group_chunk(self, tenant_id: str, keys: KeySet) -> dict[str, GroupSnapshot]:
         wanted = set(keys.ids)
+        mg = self.mirror.groups
         rows = self.conn.execute(
-            select(mirror_groups.c.id, mirror_groups.c.display_name, mirror_groups.c.version).where(
-                mirror_groups.c.tenant_id == tenant_id, keys.match(mirror_groups.c.id)
+            select(mg.c.id, mg.c.display_name, mg.c.version).where(
+                mg.c.tenant_id == tenant_id, keys.match(mg.c.id)
             )
         )
         desired = {
@@ -220,7 +228,7 @@ class SnapshotLoads:
         is_admin: ColumnElement[bool] = _m.c.role.in_([r.value for r in rules.ADMIN_ROLES])
         if owner_ci is not None:
             is_admin = or_(is_admin, _m.c.email_ci == owner_ci)
-        _u = mirror_users
+        _u = self.mirror.users
         rows = self.conn.execute(
             select(_m.c.id, _m.c.role, _m.c.email_ci, _m.c.scim_user_id, _u.c.active)
             .select_from(
@@ -284,12 +292,13 @@ class SnapshotLoads:
         """Missing + extra SCIM memberships per group id (absent: in step)."""
         drift: Counter[str] = Counter()
         if group_ids:
-            missing = missing_in_groups(tenant_id, group_ids).subquery()
+            mgm = self.mirror.group_members
+            missing = missing_in_groups(tenant_id, group_ids, mgm).subquery()
             count_missing = select(missing.c.group_id, func.count()).group_by(missing.c.group_id)
             drift.update(dict(self.conn.execute(count_missing).tuples().all()))
             count_extra = (
                 select(_gm.c.group_id, func.count())
-                .where(extra_in_groups(tenant_id, group_ids))
+                .where(extra_in_groups(tenant_id, group_ids, mgm))
                 .group_by(_gm.c.group_id)
             )
             drift.update(dict(self.conn.execute(count_extra).tuples().all()))

@@ -42,6 +42,7 @@ from storage.schema import applied_versions
 from storage.sql import one_of
 from storage.workspace.group_writes import GroupWrites
 from storage.workspace.member_writes import MemberWrites
+from storage.workspace.mirror_tables import MIRROR, MirrorTables
 from storage.workspace.rows import (
     as_detail,
     chunks,
@@ -53,9 +54,10 @@ from storage.workspace.statistics import refresh_statistics
 class SqlWorkspaceStore(SnapshotLoads, MemberWrites, GroupWrites):
     """`reconciler.apply.WorkspaceStore` over a Connection; never commits."""
 
-    def __init__(self, conn: Connection, *, lock_tenant: bool = True):
-        self.conn = conn
-        self.lock_tenant = lock_tenant
+    def __init__(
+        self, conn: Connection, *, lock_tenant: bool = True, mirror: MirrorTables = MIRROR
+    ):
+        super().__init__(conn, lock_tenant=lock_tenant, mirror=mirror)
 
     # --- loads ------------------------------------------------------------------------
 

@@ -40,15 +40,6 @@ EXIT_CODES = {
 }
 
 
-# A dry run leaves the mirror as it is, so the workspace pass plans against the mirror
-# before the source's changes: those changes are the items, each with its consequence.
-SOURCE_DRY_RUN_NOTE = (
-    "A dry run over a source lists the changes the IdP's data makes to the mirror, each "
-    "with what it does to the workspace; the real run lists these and then the "
-    "workspace's own member and group items."
-)
-
-
 class _RunByDefault(click.Group):
     """`reconcile TENANT ...` is `reconcile run TENANT ...`; `show` and `list` are named."""
 
@@ -132,8 +123,6 @@ def human_report(report: dict[str, Any]) -> str:
         lines.append(f"  and {report['more_items']} more ({show})")
     if not counts and report["outcome"] != Outcome.FAILED:
         lines.append("  no drift")
-    elif report.get("dry_run") and report["source"] != "mirror":
-        lines.append(SOURCE_DRY_RUN_NOTE)
     return "\n".join(lines)
 
 

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from events.ingest import batches, writes
@@ -20,7 +19,6 @@ from storage import reconcile_items
 from storage.schema import members, mirror_group_members, mirror_groups, mirror_users
 from tests.support.workspace import group_body, make_tenant, user_body
 from worker import reconcile_jobs
-from worker.cli import main
 from worker.lease import LeaseLost
 from worker.reconcile_jobs import run_reconcile
 

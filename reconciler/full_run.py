@@ -142,8 +142,9 @@ class SafetyValve:
     """Stops a run that would deactivate or remove more than `ratio` of the workspace's
     members (a truncated IdP export, the wrong source) before anything is applied; the
     operator reads the list of those members (the run's destructive items), then runs
-    again with force. The one definition of the threshold: the full run checks its plan
-    with it, a mirror repair its planned deletions."""
+    again with force. A run from a source is weighed the same way: its plan reads the
+    mirror as the source would leave it, so what the source removes or deactivates is
+    among the workspace's items, and nothing, the mirror included, is written first."""
 
     ratio: float = DEFAULT_SAFETY_RATIO
 

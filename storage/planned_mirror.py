@@ -65,13 +65,6 @@ def clear(conn: Connection, tenant_id: str) -> None:
         conn.execute(delete(table).where(table.c.tenant_id == tenant_id))
 
 
-def has_rows(conn: Connection, run_id: int) -> bool:
-    return any(
-        conn.execute(select(table.c.run_id).where(table.c.run_id == run_id).limit(1)).first()
-        for table in PLANNED[:2]
-    )
-
-
 def tables(run_id: int) -> MirrorTables:
     pu, pg, pgm = planned_users, planned_groups, planned_group_members
     u, g, gm = mirror_users, mirror_groups, mirror_group_members

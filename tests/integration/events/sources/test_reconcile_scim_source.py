@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from reconciler.errors import InvalidValue
+from storage import reconcile_items
 from storage.schema import members, reconcile_runs, workspace_groups
 from tests.support.workspace import group_body, make_tenant, user_body
 from worker.pipeline import drain
@@ -73,8 +74,11 @@ def test_directory_state_repairs_mirror_and_workspace(
         for i in range(250):  # more than one page
             idp.post("/Users", json=user_body(f"bulk{i}@acme.test"))
         idp.post("/Groups", json=group_body("Finance", ids[:2]))
+    dry = run_reconcile(tenant.id, source=f"scim:{directory}", dry_run=True)
     report = run_reconcile(tenant.id, source=f"scim:{directory}", force=True)
     assert report["outcome"] == "repaired", report
+    assert dry["outcome"] == "drift_found" and dry["counts"] == report["counts"]
+    assert all_items(engine, report["run_id"]) == all_items(engine, dry["run_id"])
     # 252 users created, stale@ gone from the directory, the Finance group created
     assert report["counts"]["mirror_repaired"] == 254
     assert report["counts"]["user_removed"] == 1 and report["counts"]["group_created"] == 1
@@ -98,6 +102,14 @@ def test_directory_state_repairs_mirror_and_workspace(
     assert "Finance (SCIM)" in groups
     again = run_reconcile(tenant.id, source=f"scim:{directory}")
     assert again["outcome"] == "in_sync" and again["counts"] == {}, again
+
+
+def all_items(engine: Any, run_id: int) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        return [
+            {k: v for k, v in item.items() if k != "seq"}
+            for item in reconcile_items.list_items(conn, run_id, limit=10_000)
+        ]
 
 
 @pytest.mark.parametrize(

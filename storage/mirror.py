@@ -246,7 +246,12 @@ def replace_user(
 
 
 def delete_user(conn: Connection, tenant_id: str, user_id: str) -> list[str]:
-    """Delete a user and its memberships; returns the groups it belonged to."""
+    """Delete a user and its memberships; returns the groups it belonged to.
+
+    The row first: a group write adding this user holds it (storage/mirror_members.py),
+    so the delete waits for that write to commit, and the statements after it, each with
+    a fresh snapshot (READ COMMITTED), see and remove the membership it added."""
+    _USERS.delete_row(conn, tenant_id, user_id)  # its values go with it (ON DELETE CASCADE)
     is_its_membership = and_(
         mirror_group_members.c.tenant_id == tenant_id,
         mirror_group_members.c.member_id == user_id,
@@ -255,8 +260,6 @@ def delete_user(conn: Connection, tenant_id: str, user_id: str) -> list[str]:
         conn.execute(select(mirror_group_members.c.group_id).where(is_its_membership)).scalars()
     )
     conn.execute(delete(mirror_group_members).where(is_its_membership))
-    _delete_user_values(conn, tenant_id, user_id)
-    _USERS.delete_row(conn, tenant_id, user_id)
     return group_ids
 
 

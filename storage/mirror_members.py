@@ -53,6 +53,12 @@ def _ids_in_tenant(dialect: str) -> tuple[tuple[str, Select[Any]], ...]:
     for table, kind in ((mirror_users, "User"), (mirror_groups, "Group")):
         ids = one_of_param(dialect, table.c.id, "ids")
         query = select(table.c.id).where(table.c.tenant_id == bindparam("tenant_id"), ids)
+        if dialect == "postgresql":
+            # Held until the membership commits: a concurrent delete of the member waits,
+            # then removes this membership with its others (storage/mirror.py delete_user)
+            # instead of leaving the group listing an id that is no user. (SQLite runs
+            # one writer at a time.)
+            query = query.with_for_update(read=True, key_share=True)
         queries.append((kind, query))
     return tuple(queries)
 

@@ -11,7 +11,8 @@ still reads by index.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, exists, select, union_all
@@ -44,19 +45,23 @@ USER_COLUMNS = (
 GROUP_COLUMNS = ("tenant_id", "id", "display_name", "display_name_ci", "version")
 MEMBER_COLUMNS = ("tenant_id", "group_id", "member_id", "member_type")
 PLANNED = (planned_users, planned_groups, planned_group_members)
+CHUNK = 1000
 
 
 def record(
     conn: Connection,
     run_id: int,
-    users: Sequence[dict[str, Any]] = (),
-    groups: Sequence[dict[str, Any]] = (),
-    members: Sequence[dict[str, Any]] = (),
+    users: Iterable[dict[str, Any]] = (),
+    groups: Iterable[dict[str, Any]] = (),
+    members: Iterable[dict[str, Any]] = (),
 ) -> None:
     """Keep rows of the planned mirror (each with `tenant_id`; a user or group with
-    `gone` True is one the source no longer has; `members`: a group's whole list)."""
+    `gone` True is one the source no longer has; `members`: a group's whole list),
+    `CHUNK` rows a statement, so a batch's rows need not all be in memory at once."""
     for table, rows in zip(PLANNED, (users, groups, members), strict=True):
-        insert_rows(conn, table, [{**row, "run_id": run_id} for row in rows])
+        stream = iter(rows)
+        while chunk := [{**row, "run_id": run_id} for row in islice(stream, CHUNK)]:
+            insert_rows(conn, table, chunk)
 
 
 def clear(conn: Connection, tenant_id: str) -> None:

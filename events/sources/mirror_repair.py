@@ -295,7 +295,7 @@ def _plan(conn: Connection, tenant_id: str, run_id: int, ops: list[Operation]) -
     the workspace pass plans against (storage/planned_mirror.py)."""
     if ops:
         rows = planned_rows(tenant_id, ops)
-        planned_mirror.record(conn, run_id, rows.users, rows.groups, rows.members)
+        planned_mirror.record(conn, run_id, rows.users, rows.groups, rows.members(tenant_id))
 
 
 def tally(

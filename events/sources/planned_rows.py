@@ -5,7 +5,7 @@ the written mirror."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +18,16 @@ Rows = list[dict[str, Any]]
 class PlannedRows:
     users: Rows = field(default_factory=list)
     groups: Rows = field(default_factory=list)
-    members: Rows = field(default_factory=list)
+    lists: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # group, members
+
+    def members(self, tenant_id: str) -> Iterator[dict[str, Any]]:
+        """The groups' member rows, made as they are stored (a batch of 500 groups of an
+        export can name 125,000 members: never a list of them all)."""
+        for group_id, ids in self.lists:
+            for member in dict.fromkeys(ids):
+                yield {"tenant_id": tenant_id, "group_id": group_id, "member_id": member} | {
+                    "member_type": "User"
+                }
 
 
 def planned_rows(tenant_id: str, ops: Sequence[tuple[str, Any, Any]]) -> PlannedRows:
@@ -46,11 +55,7 @@ def planned_rows(tenant_id: str, ops: Sequence[tuple[str, Any, Any]]) -> Planned
             columns = group_columns(what.resource)
             columns.pop("external_id")
             planned.groups.append(row | columns)
-            planned.members += [
-                {"tenant_id": tenant_id, "group_id": resource_id, "member_id": member}
-                | {"member_type": "User"}
-                for member in dict.fromkeys(what.ours)
-            ]
+            planned.lists.append((resource_id, what.ours))
     return planned
 
 

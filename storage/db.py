@@ -72,10 +72,14 @@ def make_engine(url: str, *, statement_timeout_ms: int = 0, **kwargs: Any) -> En
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
     kwargs.setdefault("pool_pre_ping", True)
-    if statement_timeout_ms > 0 and url.startswith("postgresql"):
+    if url.startswith("postgresql"):
+        # JIT compiles a query whose estimated cost is high, and our queries are short:
+        # a reconcile chunk's membership comparison spent 0.54 s compiling to run 0.35 s.
+        settings = ["-c jit=off"]
+        if statement_timeout_ms > 0:
+            settings.append(f"-c statement_timeout={statement_timeout_ms}")
         connect_args = dict(kwargs.pop("connect_args", {}))
-        options = f"{connect_args.get('options', '')} -c statement_timeout={statement_timeout_ms}"
-        connect_args["options"] = options.strip()
+        connect_args["options"] = " ".join([connect_args.get("options", ""), *settings]).strip()
         kwargs["connect_args"] = connect_args
     return create_engine(url, **kwargs)
 

@@ -6,7 +6,11 @@ mirror as the run would leave it: each mirror table's rows the run does not chan
 followed by the run's new and changed rows (UNION ALL); a user or group the source no
 longer has is left out, with its memberships. The loads filter by tenant and by key
 range, and both databases push those filters into each arm of the union, so a chunk
-still reads by index.
+still reads by index; the keys of a chunk are listed from the tables beneath the union
+(a union has no order to read), and the planned tables join the ones whose planner
+statistics a run refreshes, since a run fills them just before it plans: planned blind,
+PostgreSQL read the whole mirror for every chunk (100,000 users with 10% drift: a dry
+run of 690 s).
 """
 
 from __future__ import annotations
@@ -101,4 +105,14 @@ def tables(run_id: int) -> MirrorTables:
         select(*[gm.c[c] for c in MEMBER_COLUMNS]).where(~group_replaced, ~member_gone),
         select(*[pgm.c[c] for c in MEMBER_COLUMNS]).where(pgm.c.run_id == run_id),
     ).subquery("planned_mirror_group_members")
-    return MirrorTables(users, groups, members)
+
+    def new_keys(table: Any) -> Any:  # the run's ids, in its primary key's order
+        return (
+            select(table.c.tenant_id, table.c.id)
+            .where(table.c.run_id == run_id, table.c.gone.is_(False))
+            .subquery()
+        )
+
+    return MirrorTables(
+        users, groups, members, user_keys=(u, new_keys(pu)), group_keys=(g, new_keys(pg))
+    )

@@ -52,22 +52,20 @@ class SqlReconcileStore(SqlWorkspaceStore):
         self, tenant_id: str, kind: Literal["User", "Group"], after: str | None, limit: int
     ) -> list[str]:
         """The next `limit` resource ids, from either side: the mirror's ids and the ids the
-        workspace is linked to (an extra member or group has only the latter).
+        workspace is linked to (an extra member or group has only the latter). A planned
+        mirror's keys are the mirror's and the run's new ones; an id the source no longer
+        has is listed as well, which is harmless: its snapshot wants nothing.
 
         Each side contributes its own next `limit` ids, read in index order, and the
         database merges those: the first `limit` of the union are among them, so a chunk
         costs the same at the end of a tenant as at its start."""
-        mu, mg = self.mirror.users, self.mirror.groups
         if kind == "User":
-            sides = (
-                (mu.c.id, mu.c.tenant_id),
-                (members.c.scim_user_id, members.c.tenant_id),
-            )
+            mirrored = self.mirror.user_keys
+            linked = (members.c.scim_user_id, members.c.tenant_id)
         else:
-            sides = (
-                (mg.c.id, mg.c.tenant_id),
-                (workspace_groups.c.scim_group_id, workspace_groups.c.tenant_id),
-            )
+            mirrored = self.mirror.group_keys
+            linked = (workspace_groups.c.scim_group_id, workspace_groups.c.tenant_id)
+        sides = [*((t.c.id, t.c.tenant_id) for t in mirrored), linked]
         parts = []
         for column, tenant in sides:
             query = select(column.label("key")).where(tenant == tenant_id, column.is_not(None))

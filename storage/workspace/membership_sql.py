@@ -87,7 +87,10 @@ def user_membership_drift(tenant_id: str, keys: KeySet, mgm: FromClause = _mgm) 
     desired = (
         select(chunk.c.id.label("member_id"), _wg.c.id.label("group_id"))
         .select_from(chunk.join(mgm, to_mirror).join(_wg, mirror_to_group(mgm)))
-        .where(mgm.c.member_type == "User")
+        # The chunk's keys again, on the mirror: a planned mirror is a union, and only a
+        # constant filter reaches into its arms (a join key does not), so without it the
+        # tenant's every membership was read for each chunk.
+        .where(mgm.c.member_type == "User", keys.match(mgm.c.member_id))
         .cte("desired")
     )
     to_held = and_(_gm.c.tenant_id == tenant_id, _gm.c.member_id == chunk.c.id)

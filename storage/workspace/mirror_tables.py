@@ -17,6 +17,11 @@ class MirrorTables:
     users: FromClause = mirror_users
     groups: FromClause = mirror_groups
     group_members: FromClause = mirror_group_members
+    # Where a full run lists the ids of `users` and `groups` (each with `id` and
+    # `tenant_id` columns, read in index order): a planned mirror is a union, which a
+    # database cannot read in key order, so its keys come from the tables beneath it.
+    user_keys: tuple[FromClause, ...] = (mirror_users,)
+    group_keys: tuple[FromClause, ...] = (mirror_groups,)
 
 
 MIRROR = MirrorTables()

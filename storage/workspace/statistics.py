@@ -19,13 +19,16 @@ from storage.schema import (
     mirror_group_members,
     mirror_groups,
     mirror_users,
+    planned_group_members,
+    planned_groups,
+    planned_users,
     reconcile_source_keys,
     workspace_groups,
 )
 
 # --- planner statistics ------------------------------------------------------------------
 
-_PLANNED_TABLES = (
+_ANALYZED_TABLES = (
     members,
     group_memberships,
     workspace_groups,
@@ -35,6 +38,9 @@ _PLANNED_TABLES = (
     mirror_group_members,
     mirror_groups,
     reconcile_source_keys,  # a file / SCIM source's import: looked up by key each batch
+    planned_users,  # a run's planned mirror (storage/planned_mirror.py): filled, then read
+    planned_groups,
+    planned_group_members,
 )
 _STALE_STATS = text("""
     SELECT c.relname FROM pg_class c
@@ -51,7 +57,7 @@ _SQLITE_FINGERPRINT = text(
 
 
 def refresh_statistics(conn: Connection) -> list[str]:
-    """ANALYZE the planned tables that more than doubled in size since their last ANALYZE,
+    """ANALYZE the tables that more than doubled in size since their last ANALYZE,
     or were never analyzed; returns them. Call it inside a writing transaction.
 
     A bulk import outruns autovacuum (or it is off), and SQLite has no statistics
@@ -74,9 +80,9 @@ def refresh_statistics(conn: Connection) -> list[str]:
 
 
 def stale_statistics(conn: Connection) -> list[str]:
-    """The planned tables whose statistics are missing or describe under half their rows
+    """The tables whose statistics are missing or describe under half their rows
     (cheap: catalog page counts on PostgreSQL, the rowid high-water mark on SQLite)."""
-    names = [t.name for t in _PLANNED_TABLES]
+    names = [t.name for t in _ANALYZED_TABLES]
     if conn.dialect.name == "postgresql":
         return list(conn.execute(_STALE_STATS, {"names": names}).scalars())
     if conn.dialect.name != "sqlite":

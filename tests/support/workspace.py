@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select, text
@@ -64,6 +65,22 @@ def make_tenant(
         )
         token = tenants.enable_scim(conn, created["id"])
     return TenantHandle(created["id"], token.token, created["admin_token"])
+
+
+def linked_member_row(
+    tenant_id: str, member_id: str, scim_user_id: str, email: str, now: datetime
+) -> dict[str, Any]:
+    """An active member linked to a SCIM user, as a `members` row (for bulk-seeded tests)."""
+    return {
+        "tenant_id": tenant_id,
+        "id": member_id,
+        "email": email,
+        "email_ci": email.lower(),
+        "status": "active",
+        "scim_user_id": scim_user_id,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def user_body(user_name: str, **extra: Any) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from storage.db import unit_of_work
 from storage.reconcile_store import SqlReconcileStore
 from storage.schema import members, mirror_group_members, mirror_groups, mirror_users
 from storage.workspace.statistics import analyze, refresh_statistics, stale_statistics
+from tests.support.workspace import linked_member_row
 
 NOW = datetime(2026, 12, 6, tzinfo=UTC)
 TENANT = "t-planned"
@@ -88,17 +89,7 @@ def _tenant_with_drift(engine: Engine) -> None:
 
 
 def _member(i: int) -> dict[str, Any]:
-    email = f"person{i:05d}@acme.test"
-    return {
-        "tenant_id": TENANT,
-        "id": f"m{i:05d}",
-        "email": email,
-        "email_ci": email,
-        "status": "active",
-        "scim_user_id": f"su{i:05d}",
-        "created_at": NOW,
-        "updated_at": NOW,
-    }
+    return linked_member_row(TENANT, f"m{i:05d}", f"su{i:05d}", f"person{i:05d}@acme.test", NOW)
 
 
 @contextmanager

@@ -14,6 +14,7 @@ from storage.db import unit_of_work
 from storage.schema import members, mirror_group_members, mirror_groups, workspace_groups
 from storage.workspace.membership_sql import missing_in_groups
 from storage.workspace.statistics import analyze, refresh_statistics, stale_statistics
+from tests.support.workspace import linked_member_row
 
 NOW = datetime(2026, 12, 5, tzinfo=UTC)
 TENANT = "t-stats"
@@ -77,17 +78,7 @@ def _group(g: int) -> dict[str, object]:
 
 
 def _member(i: int) -> dict[str, object]:
-    email = f"person{i}@acme.test"
-    return {
-        "tenant_id": TENANT,
-        "id": f"m{i}",
-        "email": email,
-        "email_ci": email,
-        "status": "active",
-        "scim_user_id": f"su{i}",
-        "created_at": NOW,
-        "updated_at": NOW,
-    }
+    return linked_member_row(TENANT, f"m{i}", f"su{i}", f"person{i}@acme.test", NOW)
 
 
 def _group_sync_plan(engine: Engine) -> str:
